@@ -1,0 +1,240 @@
+"""`featurestore`: the command line of a feature store.
+
+Exit status 0 on success, 1 when a job failed, 2 on bad input (one line on stderr naming the
+file, field or argument at fault; nothing written). `--json` prints one JSON document on
+stdout and nothing else there; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from . import __version__
+from .config import STORES
+from .errors import BadInput
+from .featurestore import FeatureStore
+from .interval_table import JobRecord
+from .timeutil import format_duration, iso
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (exit 2) instead of usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", help="featurestore.yaml (default: $FEATURESTORE_CONFIG, else ./featurestore.yaml)"
+    )
+    listing = argparse.ArgumentParser(add_help=False)
+    listing.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    versioned = argparse.ArgumentParser(add_help=False)
+    versioned.add_argument("name", help="feature set name")
+    versioned.add_argument("--version", type=_positive_int, help="feature set version (default: the latest)")
+
+    parser = _Parser(prog="featurestore", description="Materialize ML feature sets and inspect their status.")
+    parser.add_argument("-V", action="version", version=f"featurestore {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    commands.add_parser("validate", parents=[common], help="check the config and every feature set spec")
+    commands.add_parser("list", parents=[common, listing], help="feature sets, versions and enabled stores")
+
+    backfill = commands.add_parser(
+        "backfill",
+        parents=[common, listing, versioned],
+        help="materialize a window (one job per data interval chunk)",
+    )
+    backfill.add_argument("--start", required=True, help="window start, ISO-8601 UTC (inclusive)")
+    backfill.add_argument("--end", required=True, help="window end, ISO-8601 UTC (exclusive)")
+    backfill.add_argument(
+        "--status", default="None,Incomplete", help="data statuses to fill (default: None,Incomplete)"
+    )
+    backfill.add_argument("--store", help="stores to write: offline,online (default: every enabled store)")
+    backfill.add_argument(
+        "--dry-run", action="store_true", help="print the jobs it would submit, submit nothing"
+    )
+
+    intervals = commands.add_parser(
+        "intervals", parents=[common, listing, versioned], help="the data intervals per store"
+    )
+    intervals.add_argument("--store", choices=STORES, help="only this store")
+
+    jobs = commands.add_parser(
+        "jobs", parents=[common, listing, versioned], help="materialization job records, newest first"
+    )
+    jobs.add_argument("--limit", type=_positive_int, help="at most this many jobs")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+# ---- commands -------------------------------------------------------------------------------
+
+
+def cmd_validate(store: FeatureStore, _args: argparse.Namespace) -> int:
+    config = store.config
+    names = ", ".join(f"{s.name} v{s.version}" for s in config.feature_sets) or "none"
+    print(
+        f"{config.config_path}: valid; project {config.project}; {len(config.feature_sets)} feature set(s): {names}"
+    )
+    return EXIT_OK
+
+
+def cmd_list(store: FeatureStore, args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "name": s.name,
+            "version": s.version,
+            "offline": s.materialization.offline,
+            "online": s.materialization.online,
+            "schedule": s.materialization.schedule,
+        }
+        for s in store.config.feature_sets
+    ]
+    if args.json:
+        _print_json(rows)
+    else:
+        _print_table(
+            ["NAME", "VERSION", "OFFLINE", "ONLINE", "SCHEDULE"],
+            [
+                [r["name"], r["version"], _yes(r["offline"]), _yes(r["online"]), r["schedule"] or "-"]
+                for r in rows
+            ],
+        )
+    return EXIT_OK
+
+
+def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
+    request = store.backfill_request(
+        args.name, args.start, args.end, version=args.version, statuses=args.status, stores=args.store
+    )
+    if not args.dry_run:
+        raise BadInput(
+            "backfill: running jobs arrives with the materialization job; use --dry-run to see the plan"
+        )
+    planned = store.claim(request, dry_run=True)
+    if args.json:
+        _print_json([{"start": iso(j.start), "end": iso(j.end), "stores": list(j.stores)} for j in planned])
+    else:
+        spec = request.spec
+        print(
+            f"{spec.name} v{spec.version}: {len(planned)} job(s) would be submitted for "
+            f"[{iso(request.start)}, {iso(request.end)}) with status in {','.join(sorted(request.statuses))}"
+        )
+        _print_table(
+            ["START", "END", "STORES"], [[iso(j.start), iso(j.end), ",".join(j.stores)] for j in planned]
+        )
+    return EXIT_OK
+
+
+def cmd_intervals(store: FeatureStore, args: argparse.Namespace) -> int:
+    by_store = store.intervals(args.name, args.version, [args.store] if args.store else None)
+    rows = [(name, item) for name in STORES if name in by_store for item in by_store[name]]
+    if args.json:
+        _print_json(
+            [{"store": s, "start": iso(i.start), "end": iso(i.end), "status": i.status} for s, i in rows]
+        )
+    elif not rows:
+        print("no time requested yet: run a backfill", file=sys.stderr)
+    else:
+        _print_table(
+            ["STORE", "START", "END", "STATUS", "LENGTH"],
+            [[s, iso(i.start), iso(i.end), i.status, format_duration(i.end - i.start)] for s, i in rows],
+        )
+    return EXIT_OK
+
+
+def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
+    records = store.jobs(args.name, args.version, args.limit)
+    if args.json:
+        _print_json([r.to_json() for r in records])
+    elif not records:
+        print("no jobs yet", file=sys.stderr)
+    else:
+        _print_table(
+            ["ID", "START", "END", "STORES", "STATE", "ROWS READ", "ROWS WRITTEN", "ERROR"],
+            [
+                [
+                    r.id,
+                    iso(r.start),
+                    iso(r.end),
+                    ",".join(r.stores),
+                    r.state,
+                    _count(r.rows_read),
+                    _written(r),
+                    (r.error or "")[:60],
+                ]
+                for r in records
+            ],
+        )
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "list": cmd_list,
+    "backfill": cmd_backfill,
+    "intervals": cmd_intervals,
+    "jobs": cmd_jobs,
+}
+
+
+# ---- output helpers -------------------------------------------------------------------------
+
+
+def _print_json(document: object) -> None:
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _print_table(header: list[str], rows: list[list[object]]) -> None:
+    cells = [header] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _written(record: JobRecord) -> str:
+    return " ".join(f"{store}={n:,}" for store, n in record.rows_written.items()) or "-"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `featurestore` console script."""
+    args = _build_parser().parse_args(argv)
+    try:
+        store = FeatureStore(args.config)
+        try:
+            return COMMANDS[args.command](store, args)
+        finally:
+            store.close()
+    except BadInput as exc:
+        print(f"featurestore {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,585 @@
+"""The interval table: per feature set version and store, which time is in which status.
+
+SQLAlchemy Core over SQLite (embedded default) or PostgreSQL (production). Every change to a
+stream happens in one transaction that first locks the stream (SQLite: `BEGIN IMMEDIATE`, one
+writer at a time; PostgreSQL: `SELECT ... FOR UPDATE` on the stream's row, in store order), so
+two planners claiming overlapping windows never both get the same second. Reads and writes
+touch only the rows around the affected range, so the table has no cap on its size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from . import intervals as iv
+from .planner import PlannedJob, plan_backfill
+from .timeutil import iso
+
+DEFAULT_LEASE_SECONDS = 600
+READONLY = "featurestore_readonly"  # execution option: a read that needs no write lock
+JOB_STATES = ("queued", "running", "succeeded", "failed")
+
+metadata = sa.MetaData()
+
+streams = sa.Table(
+    "fs_streams",
+    metadata,
+    sa.Column("feature_set", sa.String(63), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("store", sa.String(16), primary_key=True),
+)
+
+segments = sa.Table(
+    "fs_intervals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feature_set", sa.String(63), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("store", sa.String(16), nullable=False),
+    sa.Column("start_s", sa.BigInteger, nullable=False),
+    sa.Column("end_s", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("job_id", sa.String(32), nullable=True),
+    sa.UniqueConstraint("feature_set", "version", "store", "start_s", name="uq_fs_intervals_start"),
+    sa.Index("ix_fs_intervals_job", "job_id"),
+)
+
+jobs = sa.Table(
+    "fs_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("feature_set", sa.String(63), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("start_s", sa.BigInteger, nullable=False),
+    sa.Column("end_s", sa.BigInteger, nullable=False),
+    sa.Column("stores", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("rows_read", sa.BigInteger, nullable=True),
+    sa.Column("rows_written", sa.Text, nullable=False, default="{}"),
+    sa.Column("result", sa.Text, nullable=False, default="{}"),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("airflow", sa.Text, nullable=True),
+    sa.Index("ix_fs_jobs_feature_set", "feature_set", "version", "created_at"),
+    sa.Index("ix_fs_jobs_state", "state", "lease_expires_at"),
+)
+
+
+def _iso_time(value: float | None) -> str | None:
+    if value is None:
+        return None
+    whole = int(value)
+    return iso(whole)[:-1] + f".{int((value - whole) * 1000):03d}Z"
+
+
+@dataclass
+class JobRecord:
+    """A materialization job as the contract shows it (`featurestore jobs --json`)."""
+
+    id: str
+    feature_set: str
+    version: int
+    start: int
+    end: int
+    stores: tuple[str, ...]
+    state: str
+    rows_read: int | None = None
+    rows_written: dict[str, int] = field(default_factory=dict)
+    result: dict = field(default_factory=dict)
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    lease_expires_at: float | None = None
+    airflow: dict | None = None
+
+    def to_json(self) -> dict:
+        """The contract's JSON shape: ISO-8601 UTC times ending in `Z`."""
+        return {
+            "id": self.id,
+            "feature_set": self.feature_set,
+            "version": self.version,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "stores": list(self.stores),
+            "state": self.state,
+            "rows_read": self.rows_read,
+            "rows_written": dict(self.rows_written),
+            "error": self.error,
+            "created_at": _iso_time(self.created_at),
+            "started_at": _iso_time(self.started_at),
+            "finished_at": _iso_time(self.finished_at),
+            "airflow": self.airflow,
+        }
+
+    @classmethod
+    def from_row(cls, row: sa.Row) -> JobRecord:
+        return cls(
+            id=row.id,
+            feature_set=row.feature_set,
+            version=row.version,
+            start=row.start_s,
+            end=row.end_s,
+            stores=tuple(row.stores.split(",")),
+            state=row.state,
+            rows_read=row.rows_read,
+            rows_written=json.loads(row.rows_written or "{}"),
+            result=json.loads(row.result or "{}"),
+            error=row.error,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            lease_expires_at=row.lease_expires_at,
+            airflow=json.loads(row.airflow) if row.airflow else None,
+        )
+
+
+@dataclass(frozen=True)
+class StreamKey:
+    """One feature set version."""
+
+    feature_set: str
+    version: int
+
+
+def new_job_id() -> str:
+    """A short random id, unique enough for job records."""
+    return uuid.uuid4().hex[:16]
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for the interval table; SQLite gets one-writer transactions and a busy wait."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None  # SQLAlchemy's begin event issues BEGIN
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA busy_timeout=60000")
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            readonly = connection.get_execution_options().get(READONLY, False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class IntervalTable:
+    """Statuses over time per feature set version and store, and the job records."""
+
+    def __init__(self, url: str, *, lease_seconds: int = DEFAULT_LEASE_SECONDS) -> None:
+        self.url = url
+        self.lease_seconds = lease_seconds
+        self.engine = create_engine(url)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        for attempt in range(3):
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+                return
+            except sa.exc.DBAPIError:
+                # Two processes creating the schema at once: the loser sees the winner's tables.
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- transactions and locks -------------------------------------------------------------
+
+    def _read(self) -> Connection:
+        """A connection for reads only (on SQLite it does not wait for the writer's lock)."""
+        return self.engine.connect().execution_options(**{READONLY: True})
+
+    @contextmanager
+    def _locked(self, key: StreamKey, stores: Iterable[str]) -> Iterator[Connection]:
+        """A transaction holding the write lock of each stream in `stores`."""
+        with self.engine.begin() as conn:
+            self._lock(conn, key, stores)
+            yield conn
+
+    def _lock(self, conn: Connection, key: StreamKey, stores: Iterable[str]) -> None:
+        names = sorted(set(stores))
+        if not names:
+            return
+        rows = [{"feature_set": key.feature_set, "version": key.version, "store": s} for s in names]
+        dialect = conn.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            module = sa.dialects.postgresql if dialect == "postgresql" else sa.dialects.sqlite
+            conn.execute(module.insert(streams).values(rows).on_conflict_do_nothing())
+        else:
+            for row in rows:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(streams.insert().values(row))
+                except sa.exc.IntegrityError:
+                    pass
+        if dialect != "sqlite":  # SQLite's BEGIN IMMEDIATE already made us the only writer
+            conn.execute(
+                sa.select(streams.c.store)
+                .where(_stream_filter(streams, key), streams.c.store.in_(names))
+                .order_by(streams.c.store)
+                .with_for_update()
+            ).all()
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def segments(
+        self, key: StreamKey, store: str, start: int | None = None, end: int | None = None
+    ) -> list[iv.Segment]:
+        """The stored segments of one stream (with job ids), optionally only those meeting `[start, end]`."""
+        with self._read() as conn:
+            return [seg for _id, seg in self._slice(conn, key, store, start, end)]
+
+    def intervals(self, key: StreamKey, stores: Sequence[str]) -> dict[str, list[iv.Interval]]:
+        """The data intervals of each store, covering the whole axis ever requested."""
+        with self._read() as conn:
+            return {s: iv.coalesce(seg for _id, seg in self._slice(conn, key, s, None, None)) for s in stores}
+
+    def known_streams(self) -> list[tuple[str, int, str]]:
+        """Every (feature set, version, store) that has ever been requested."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(streams).order_by(*streams.c)).all()
+        return [(r.feature_set, r.version, r.store) for r in rows]
+
+    def _slice(
+        self, conn: Connection, key: StreamKey, store: str, start: int | None, end: int | None
+    ) -> list[tuple[int, iv.Segment]]:
+        """Rows meeting `[start, end]` (the neighbours touching it included) plus, when none do,
+        the nearest row, so that an assignment over `[start, end)` can merge and fill gaps.
+
+        Both queries are bounded index range scans: the table is sorted and disjoint per stream.
+        """
+        base = _stream_filter(segments, key, store)
+        query = sa.select(segments).where(base).order_by(segments.c.start_s)
+        if start is not None:
+            floor = conn.execute(
+                sa.select(sa.func.max(segments.c.start_s)).where(base, segments.c.start_s < start)
+            ).scalar()
+            query = query.where(segments.c.start_s >= (floor if floor is not None else start))
+        if end is not None:
+            query = query.where(segments.c.start_s <= end)
+        rows = conn.execute(query).all()
+        if not rows and end is not None:
+            rows = conn.execute(
+                sa.select(segments)
+                .where(base, segments.c.start_s > end)
+                .order_by(segments.c.start_s)
+                .limit(1)
+            ).all()
+        return [(r.id, iv.Segment(r.start_s, r.end_s, r.status, r.job_id)) for r in rows]
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    def _overlay(self, conn: Connection, key: StreamKey, store: str, patches: Sequence[iv.Segment]) -> None:
+        """Write sorted, disjoint `patches` over one stream; the caller holds its lock."""
+        if not patches:
+            return
+        old = self._slice(conn, key, store, patches[0].start, patches[-1].end)
+        new = iv.overlay([seg for _id, seg in old], patches)
+        keep = set(new) & {seg for _id, seg in old}
+        gone = [row_id for row_id, seg in old if seg not in keep]
+        if gone:
+            conn.execute(segments.delete().where(segments.c.id.in_(gone)))
+        added = [seg for seg in new if seg not in keep]
+        if added:
+            conn.execute(
+                segments.insert(),
+                [
+                    {
+                        "feature_set": key.feature_set,
+                        "version": key.version,
+                        "store": store,
+                        "start_s": seg.start,
+                        "end_s": seg.end,
+                        "status": seg.status,
+                        "job_id": seg.job_id,
+                    }
+                    for seg in added
+                ],
+            )
+
+    def set_status(
+        self, key: StreamKey, store: str, start: int, end: int, status: str, job_id: str | None = None
+    ) -> None:
+        """Set `[start, end)` of one store to `status`, splitting and merging neighbours."""
+        if status not in iv.STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self._locked(key, [store]) as conn:
+            self._overlay(
+                conn, key, store, [iv.Segment(start, end, status, job_id if status != iv.NONE else None)]
+            )
+
+    def reset_store(self, key: StreamKey, store: str) -> int:
+        """Every second of one store back to None (disable-online); returns the intervals replaced."""
+        with self._locked(key, [store]) as conn:
+            old = self._slice(conn, key, store, None, None)
+            if not old:
+                return 0
+            self._overlay(conn, key, store, [iv.Segment(old[0][1].start, old[-1][1].end, iv.NONE)])
+            return len(iv.coalesce(seg for _id, seg in old))
+
+    def claim(
+        self,
+        key: StreamKey,
+        start: int,
+        end: int,
+        statuses: Iterable[str],
+        stores: Sequence[str],
+        max_job_window: int,
+        *,
+        airflow: Mapping[str, object] | None = None,
+        dry_run: bool = False,
+        now: float | None = None,
+    ) -> list[JobRecord]:
+        """Atomically plan a backfill and mark its time Pending: the jobs to run, queued.
+
+        Expired leases of this feature set version are first turned into Incomplete. With
+        `dry_run` the same transaction is rolled back: the plan is exact and nothing is written.
+        """
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            txn = conn.begin()
+            try:
+                self._lock(conn, key, stores)
+                self._expire(conn, key, now)
+                for store in stores:  # the requested window joins the axis, as None where new
+                    self._extend(conn, key, store, start, end)
+                current = {
+                    s: iv.coalesce(seg for _id, seg in self._slice(conn, key, s, start, end)) for s in stores
+                }
+                planned = plan_backfill(current, start, end, statuses, max_job_window)
+                records = [self._new_job(key, job, now, airflow) for job in planned]
+                if records:
+                    conn.execute(jobs.insert(), [self._job_row(r) for r in records])
+                for store in stores:
+                    patches = [
+                        iv.Segment(r.start, r.end, iv.PENDING, r.id) for r in records if store in r.stores
+                    ]
+                    self._overlay(conn, key, store, patches)
+            except BaseException:
+                txn.rollback()
+                raise
+            if dry_run:
+                txn.rollback()
+            else:
+                txn.commit()
+        return records
+
+    def _extend(self, conn: Connection, key: StreamKey, store: str, start: int, end: int) -> None:
+        """Make sure `[start, end)` is on the axis (as None where it was not), changing no status."""
+        old = [seg for _id, seg in self._slice(conn, key, store, start, end)]
+        if old and old[0].start <= start and old[-1].end >= end:
+            return
+        gaps = []
+        if not old:
+            gaps.append(iv.Segment(start, end, iv.NONE))
+        else:
+            if start < old[0].start:
+                gaps.append(iv.Segment(start, old[0].start, iv.NONE))
+            if old[-1].end < end:
+                gaps.append(iv.Segment(old[-1].end, end, iv.NONE))
+        self._overlay(conn, key, store, gaps)
+
+    def _new_job(
+        self, key: StreamKey, job: PlannedJob, now: float, airflow: Mapping[str, object] | None
+    ) -> JobRecord:
+        return JobRecord(
+            id=new_job_id(),
+            feature_set=key.feature_set,
+            version=key.version,
+            start=job.start,
+            end=job.end,
+            stores=job.stores,
+            state="queued",
+            created_at=now,
+            lease_expires_at=now + self.lease_seconds,
+            airflow=dict(airflow) if airflow else None,
+        )
+
+    @staticmethod
+    def _job_row(record: JobRecord) -> dict:
+        row = asdict(record)
+        row["start_s"] = row.pop("start")
+        row["end_s"] = row.pop("end")
+        row["stores"] = ",".join(record.stores)
+        row["rows_written"] = json.dumps(record.rows_written)
+        row["result"] = json.dumps(record.result)
+        row["airflow"] = json.dumps(record.airflow) if record.airflow else None
+        return row
+
+    # ---- the life of a job ------------------------------------------------------------------
+
+    def start_job(
+        self, job_id: str, *, airflow: Mapping[str, object] | None = None, now: float | None = None
+    ) -> JobRecord:
+        """Mark a queued job running and renew its lease."""
+        now = time.time() if now is None else now
+        values: dict[str, object] = {
+            "state": "running",
+            "started_at": now,
+            "lease_expires_at": now + self.lease_seconds,
+        }
+        if airflow:
+            values["airflow"] = json.dumps(dict(airflow))
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.state.in_(("queued", "running")))
+                .values(values)
+            )
+        return self.job(job_id)
+
+    def heartbeat(self, job_id: str, *, now: float | None = None) -> bool:
+        """Extend a live job's lease; False when the job is no longer live (its lease expired)."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.state.in_(("queued", "running")))
+                .values(lease_expires_at=now + self.lease_seconds)
+            )
+        return result.rowcount == 1
+
+    def finish_job(
+        self,
+        job_id: str,
+        completed: Mapping[str, bool],
+        *,
+        rows_read: int | None = None,
+        rows_written: Mapping[str, int] | None = None,
+        result: Mapping[str, object] | None = None,
+        error: str | None = None,
+        now: float | None = None,
+    ) -> JobRecord:
+        """End a job: per store, the Pending time it still owns becomes Complete or Incomplete.
+
+        A store missing from `completed` counts as not completed. A job whose lease already
+        expired keeps its failed state (its time was already made Incomplete).
+        """
+        now = time.time() if now is None else now
+        record = self.job(job_id)
+        key = StreamKey(record.feature_set, record.version)
+        with self._locked(key, record.stores) as conn:
+            for store in record.stores:
+                status = iv.COMPLETE if completed.get(store, False) else iv.INCOMPLETE
+                self._convert_pending(conn, key, store, job_id, status)
+            live = conn.execute(sa.select(jobs.c.state).where(jobs.c.id == job_id)).scalar() in (
+                "queued",
+                "running",
+            )
+            succeeded = all(completed.get(s, False) for s in record.stores)
+            values: dict[str, object] = {
+                "rows_read": rows_read,
+                "rows_written": json.dumps(dict(rows_written or {})),
+                "result": json.dumps(dict(result or {})),
+                "finished_at": now,
+                "lease_expires_at": None,
+            }
+            if live:
+                values["state"] = "succeeded" if succeeded else "failed"
+                values["error"] = error
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(values))
+        return self.job(job_id)
+
+    def _convert_pending(
+        self, conn: Connection, key: StreamKey, store: str, job_id: str, status: str
+    ) -> None:
+        owned = conn.execute(
+            sa.select(segments.c.start_s, segments.c.end_s)
+            .where(
+                _stream_filter(segments, key, store),
+                segments.c.job_id == job_id,
+                segments.c.status == iv.PENDING,
+            )
+            .order_by(segments.c.start_s)
+        ).all()
+        self._overlay(conn, key, store, [iv.Segment(r.start_s, r.end_s, status, job_id) for r in owned])
+
+    def expire_stale(self, key: StreamKey, *, now: float | None = None) -> list[str]:
+        """Fail the live jobs of one feature set version whose lease ran out; their Pending
+        time becomes Incomplete. Returns their ids."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            self._lock(conn, key, self._stores_of(conn, key))
+            return self._expire(conn, key, now)
+
+    def _stores_of(self, conn: Connection, key: StreamKey) -> list[str]:
+        return list(conn.execute(sa.select(streams.c.store).where(_stream_filter(streams, key))).scalars())
+
+    def _expire(self, conn: Connection, key: StreamKey, now: float) -> list[str]:
+        stale = conn.execute(
+            sa.select(jobs.c.id, jobs.c.stores).where(
+                jobs.c.feature_set == key.feature_set,
+                jobs.c.version == key.version,
+                jobs.c.state.in_(("queued", "running")),
+                jobs.c.lease_expires_at < now,
+            )
+        ).all()
+        for row in stale:
+            stores = row.stores.split(",")
+            self._lock(conn, key, stores)
+            for store in stores:
+                self._convert_pending(conn, key, store, row.id, iv.INCOMPLETE)
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == row.id)
+                .values(
+                    state="failed",
+                    finished_at=now,
+                    lease_expires_at=None,
+                    error="lease expired: the process running this job stopped without finishing it "
+                    "(killed or lost); its time is Incomplete and the next backfill retries it",
+                )
+            )
+        return [row.id for row in stale]
+
+    # ---- job records ------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> JobRecord:
+        with self._read() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise KeyError(f"no job {job_id!r}")
+        return JobRecord.from_row(row)
+
+    def jobs(
+        self, key: StreamKey | None = None, *, feature_set: str | None = None, limit: int | None = None
+    ) -> list[JobRecord]:
+        """Job records, newest first; of one version (`key`) or of every version of `feature_set`."""
+        query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.start_s.desc())
+        if key is not None:
+            query = query.where(jobs.c.feature_set == key.feature_set, jobs.c.version == key.version)
+        elif feature_set is not None:
+            query = query.where(jobs.c.feature_set == feature_set)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [JobRecord.from_row(row) for row in conn.execute(query)]
+
+
+def _stream_filter(table: sa.Table, key: StreamKey, store: str | None = None) -> sa.ColumnElement[bool]:
+    clauses = [table.c.feature_set == key.feature_set, table.c.version == key.version]
+    if store is not None:
+        clauses.append(table.c.store == store)
+    return sa.and_(*clauses)

@@ -1,0 +1,71 @@
+"""Time on the interval axis: whole UTC seconds since the epoch.
+
+Every window and interval is a half-open range of integer seconds. Inputs with sub-second
+parts are truncated (not rounded); naive inputs are UTC; a bare date means its midnight UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+_DURATION = re.compile(r"^([0-9]+)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> int:
+    """`90s`, `15m`, `12h`, `7d` -> seconds. Raises ValueError with a readable message."""
+    text = str(value).strip()
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration: use an integer and one of s m h d (90s, 15m, 12h, 7d)")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest exact spelling of a duration (`86400` -> `1d`)."""
+    for unit in ("d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def to_epoch(value: object) -> int:
+    """A timestamp (ISO-8601 text, datetime, date, or epoch seconds) -> whole UTC seconds.
+
+    Sub-second parts are truncated towards the past; naive values are taken as UTC.
+    Raises ValueError naming the value when it cannot be read.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a timestamp")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+        return delta.days * 86400 + delta.seconds
+    if isinstance(value, date):
+        return to_epoch(datetime(value.year, value.month, value.day))
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return to_epoch(datetime.fromisoformat(text))
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a timestamp: use ISO-8601 such as 2024-01-01 or 2024-01-01T12:00:00Z")
+
+
+def to_datetime(epoch: int) -> datetime:
+    """Whole UTC seconds -> an aware UTC datetime."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=epoch)
+
+
+def iso(epoch: int) -> str:
+    """Whole UTC seconds -> `2024-01-01T00:00:00Z`."""
+    return to_datetime(epoch).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_epoch() -> int:
+    """The current time in whole UTC seconds."""
+    return to_epoch(datetime.now(UTC))

@@ -1,0 +1,1 @@
+"""Transformations of the fraud example, importable from the folder of featurestore.yaml."""

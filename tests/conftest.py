@@ -1,0 +1,38 @@
+"""Shared fixtures: real services only (PostgreSQL, Redis), started by `.ci/run` when missing."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    schema = f"fs_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:  # pragma: no cover - a broken test machine
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_URL} (start it, or set FEATURESTORE_TEST_PG_URL): {exc}"
+        )
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def table_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """The interval table's URL on each supported database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/intervals.db"
+    return request.getfixturevalue("pg_url")
