@@ -17,6 +17,7 @@ from .config import STORES
 from .errors import BadInput
 from .featurestore import FeatureStore
 from .interval_table import JobRecord
+from .intervals import STATUSES
 from .timeutil import format_duration, iso
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -135,7 +136,7 @@ def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
         spec = request.spec
         print(
             f"{spec.name} v{spec.version}: {len(planned)} job(s) would be submitted for "
-            f"[{iso(request.start)}, {iso(request.end)}) with status in {','.join(sorted(request.statuses))}"
+            f"[{iso(request.start)}, {iso(request.end)}) with status in {','.join(s for s in STATUSES if s in request.statuses)}"
         )
         _print_table(
             ["START", "END", "STORES"], [[iso(j.start), iso(j.end), ",".join(j.stores)] for j in planned]

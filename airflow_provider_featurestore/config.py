@@ -25,10 +25,11 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from airflow_provider_featurestore import intervals as iv
 from airflow_provider_featurestore.errors import BadInput, ConfigError
 from airflow_provider_featurestore.timeutil import parse_duration, to_epoch
 
-STATUSES = ("None", "Pending", "Complete", "Incomplete")
+STATUSES = iv.STATUSES  # re-exported: the one spelling of the data statuses
 STORES = ("offline", "online")
 COLUMN_TYPES = ("string", "int", "long", "float", "double", "boolean", "timestamp", "date")
 SOURCE_FORMATS = ("parquet", "delta", "csv")

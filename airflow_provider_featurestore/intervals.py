@@ -75,7 +75,7 @@ def overlay(segments: Sequence[Segment], patches: Sequence[Segment]) -> list[Seg
         if cursor < seg.end:
             pieces.append(seg._replace(start=cursor, end=seg.end))
     pieces.extend(patches)
-    pieces.sort()
+    pieces.sort(key=lambda piece: piece.start)
     return _merge(pieces)
 
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_provider_featurestore.cli import main as cli_main
 from airflow_provider_featurestore.config import (
     COLUMN_TYPES,
     STATUSES,
@@ -627,8 +628,18 @@ MALFORMED: list[tuple[str, Callable[[], None], str, str | None, str]] = [
 @pytest.mark.parametrize(
     ("edit_fn", "file", "field", "text"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
 )
-def test_malformed(fraud: Path, edit_fn: Callable[[], None], file: str, field: str | None, text: str) -> None:
+def test_malformed(
+    fraud: Path,
+    edit_fn: Callable[[], None],
+    file: str,
+    field: str | None,
+    text: str,
+    capsys: pytest.CaptureFixture,
+) -> None:
     edit_fn()
+    assert cli_main(["validate"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
     with pytest.raises(ConfigError) as info:
         load_config()
     message = str(info.value)
@@ -641,6 +652,7 @@ def test_malformed(fraud: Path, edit_fn: Callable[[], None], file: str, field: s
         )  # the whole field, not a prefix of it
     assert text in message, message
     assert (info.value.file, info.value.field) == (file, field)
+    assert err == f"featurestore validate: {message}\n"
 
 
 def test_several_errors_are_counted(fraud: Path) -> None:

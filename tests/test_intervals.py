@@ -61,7 +61,7 @@ def test_overlay_of_disjoint_patches_equals_assigning_them_one_by_one(
     for start, end, status, job in base_ops:
         base = iv.assign(base, start, end, status, job)
     patches: list[iv.Segment] = []
-    for start, end, status, job in sorted(patch_ops):
+    for start, end, status, job in sorted(patch_ops, key=lambda op: op[:2]):
         if not patches or start >= patches[-1].end:
             patches.append(iv.Segment(start, end, status, job if status != iv.NONE else None))
     one_by_one = base

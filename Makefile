@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` (the main job end to end on the embedded
+# defaults) and `make test`. Both set up .venv first; nothing needs installing by hand.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/python scripts/demo.py
+
+test: setup
+	eval "$$(scripts/services.sh)" && $(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: setup
+	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py
+
+clean:
+	rm -rf $(VENV) examples/fraud/data .pytest_cache .ruff_cache .hypothesis
