@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/python scripts/demo.py
+	eval "$$(scripts/services.sh redis)" && $(PY) scripts/demo.py
 
 test: setup
 	eval "$$(scripts/services.sh)" && $(PY) -m pytest -q

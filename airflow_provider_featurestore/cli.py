@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .config import STORES
+from .config import STORES, FeatureSetSpec
 from .errors import BadInput
 from .featurestore import FeatureStore
 from .interval_table import JobRecord
@@ -67,6 +67,24 @@ def _build_parser() -> argparse.ArgumentParser:
         "intervals", parents=[common, listing, versioned], help="the data intervals per store"
     )
     intervals.add_argument("--store", choices=STORES, help="only this store")
+
+    get_online = commands.add_parser(
+        "get-online", parents=[common, listing, versioned], help="the live online feature values of entities"
+    )
+    get_online.add_argument(
+        "--key",
+        action="append",
+        required=True,
+        metavar="COL=VALUE[,COL=VALUE]",
+        help="an entity key (repeatable)",
+    )
+    get_online.add_argument("--features", help="only these features: f1,f2 (default: all)")
+    commands.add_parser(
+        "disable-online",
+        parents=[common, versioned],
+        help="stop online materialization: statuses None, keys purged",
+    )
+    commands.add_parser("enable-online", parents=[common, versioned], help="resume online materialization")
 
     jobs = commands.add_parser(
         "jobs", parents=[common, listing, versioned], help="materialization job records, newest first"
@@ -125,22 +143,80 @@ def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
     request = store.backfill_request(
         args.name, args.start, args.end, version=args.version, statuses=args.status, stores=args.store
     )
-    if not args.dry_run:
-        raise BadInput(
-            "backfill: running jobs arrives with the materialization job; use --dry-run to see the plan"
-        )
-    planned = store.claim(request, dry_run=True)
+    if args.dry_run:
+        planned = store.claim(request, dry_run=True)
+        if args.json:
+            _print_json(
+                [{"start": iso(j.start), "end": iso(j.end), "stores": list(j.stores)} for j in planned]
+            )
+        else:
+            spec = request.spec
+            print(
+                f"{spec.name} v{spec.version}: {len(planned)} job(s) would be submitted for "
+                f"[{iso(request.start)}, {iso(request.end)}) with status in "
+                f"{','.join(s for s in STATUSES if s in request.statuses)}"
+            )
+            _print_table(
+                ["START", "END", "STORES", "READS"],
+                [[iso(j.start), iso(j.end), ",".join(j.stores), j.reads] for j in planned],
+            )
+        return EXIT_OK
+    try:
+        done = store.backfill(request)
+    except KeyboardInterrupt:
+        print("featurestore backfill: interrupted; the jobs not finished are Incomplete", file=sys.stderr)
+        return EXIT_JOB_FAILED
     if args.json:
-        _print_json([{"start": iso(j.start), "end": iso(j.end), "stores": list(j.stores)} for j in planned])
+        _print_json([r.to_json() for r in done])
+    return EXIT_OK if all(r.state == "succeeded" for r in done) else EXIT_JOB_FAILED
+
+
+def cmd_get_online(store: FeatureStore, args: argparse.Namespace) -> int:
+    spec = store.spec(args.name, args.version)
+    keys = [parse_key(text, spec) for text in args.key]
+    rows = store.get_online(args.name, keys, version=args.version, features=args.features)
+    if args.json:
+        _print_json(rows)
     else:
-        spec = request.spec
-        print(
-            f"{spec.name} v{spec.version}: {len(planned)} job(s) would be submitted for "
-            f"[{iso(request.start)}, {iso(request.end)}) with status in {','.join(s for s in STATUSES if s in request.statuses)}"
-        )
-        _print_table(
-            ["START", "END", "STORES"], [[iso(j.start), iso(j.end), ",".join(j.stores)] for j in planned]
-        )
+        header = list(rows[0]) if rows else []
+        _print_table(header, [["-" if r[h] is None else r[h] for h in header] for r in rows])
+    return EXIT_OK
+
+
+def parse_key(text: str, spec: FeatureSetSpec) -> dict[str, object]:
+    """`accountID=A1` (or `a=1,b=2` for several index columns) -> typed index values."""
+    values: dict[str, object] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        column = next((c for c in spec.index_columns if c.name == name.strip()), None)
+        if not sep or column is None:
+            raise BadInput(f"--key: {text!r}: use {','.join(c.name + '=VALUE' for c in spec.index_columns)}")
+        try:
+            values[column.name] = int(value) if column.type in ("int", "long") else value
+        except ValueError:
+            raise BadInput(f"--key: {column.name}={value!r} is not an integer ({column.type})") from None
+    missing = [c.name for c in spec.index_columns if c.name not in values]
+    if missing:
+        raise BadInput(f"--key: {text!r} has no value for {', '.join(missing)}")
+    return values
+
+
+def cmd_disable_online(store: FeatureStore, args: argparse.Namespace) -> int:
+    purged = store.set_online(args.name, version=args.version, enabled=False)
+    spec = store.spec(args.name, args.version)
+    print(
+        f"{spec.name} v{spec.version}: online materialization disabled; statuses reset to None, {purged:,} keys purged"
+    )
+    return EXIT_OK
+
+
+def cmd_enable_online(store: FeatureStore, args: argparse.Namespace) -> int:
+    store.set_online(args.name, version=args.version, enabled=True)
+    spec = store.spec(args.name, args.version)
+    print(
+        f"{spec.name} v{spec.version}: online materialization enabled; backfill to fill it "
+        "(Complete offline time is read from the offline table)"
+    )
     return EXIT_OK
 
 
@@ -192,6 +268,9 @@ COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "list": cmd_list,
     "backfill": cmd_backfill,
     "intervals": cmd_intervals,
+    "get-online": cmd_get_online,
+    "disable-online": cmd_disable_online,
+    "enable-online": cmd_enable_online,
     "jobs": cmd_jobs,
 }
 

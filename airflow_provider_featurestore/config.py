@@ -166,6 +166,7 @@ class FeatureStoreConfig:
     interval_table_url: str
     engine: EngineConfig
     feature_sets: tuple[FeatureSetSpec, ...]
+    lease_seconds: int = 600  # a job not heard from for this long is dead: its Pending turns Incomplete
 
     def get(self, name: str, version: int | None = None) -> FeatureSetSpec:
         """A feature set version; the latest version when `version` is None."""
@@ -370,6 +371,7 @@ class _OnlineStoreModel(_Model):
 
 class _IntervalTableModel(_Model):
     url: Text = DEFAULT_INTERVAL_TABLE_URL
+    lease: PositiveDuration = 600
 
 
 class _EngineModel(_Model):
@@ -466,6 +468,7 @@ def load_config(path: str | None = None, *, check_transformations: bool = True) 
         interval_table_url=_interval_table_url(model.interval_table.url, config_dir, config_path),
         engine=engine,
         feature_sets=tuple(sorted(specs, key=lambda spec: (spec.name, spec.version))),
+        lease_seconds=model.interval_table.lease,
     )
 
 

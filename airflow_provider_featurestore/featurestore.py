@@ -11,11 +11,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
+from spark_jobs.materialize import layout_for
+
 from . import intervals as iv
 from .config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
+from .connections import redis_url
+from .engines import Engine, engine_for
 from .errors import BadInput
 from .interval_table import IntervalTable, JobRecord, StreamKey
+from .online import OnlineLayout, OnlineStore
 from .planner import DEFAULT_STATUSES
+from .runner import Log, log_to_stderr, run_jobs
 from .timeutil import iso, to_epoch
 
 
@@ -56,7 +62,7 @@ class FeatureStore:
     @cached_property
     def table(self) -> IntervalTable:
         """The interval table, opened (and created) on first use."""
-        return IntervalTable(self.config.interval_table_url)
+        return IntervalTable(self.config.interval_table_url, lease_seconds=self.config.lease_seconds)
 
     def close(self) -> None:
         if "table" in self.__dict__:
@@ -80,6 +86,7 @@ class FeatureStore:
     ) -> BackfillRequest:
         """Check a backfill's arguments; `prefix` is how the caller spells argument names."""
         spec = self.spec(name, version)
+        disabled = self.table.disabled_stores(StreamKey(spec.name, spec.version))
         start_s = _time_arg(f"{prefix}start", start)
         end_s = _time_arg(f"{prefix}end", end)
         if start_s >= end_s:
@@ -91,7 +98,7 @@ class FeatureStore:
             start=start_s,
             end=end_s,
             statuses=parse_statuses(statuses, f"{prefix}status"),
-            stores=parse_stores(spec, stores, f"{prefix}store"),
+            stores=parse_stores(spec, stores, f"{prefix}store", disabled=disabled),
         )
 
     def claim(
@@ -111,6 +118,84 @@ class FeatureStore:
             airflow=airflow,
             dry_run=dry_run,
         )
+
+    def backfill(
+        self, request: BackfillRequest, *, engine: Engine | None = None, log: Log = log_to_stderr
+    ) -> list[JobRecord]:
+        """Claim the request's time and run its jobs one by one on the configured engine."""
+        records = self.claim(request)
+        spec = request.spec
+        window = f"[{iso(request.start)}, {iso(request.end)})"
+        if not records:
+            log(
+                f"{spec.name} v{spec.version}: nothing to do: no time in {window} is "
+                f"{' or '.join(sorted(request.statuses))} for {','.join(request.stores)}"
+            )
+            return []
+        log(f"{spec.name} v{spec.version}: {len(records)} job(s) for {window}")
+        own_engine = engine is None
+        engine = engine or engine_for(self.config)
+        try:
+            return run_jobs(self, records, engine, log=log)
+        finally:
+            if own_engine:
+                engine.close()
+
+    # ---- the online store --------------------------------------------------------------------
+
+    def online_layout(self, spec: FeatureSetSpec) -> OnlineLayout:
+        return layout_for(self.config, spec)
+
+    def online_store(self) -> OnlineStore:
+        url = redis_url(self.config)
+        if not url:
+            raise BadInput(f"{self.config.config_path}: online_store: not configured")
+        return OnlineStore(url)
+
+    def get_online(
+        self,
+        name: str,
+        keys: list[dict[str, object]],
+        *,
+        version: int | None = None,
+        features: str | Iterable[str] | None = None,
+    ) -> list[dict[str, object]]:
+        """The live feature values of each entity, in the order given; None where there is none."""
+        spec = self.spec(name, version)
+        wanted = split_list(features) or list(spec.feature_names)
+        for feature in wanted:
+            if feature not in spec.feature_names:
+                raise BadInput(
+                    f"--features: {spec.name} v{spec.version} has no feature {feature!r} "
+                    f"(features: {', '.join(spec.feature_names)})"
+                )
+        store = self.online_store()
+        try:
+            values = store.get(self.online_layout(spec), keys, wanted)
+        finally:
+            store.close()
+        return [{**key, **(found or dict.fromkeys(wanted))} for key, found in zip(keys, values, strict=True)]
+
+    def set_online(self, name: str, *, version: int | None = None, enabled: bool) -> int:
+        """Switch online materialization of a feature set version on or off.
+
+        Off: no backfill writes online, its statuses go back to None and its keys are purged
+        from Redis (nothing stale is served). On: the next backfill fills it, reading the
+        offline table where that is Complete. Returns the number of keys purged.
+        """
+        spec = self.spec(name, version)
+        if not spec.materialization.online:
+            raise BadInput(f"{spec.spec_path}: materialization.online: is false; enable it in the spec first")
+        key = StreamKey(spec.name, spec.version)
+        self.table.set_disabled(key, "online", not enabled)
+        if enabled:
+            return 0
+        self.table.reset_store(key, "online")
+        store = self.online_store()
+        try:
+            return store.purge(self.online_layout(spec))
+        finally:
+            store.close()
 
     # ---- inspection --------------------------------------------------------------------------
 
@@ -153,17 +238,31 @@ def parse_statuses(value: str | Iterable[str] | None, name: str = "--status") ->
 
 
 def parse_stores(
-    spec: FeatureSetSpec, value: str | Iterable[str] | None, name: str = "--store"
+    spec: FeatureSetSpec,
+    value: str | Iterable[str] | None,
+    name: str = "--store",
+    *,
+    disabled: Iterable[str] = (),
 ) -> tuple[str, ...]:
-    """The stores a backfill writes: default every enabled store of the spec."""
+    """The stores a backfill writes: default every store the spec enables and nobody disabled."""
     items = split_list(value)
-    enabled = spec.enabled_stores()
+    switched_off = set(disabled)
+    enabled = tuple(s for s in spec.enabled_stores() if s not in switched_off)
     if not items:
+        if not enabled:
+            raise BadInput(
+                f"{name}: every store of {spec.name} v{spec.version} is disabled (featurestore enable-online)"
+            )
         return enabled
     for item in items:
         if item not in STORES:
             raise BadInput(f"{name}: {item!r} is not one of {', '.join(STORES)}")
-        if item not in enabled:
+        if item in switched_off:
+            raise BadInput(
+                f"{name}: {item} materialization of {spec.name} v{spec.version} is disabled; "
+                f"run featurestore enable-online {spec.name} first"
+            )
+        if item not in spec.enabled_stores():
             raise BadInput(
                 f"{name}: the {item} store is not enabled for {spec.name} v{spec.version} "
                 f"(set materialization.{item}: true in {spec.spec_path})"

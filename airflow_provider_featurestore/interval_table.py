@@ -36,6 +36,7 @@ streams = sa.Table(
     sa.Column("feature_set", sa.String(63), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("store", sa.String(16), primary_key=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
 )
 
 segments = sa.Table(
@@ -62,6 +63,7 @@ jobs = sa.Table(
     sa.Column("start_s", sa.BigInteger, nullable=False),
     sa.Column("end_s", sa.BigInteger, nullable=False),
     sa.Column("stores", sa.String(64), nullable=False),
+    sa.Column("reads", sa.String(16), nullable=False, default="source"),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("rows_read", sa.BigInteger, nullable=True),
     sa.Column("rows_written", sa.Text, nullable=False, default="{}"),
@@ -95,6 +97,7 @@ class JobRecord:
     end: int
     stores: tuple[str, ...]
     state: str
+    reads: str = "source"  # "offline": an online-only job over offline-Complete time reads the Delta table
     rows_read: int | None = None
     rows_written: dict[str, int] = field(default_factory=dict)
     result: dict = field(default_factory=dict)
@@ -114,6 +117,7 @@ class JobRecord:
             "start": iso(self.start),
             "end": iso(self.end),
             "stores": list(self.stores),
+            "reads": self.reads,
             "state": self.state,
             "rows_read": self.rows_read,
             "rows_written": dict(self.rows_written),
@@ -134,6 +138,7 @@ class JobRecord:
             end=row.end_s,
             stores=tuple(row.stores.split(",")),
             state=row.state,
+            reads=row.reads,
             rows_read=row.rows_read,
             rows_written=json.loads(row.rows_written or "{}"),
             result=json.loads(row.result or "{}"),
@@ -222,7 +227,10 @@ class IntervalTable:
         names = sorted(set(stores))
         if not names:
             return
-        rows = [{"feature_set": key.feature_set, "version": key.version, "store": s} for s in names]
+        rows = [
+            {"feature_set": key.feature_set, "version": key.version, "store": s, "disabled": False}
+            for s in names
+        ]
         dialect = conn.dialect.name
         if dialect in ("postgresql", "sqlite"):
             module = sa.dialects.postgresql if dialect == "postgresql" else sa.dialects.sqlite
@@ -368,8 +376,13 @@ class IntervalTable:
                 current = {
                     s: iv.coalesce(seg for _id, seg in self._slice(conn, key, s, start, end)) for s in stores
                 }
-                planned = plan_backfill(current, start, end, statuses, max_job_window)
-                records = [self._new_job(key, job, now, airflow) for job in planned]
+                offline = current.get("offline")
+                if offline is None and "online" in stores:
+                    offline = iv.coalesce(seg for _id, seg in self._slice(conn, key, "offline", start, end))
+                planned = plan_backfill(current, start, end, statuses, max_job_window, cut_at=offline or ())
+                records = [
+                    self._new_job(key, job, now, airflow, _reads(job, offline or ())) for job in planned
+                ]
                 if records:
                     conn.execute(jobs.insert(), [self._job_row(r) for r in records])
                 for store in stores:
@@ -402,7 +415,7 @@ class IntervalTable:
         self._overlay(conn, key, store, gaps)
 
     def _new_job(
-        self, key: StreamKey, job: PlannedJob, now: float, airflow: Mapping[str, object] | None
+        self, key: StreamKey, job: PlannedJob, now: float, airflow: Mapping[str, object] | None, reads: str
     ) -> JobRecord:
         return JobRecord(
             id=new_job_id(),
@@ -412,6 +425,7 @@ class IntervalTable:
             end=job.end,
             stores=job.stores,
             state="queued",
+            reads=reads,
             created_at=now,
             lease_expires_at=now + self.lease_seconds,
             airflow=dict(airflow) if airflow else None,
@@ -427,6 +441,22 @@ class IntervalTable:
         row["result"] = json.dumps(record.result)
         row["airflow"] = json.dumps(record.airflow) if record.airflow else None
         return row
+
+    def set_disabled(self, key: StreamKey, store: str, disabled: bool) -> None:
+        """Switch a store of a feature set version off (no backfill writes it) or back on."""
+        with self._locked(key, [store]) as conn:
+            conn.execute(
+                streams.update()
+                .where(_stream_filter(streams, key), streams.c.store == store)
+                .values(disabled=disabled)
+            )
+
+    def disabled_stores(self, key: StreamKey) -> set[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(streams.c.store).where(_stream_filter(streams, key), streams.c.disabled)
+            )
+            return set(rows.scalars())
 
     # ---- the life of a job ------------------------------------------------------------------
 
@@ -576,6 +606,15 @@ class IntervalTable:
             query = query.limit(limit)
         with self._read() as conn:
             return [JobRecord.from_row(row) for row in conn.execute(query)]
+
+
+def _reads(job: PlannedJob, offline: Sequence[iv.Interval]) -> str:
+    """Where a planned job reads: the offline table when it writes only online over time that
+    is offline-Complete (the planner cut at the offline boundaries, so one status covers it)."""
+    if job.stores != ("online",):
+        return "source"
+    status = iv.clip(offline, job.start, job.end)
+    return "offline" if len(status) == 1 and status[0].status == iv.COMPLETE else "source"
 
 
 def _stream_filter(table: sa.Table, key: StreamKey, store: str | None = None) -> sa.ColumnElement[bool]:

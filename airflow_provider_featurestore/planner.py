@@ -48,12 +48,14 @@ def plan_backfill(
     end: int,
     statuses: Iterable[str],
     max_job_window: int,
+    cut_at: Sequence[Interval] = (),
 ) -> list[PlannedJob]:
     """The jobs a backfill over `[start, end)` submits, in time order.
 
     `intervals_by_store` maps each requested store to its data intervals (any extent; time
     with no record counts as None). Each job lies inside one data interval of every store it
-    writes and inside one chunk.
+    writes and inside one chunk, and is also cut at the boundaries of `cut_at` (the offline
+    intervals, so an online-only job is either all offline-Complete or not at all).
     """
     if start >= end:
         raise ValueError("the window's start must be before its end")
@@ -61,7 +63,7 @@ def plan_backfill(
     stores = sorted(intervals_by_store)
     clipped = {store: clip(intervals_by_store[store], start, end) for store in stores}
     edges = {start, end, *chunk_edges(start, end, max_job_window)}
-    for items in clipped.values():
+    for items in [*clipped.values(), clip(cut_at, start, end)]:
         edges.update(item.start for item in items)
     cuts = sorted(edges)
     cursors = dict.fromkeys(stores, 0)

@@ -2,7 +2,8 @@
 # Make sure a Redis server and a PostgreSQL server are reachable for the tests and the demo,
 # starting throwaway ones (and installing them from Debian's packages when missing) if not.
 # Prints `export` lines for the URLs to use; the caller evals them:
-#   eval "$(scripts/services.sh)"
+#   eval "$(scripts/services.sh)"          # Redis and PostgreSQL (the tests)
+#   eval "$(scripts/services.sh redis)"    # Redis only (the demo)
 # Progress goes to stderr. Throwaway servers live under ${FEATURESTORE_SERVICES_DIR:-/tmp/featurestore-services}.
 set -euo pipefail
 
@@ -22,8 +23,10 @@ apt_install() {
 
 redis_up() { redis-cli -u "$1" ping 2>/dev/null | grep -q PONG; }
 
+wanted=${*:-redis postgresql}
+
 # ---- Redis ---------------------------------------------------------------------------------
-redis_url=${FEATURESTORE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+redis_url=${FEATURESTORE_TEST_REDIS_URL:-${FEATURESTORE_REDIS_URL:-redis://127.0.0.1:6379/0}}
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || apt_install redis-server redis-tools
 if ! redis_up "$redis_url"; then
   port=6390
@@ -37,7 +40,8 @@ if ! redis_up "$redis_url"; then
   fi
 fi
 say "Redis at $redis_url"
-echo "export FEATURESTORE_TEST_REDIS_URL=$redis_url"
+echo "export FEATURESTORE_TEST_REDIS_URL=$redis_url FEATURESTORE_REDIS_URL=$redis_url"
+case " $wanted " in *" postgresql "*) ;; *) exit 0 ;; esac
 
 # ---- PostgreSQL ----------------------------------------------------------------------------
 pg_url=${FEATURESTORE_TEST_PG_URL:-postgresql+psycopg2://postgres@127.0.0.1:5432/test}

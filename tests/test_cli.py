@@ -120,6 +120,7 @@ def test_dry_run_plans_around_pending_and_complete_time(config: str) -> None:
         "start",
         "end",
         "stores",
+        "reads",
         "state",
         "rows_read",
         "rows_written",

@@ -89,9 +89,10 @@ def test_clip_covers_the_window_exactly(ops: list, window: tuple[int, int]) -> N
     ranges(),
     st.sets(statuses, min_size=1),
     st.integers(1, 30),
+    st.lists(op, max_size=5),
 )
 def test_plan_matches_per_second_model(
-    stores: dict, window: tuple[int, int], wanted: set, chunk: int
+    stores: dict, window: tuple[int, int], wanted: set, chunk: int, cut_ops: list
 ) -> None:
     by_store = {}
     models = {}
@@ -101,7 +102,11 @@ def test_plan_matches_per_second_model(
             segments = iv.assign(segments, start, end, status, job)
         by_store[store] = iv.coalesce(segments)
         models[store] = brute_force(ops)
-    jobs_ = plan_backfill(by_store, *window, wanted, chunk)
+    cut: list[iv.Segment] = []
+    for start, end, status, job in cut_ops:
+        cut = iv.assign(cut, start, end, status, job)
+    cut_model = brute_force(cut_ops)
+    jobs_ = plan_backfill(by_store, *window, wanted, chunk, cut_at=iv.coalesce(cut))
 
     covered: dict[int, tuple[str, ...]] = {}
     for job in jobs_:
@@ -110,6 +115,8 @@ def test_plan_matches_per_second_model(
         for store in stores:
             seen = {models[store].get(s, (iv.NONE, None))[0] for s in range(job.start, job.end)}
             assert len(seen) == 1, "a job spans two data intervals"
+        cut_seen = {cut_model.get(s, (iv.NONE, None))[0] for s in range(job.start, job.end)}
+        assert len(cut_seen) == 1, "a job spans two intervals it had to be cut at"
         for second in range(job.start, job.end):
             assert second not in covered, "two jobs for one second"
             covered[second] = job.stores

@@ -1,0 +1,70 @@
+"""Airflow connections named in featurestore.yaml (`online_store.conn_id`, `engine.conn_id`).
+
+Airflow is imported only inside these functions, and only when a config names a connection,
+so the core still runs without it. Secrets stay inside the returned URL or hook; nothing here
+logs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from .config import FeatureStoreConfig
+from .errors import BadInput
+
+
+def redis_url(config: FeatureStoreConfig) -> str | None:
+    """The online store's URL: `online_store.redis_url`, or built from the Airflow connection."""
+    if config.redis_url or not config.redis_conn_id:
+        return config.redis_url
+    try:
+        from airflow.sdk import BaseHook  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - Airflow 3 always has the task SDK
+        from airflow.hooks.base import BaseHook  # type: ignore[import-not-found,no-redef]
+    try:
+        conn = BaseHook.get_connection(config.redis_conn_id)
+    except Exception as exc:  # noqa: BLE001 - Airflow raises its own not-found type
+        raise BadInput(
+            f"online_store.conn_id: Airflow connection {config.redis_conn_id!r} not found ({type(exc).__name__}); "
+            "create it or use online_store.redis_url"
+        ) from None
+    return redis_url_from_connection(
+        host=conn.host, port=conn.port, login=conn.login, password=conn.password, extra=conn.extra_dejson
+    )
+
+
+def redis_url_from_connection(
+    *,
+    host: str | None,
+    port: int | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, object],
+) -> str:
+    """A redis:// (or rediss:// with `ssl` in extra) URL from an Airflow Redis connection's fields."""
+    scheme = "rediss" if str(extra.get("ssl", "")).lower() in ("true", "1", "yes") else "redis"
+    auth = ""
+    if password:
+        auth = f"{quote(login or '', safe='')}:{quote(password, safe='')}@"
+    db = extra.get("db", 0)
+    return f"{scheme}://{auth}{host or 'localhost'}:{port or 6379}/{db}"
+
+
+def spark_submit_via_airflow(conn_id: str):  # type: ignore[no-untyped-def]
+    """A submitter that runs spark-submit through Airflow's SparkSubmitHook and `conn_id`."""
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    from spark_jobs import materialize
+
+    def submit(args: list[str], conf: Mapping[str, str], py_files: str) -> None:
+        hook = SparkSubmitHook(
+            conn_id=conn_id,
+            conf=dict(conf),
+            py_files=py_files,
+            application_args=args,
+            name="featurestore-materialize",
+        )
+        hook.submit(materialize.__file__)
+
+    return submit

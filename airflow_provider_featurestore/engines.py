@@ -1,0 +1,218 @@
+"""Engines: where a materialization job runs. The job code (`spark_jobs/materialize.py`) is the
+same on all of them.
+
+- `embedded`: a Sail server started once per process (no JVM, no cluster), called in-process.
+- `spark-connect`: a remote Spark Connect endpoint (`sc://host:15002`), called in-process.
+- `spark-submit`: a Spark cluster (or `local[N]`): the job file is submitted with the package
+  shipped as `--py-files`; its result comes back through a result file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from spark_jobs import materialize
+from spark_jobs.materialize import JobResult, JobSpec
+
+from .config import FeatureStoreConfig
+from .errors import BadInput
+
+UTC_CONF = {"spark.sql.session.timeZone": "UTC"}
+# pyspark 4.2 warns on every import that it does not fully support pandas 3; the job uses no
+# pandas conversion, so the warning is noise in every user's log.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+
+
+class Engine(Protocol):
+    def run(self, job: JobSpec, conf: Mapping[str, str]) -> JobResult: ...
+
+    def close(self) -> None: ...
+
+
+class _SessionEngine:
+    """An engine that holds a Spark Connect session and runs the job in this process."""
+
+    def __init__(self, config: FeatureStoreConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+
+    def session(self):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def run(self, job: JobSpec, conf: Mapping[str, str]) -> JobResult:
+        spark = self.session()
+        with self._lock:  # runtime conf is per session: one job at a time sets it
+            for key, value in {**conf, **UTC_CONF}.items():
+                spark.conf.set(key, value)
+            return materialize.run(spark, job, self.config)
+
+    def close(self) -> None:
+        pass
+
+
+class _Sail:
+    """The process's one Sail server and session; stopped in the right order at exit."""
+
+    lock = threading.Lock()
+    server = None
+    spark = None
+
+    @classmethod
+    def session(cls):  # type: ignore[no-untyped-def]
+        with cls.lock:
+            if cls.spark is None:
+                os.environ.setdefault("RUST_LOG", "error")  # Sail's own logs: errors only
+                from pysail.spark import SparkConnectServer
+                from pyspark.sql import SparkSession
+
+                server = SparkConnectServer(ip="127.0.0.1", port=0)
+                server.start(background=True)
+                host, port = server.listening_address
+                cls.server = server
+                cls.spark = (
+                    SparkSession.builder.remote(f"sc://{host}:{port}").config(map=UTC_CONF).getOrCreate()
+                )
+                atexit.register(cls.stop)
+            return cls.spark
+
+    @classmethod
+    def stop(cls) -> None:
+        with cls.lock:
+            if cls.spark is not None:
+                cls.spark.stop()  # the session first, or the process hangs at exit
+                cls.spark = None
+            if cls.server is not None:
+                cls.server.stop()
+                cls.server = None
+
+
+class EmbeddedEngine(_SessionEngine):
+    """Sail in this process: starts in under a second, writes Delta natively."""
+
+    def session(self):  # type: ignore[no-untyped-def]
+        return _Sail.session()
+
+
+class SparkConnectEngine(_SessionEngine):
+    """A remote Spark Connect server; the driver-side code runs here, the work there."""
+
+    def __init__(self, config: FeatureStoreConfig, remote: str) -> None:
+        super().__init__(config)
+        self.remote = remote
+        self._spark = None
+
+    def session(self):  # type: ignore[no-untyped-def]
+        if self._spark is None:
+            from pyspark.sql import SparkSession
+
+            self._spark = SparkSession.builder.remote(self.remote).config(map=UTC_CONF).getOrCreate()
+        return self._spark
+
+    def close(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+            self._spark = None
+
+
+Submitter = Callable[[list[str], Mapping[str, str], str], None]
+"""Runs `spark-submit` for (application args, conf, py-files zip); raises on failure."""
+
+
+class SparkSubmitEngine:
+    """spark-submit of `spark_jobs/materialize.py`, the package shipped as `--py-files`.
+
+    `submit` is how the command runs: a plain `spark-submit --master M` here, or Airflow's
+    SparkSubmitHook (the Airflow layer passes it) when the config names a connection.
+    """
+
+    def __init__(
+        self, config: FeatureStoreConfig, *, master: str | None = None, submit: Submitter | None = None
+    ) -> None:
+        if submit is None and not master:
+            raise BadInput("engine: spark-submit needs engine.master (or engine.conn_id under Airflow)")
+        self.config = config
+        self.master = master
+        self.submit = submit or self._plain_submit
+        self._workdir = tempfile.mkdtemp(prefix="featurestore-submit-")
+        self._package: str | None = None
+
+    def package(self) -> str:
+        """A zip of the provider and the job package, built once per process."""
+        if self._package is None:
+            path = os.path.join(self._workdir, "featurestore.zip")
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+                for module in ("airflow_provider_featurestore", "spark_jobs"):
+                    root = Path(sys.modules[module].__file__ or "").parent
+                    for file in root.rglob("*.py"):
+                        archive.write(file, str(file.relative_to(root.parent)))
+            self._package = path
+        return self._package
+
+    def run(self, job: JobSpec, conf: Mapping[str, str]) -> JobResult:
+        result_file = os.path.join(self._workdir, f"{job.job_id}.json")
+        args = ["--job", job.to_json(), "--result-file", result_file]
+        try:
+            self.submit(args, {**conf, **UTC_CONF}, self.package())
+        except Exception as exc:  # noqa: BLE001 - the job's own result says more, when it wrote one
+            if not os.path.exists(result_file):
+                return JobResult(
+                    completed=dict.fromkeys(job.stores, False), error=f"spark-submit failed: {exc}"
+                )
+        if not os.path.exists(result_file):
+            return JobResult(completed=dict.fromkeys(job.stores, False), error="spark-submit wrote no result")
+        with open(result_file, encoding="utf-8") as handle:
+            return JobResult.from_json(handle.read())
+
+    def _plain_submit(self, args: list[str], conf: Mapping[str, str], py_files: str) -> None:
+        command = [spark_submit_binary(), "--master", str(self.master), "--py-files", py_files]
+        for key, value in conf.items():
+            command += ["--conf", f"{key}={value}"]
+        command += [materialize.__file__, *args]
+        env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+        completed = subprocess.run(command, env=env, capture_output=True, text=True)
+        if completed.returncode != 0:  # `run` still reads the job's own result when it wrote one
+            tail = " | ".join(completed.stderr.strip().splitlines()[-5:])
+            raise RuntimeError(f"exit {completed.returncode}: {tail}")
+
+    def close(self) -> None:
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def spark_submit_binary() -> str:
+    """`$SPARK_HOME/bin/spark-submit`, else the one beside this Python (pyspark ships it), else PATH."""
+    candidates = []
+    if os.environ.get("SPARK_HOME"):
+        candidates.append(os.path.join(os.environ["SPARK_HOME"], "bin", "spark-submit"))
+    candidates.append(str(Path(sys.executable).with_name("spark-submit")))
+    for candidate in candidates:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("spark-submit")
+    if not found:
+        raise BadInput("engine: spark-submit not found: install Spark or set SPARK_HOME")
+    return found
+
+
+def engine_for(config: FeatureStoreConfig, *, submit: Submitter | None = None) -> Engine:
+    """The engine `engine.type` names."""
+    engine = config.engine
+    if engine.type == "embedded":
+        return EmbeddedEngine(config)
+    if engine.type == "spark-connect":
+        return SparkConnectEngine(config, str(engine.remote))
+    if engine.conn_id and submit is None:
+        from .connections import spark_submit_via_airflow  # only when an Airflow connection is named
+
+        submit = spark_submit_via_airflow(engine.conn_id)
+    return SparkSubmitEngine(config, master=engine.master, submit=submit)
