@@ -125,8 +125,9 @@ class SparkConnectEngine(_SessionEngine):
             self._spark = None
 
 
-Submitter = Callable[[list[str], Mapping[str, str], str], None]
-"""Runs `spark-submit` for (application args, conf, py-files zip); raises on failure."""
+Submitter = Callable[[list[str], Mapping[str, str], str], "str | None"]
+"""Runs `spark-submit` for (application args, conf, py-files zip); raises on failure; returns the
+driver's stdout when it has it (the result's marker line is read from it when no file was written)."""
 
 
 class SparkSubmitEngine:
@@ -162,28 +163,35 @@ class SparkSubmitEngine:
     def run(self, job: JobSpec, conf: Mapping[str, str]) -> JobResult:
         result_file = os.path.join(self._workdir, f"{job.job_id}.json")
         args = ["--job", job.to_json(), "--result-file", result_file]
+        failed = {"completed": dict.fromkeys(job.stores, False)}
+        output: str | None = None
         try:
-            self.submit(args, {**conf, **UTC_CONF}, self.package())
+            output = self.submit(args, {**conf, **UTC_CONF}, self.package())
         except Exception as exc:  # noqa: BLE001 - the job's own result says more, when it wrote one
             if not os.path.exists(result_file):
-                return JobResult(
-                    completed=dict.fromkeys(job.stores, False), error=f"spark-submit failed: {exc}"
-                )
-        if not os.path.exists(result_file):
-            return JobResult(completed=dict.fromkeys(job.stores, False), error="spark-submit wrote no result")
-        with open(result_file, encoding="utf-8") as handle:
-            return JobResult.from_json(handle.read())
+                return JobResult(**failed, error=f"spark-submit failed: {exc}")
+        if os.path.exists(result_file):
+            with open(result_file, encoding="utf-8") as handle:
+                return JobResult.from_json(handle.read())
+        # Cluster deploy mode writes the result file on the driver's node: read the marker line.
+        for line in (output or "").splitlines():
+            if line.startswith(materialize.RESULT_MARKER):
+                return JobResult.from_json(line[len(materialize.RESULT_MARKER) :])
+        return JobResult(**failed, error="spark-submit reported no result")
 
-    def _plain_submit(self, args: list[str], conf: Mapping[str, str], py_files: str) -> None:
+    def _plain_submit(self, args: list[str], conf: Mapping[str, str], py_files: str) -> str:
         command = [spark_submit_binary(), "--master", str(self.master), "--py-files", py_files]
         for key, value in conf.items():
             command += ["--conf", f"{key}={value}"]
         command += [materialize.__file__, *args]
-        env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+        env = dict(os.environ)
+        if str(self.master).startswith("local"):  # executors share this machine: use this Python
+            env.setdefault("PYSPARK_PYTHON", sys.executable)
         completed = subprocess.run(command, env=env, capture_output=True, text=True)
         if completed.returncode != 0:  # `run` still reads the job's own result when it wrote one
             tail = " | ".join(completed.stderr.strip().splitlines()[-5:])
             raise RuntimeError(f"exit {completed.returncode}: {tail}")
+        return completed.stdout
 
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)

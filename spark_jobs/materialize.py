@@ -348,10 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import SparkSession
 
     config = load_config(job.config_path)
-    spec = config.get(job.feature_set, job.version)
+    # engine.conf and spark_conf arrive as --conf from the submitter; only UTC is insisted on here.
     builder = SparkSession.builder.appName(f"featurestore {job.feature_set} v{job.version} {job.job_id}")
-    for key, value in {**config.engine.conf, **spec.materialization.spark_conf}.items():
-        builder = builder.config(key, value)
     spark = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     try:
         result = run(spark, job, config)
