@@ -25,6 +25,7 @@ nor Spark; an `OnlineStore` is rebuilt from its URL when unpickled.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import threading
 import time
@@ -58,13 +59,13 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1}  # ns is divided, see _epoch_us
+_US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 # KEYS: the keys. ARGV: nf, nf field names, then per key: event time (epoch us), expire-at
 # (epoch s, "0" = none), a null mask ("" = no nulls, else one "0"/"1" per field, "1" = null)
 # and nf values. Returns {written, skipped as older}. Epoch microseconds compare exactly as
-# Lua numbers (doubles) until the year 2255. A key without `_event_time` is not ours to
-# replace whole: it can only be absent (or expired), so a new key is written without a DEL.
+# Lua numbers (doubles) until the year 2255. Every key written here has `_event_time`, so a
+# key without one is absent (or expired) and needs no DEL before its HSET.
 _SCRIPT = """
 local call = redis.call
 local nf = tonumber(ARGV[1])
@@ -291,10 +292,14 @@ def _contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _bulk(text: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Each value -> one RESP bulk string `$<bytes>\\r\\n<value>\\r\\n` (null -> empty)."""
+    return pc.binary_join_element_wise(*_bulk_parts(text), "")
+
+
+def _bulk_parts(text: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """The pieces of `_bulk`, to join many columns' pieces in one kernel call."""
     if text.null_count:
         text = pc.fill_null(text, "")
-    length = pc.cast(pc.binary_length(text), pa.string())
-    return pc.binary_join_element_wise("$", length, "\r\n", text, "\r\n", "")
+    return ["$", pc.cast(pc.binary_length(text), pa.string()), "\r\n", text, "\r\n"]
 
 
 def _bulk_bytes(value: str | bytes) -> bytes:
@@ -382,13 +387,7 @@ class _Options:
 
 
 def _restore(url: str, options: _Options) -> OnlineStore:
-    return OnlineStore(
-        url,
-        cluster=options.cluster,
-        password=options.password,
-        ssl=options.ssl,
-        ssl_ca_certs=options.ssl_ca_certs,
-    )
+    return OnlineStore(url, **dataclasses.asdict(options))
 
 
 class OnlineStore:
@@ -505,7 +504,7 @@ class OnlineStore:
         A stored row is replaced unless it has a newer event time; with a TTL, rows already
         expired at `now` (epoch seconds, default the current time) are counted and skipped.
         Rows are encoded a slice at a time; a slice is sent before the previous slice's
-        replies are read, so encoding on this side overlaps the scripts running in Redis.
+        replies are read, so encoding here overlaps the scripts running in Redis.
         """
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         wanted = (*(c.name for c in layout.index_columns), layout.timestamp_column, *layout.feature_names)
@@ -518,16 +517,13 @@ class OnlineStore:
         pipeline = _Pipeline(self, client)
         try:
             with self._translated():
-                in_flight: list[Any] = []
                 for offset in range(0, table.num_rows, self.rows_per_encode):
                     packed, expired = self._pack(layout, table.slice(offset, self.rows_per_encode), now)
                     stats.skipped_expired += expired
-                    sent = pipeline.send(self._calls(client, packed))
-                    pipeline.read(in_flight)
-                    in_flight = sent
+                    pipeline.step(self._calls(client, packed))
                     if pipeline.error is not None:
                         break
-                pipeline.read(in_flight)
+                pipeline.read(pipeline.in_flight)
                 for attempt in range(1, self.retries + 1):
                     if not pipeline.failed or pipeline.error is not None:
                         break
@@ -573,9 +569,10 @@ class OnlineStore:
             for column in columns[1:]:
                 any_null = pc.or_(any_null, pc.is_null(column))
             mask_piece = _bulk(pc.if_else(any_null, pc.binary_join_element_wise(*flags, ""), ""))
-        values = [_bulk(_text(column, c.type)) for column, c in zip(columns, layout.features, strict=True)]
-        event_piece = _bulk(pc.cast(pa.array(event_us), pa.string()))
-        args = pc.binary_join_element_wise(event_piece, expire_piece, mask_piece, *values, "")
+        pieces = [*_bulk_parts(pc.cast(pa.array(event_us), pa.string())), expire_piece, mask_piece]
+        for column, c in zip(columns, layout.features, strict=True):
+            pieces += _bulk_parts(_text(column, c.type))
+        args = pc.binary_join_element_wise(*pieces, "")
         header = _bulk_bytes(str(len(columns))) + b"".join(_bulk_bytes(name) for name in layout.feature_names)
         packed = _Packed(names, _contiguous(_bulk(names)), _contiguous(args), header, 3 + len(columns))
         return packed, expired
@@ -619,8 +616,10 @@ class OnlineStore:
     ) -> list[dict[str, object] | None]:
         """The stored features of each entity, in order, in one pipelined round trip.
 
-        An entity with nothing stored (or expired) is None; a feature without a value is None.
-        With `with_event_time`, each dict also holds the timestamp column (a UTC datetime).
+        `entity_rows` map index column names to values (text is parsed to the column's type).
+        Each result maps the requested features (default: all) to values of their declared
+        type; an entity with nothing stored (or expired) is None, a feature without a value
+        None. With `with_event_time`, the timestamp column is added (an aware UTC datetime).
         """
         by_name = {column.name: column for column in layout.features}
         names = list(layout.feature_names if features is None else features)
@@ -698,6 +697,13 @@ class _Pipeline:
         self.failed: list[_Call] = []
         self.error: Exception | None = None
         self.last_retry: Exception | None = None
+        self.in_flight: list[tuple[Any, _Call]] = []  # sent by the last step, replies unread
+
+    def step(self, calls: list[_Call]) -> None:
+        """Send these calls, then read the replies of the previous step's: one step ahead."""
+        sent = self.send(calls)
+        self.read(self.in_flight)
+        self.in_flight = sent
 
     def send(self, calls: list[_Call]) -> list[tuple[Any, _Call]]:
         sent = []
@@ -706,7 +712,7 @@ class _Pipeline:
             pool = node.connection_pool
             self.store._ensure_script(node)
             if id(pool) not in self.connections:
-                self.connections[id(pool)] = (pool, pool.get_connection())
+                self.connections[id(pool)] = (pool, _checkout(pool))
             connection = self.connections[id(pool)][1]
             connection.send_packed_command(call.packed.command(call.start, call.stop), check_health=False)
             self.unread += 1
@@ -748,7 +754,7 @@ def _hmget_many(client: redis.Redis | RedisCluster, keys: list[str], fields: lis
     tail = b"".join(_bulk_bytes(name) for name in fields)
     payload = b"".join([head + _bulk_bytes(key) + tail for key in keys])
     pool = client.connection_pool
-    connection = pool.get_connection()
+    connection = _checkout(pool)
     try:
         connection.send_packed_command([payload], check_health=False)
         return [connection.read_response() for _ in keys]
@@ -757,6 +763,14 @@ def _hmget_many(client: redis.Redis | RedisCluster, keys: list[str], fields: lis
         raise
     finally:
         pool.release(connection)
+
+
+def _checkout(pool: Any) -> Any:
+    """A connection of the pool (redis-py before 5.3 wants a command name, later ones none)."""
+    try:
+        return pool.get_connection()
+    except TypeError:
+        return pool.get_connection("EVALSHA")
 
 
 def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:

@@ -26,7 +26,6 @@ from deltalake import DeltaTable
 
 from airflow_provider_featurestore.cli import main as cli_main
 from airflow_provider_featurestore.featurestore import FeatureStore
-from airflow_provider_featurestore.interval_table import StreamKey
 from airflow_provider_featurestore.timeutil import iso, to_epoch
 
 ROOT = Path(__file__).resolve().parent.parent
