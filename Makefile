@@ -25,7 +25,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 bench: setup
-	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py
+	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py && \
+	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py
 
 clean:
 	rm -rf $(VENV) examples/fraud/data .pytest_cache .ruff_cache .hypothesis

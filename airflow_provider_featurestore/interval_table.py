@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -51,7 +51,8 @@ segments = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("job_id", sa.String(32), nullable=True),
     sa.UniqueConstraint("feature_set", "version", "store", "start_s", name="uq_fs_intervals_start"),
-    sa.Index("ix_fs_intervals_job", "job_id"),
+    # A job's own segments, found without scanning its stream (even without planner statistics).
+    sa.Index("ix_fs_intervals_job", "feature_set", "version", "store", "job_id", "status"),
 )
 
 jobs = sa.Table(
@@ -281,8 +282,12 @@ class IntervalTable:
         base = _stream_filter(segments, key, store)
         query = sa.select(segments).where(base).order_by(segments.c.start_s)
         if start is not None:
+            # ORDER BY ... DESC LIMIT 1, not max(): PostgreSQL scans every row below `start` for max().
             floor = conn.execute(
-                sa.select(sa.func.max(segments.c.start_s)).where(base, segments.c.start_s < start)
+                sa.select(segments.c.start_s)
+                .where(base, segments.c.start_s < start)
+                .order_by(segments.c.start_s.desc())
+                .limit(1)
             ).scalar()
             query = query.where(segments.c.start_s >= (floor if floor is not None else start))
         if end is not None:
@@ -363,7 +368,7 @@ class IntervalTable:
         """Atomically plan a backfill and mark its time Pending: the jobs to run, queued.
 
         Expired leases of this feature set version are first turned into Incomplete. With
-        `dry_run` the same transaction is rolled back: the plan is exact and nothing is written.
+        `dry_run` the transaction is rolled back once planned: the plan is exact, nothing is written.
         """
         now = time.time() if now is None else now
         with self.engine.connect() as conn:
@@ -371,8 +376,9 @@ class IntervalTable:
             try:
                 self._lock(conn, key, stores)
                 self._expire(conn, key, now)
-                for store in stores:  # the requested window joins the axis, as None where new
-                    self._extend(conn, key, store, start, end)
+                if not dry_run:  # the requested window joins the axis, as None where new
+                    for store in stores:
+                        self._extend(conn, key, store, start, end)
                 current = {
                     s: iv.coalesce(seg for _id, seg in self._slice(conn, key, s, start, end)) for s in stores
                 }
@@ -383,6 +389,9 @@ class IntervalTable:
                 records = [
                     self._new_job(key, job, now, airflow, _reads(job, offline or ())) for job in planned
                 ]
+                if dry_run:  # the plan is exact already (expired leases counted); write nothing more
+                    txn.rollback()
+                    return records
                 if records:
                     conn.execute(jobs.insert(), [self._job_row(r) for r in records])
                 for store in stores:
@@ -393,10 +402,7 @@ class IntervalTable:
             except BaseException:
                 txn.rollback()
                 raise
-            if dry_run:
-                txn.rollback()
-            else:
-                txn.commit()
+            txn.commit()
         return records
 
     def _extend(self, conn: Connection, key: StreamKey, store: str, start: int, end: int) -> None:
@@ -433,14 +439,25 @@ class IntervalTable:
 
     @staticmethod
     def _job_row(record: JobRecord) -> dict:
-        row = asdict(record)
-        row["start_s"] = row.pop("start")
-        row["end_s"] = row.pop("end")
-        row["stores"] = ",".join(record.stores)
-        row["rows_written"] = json.dumps(record.rows_written)
-        row["result"] = json.dumps(record.result)
-        row["airflow"] = json.dumps(record.airflow) if record.airflow else None
-        return row
+        return {
+            "id": record.id,
+            "feature_set": record.feature_set,
+            "version": record.version,
+            "start_s": record.start,
+            "end_s": record.end,
+            "stores": ",".join(record.stores),
+            "reads": record.reads,
+            "state": record.state,
+            "rows_read": record.rows_read,
+            "rows_written": json.dumps(record.rows_written),
+            "result": json.dumps(record.result),
+            "error": record.error,
+            "created_at": record.created_at,
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "lease_expires_at": record.lease_expires_at,
+            "airflow": json.dumps(record.airflow) if record.airflow else None,
+        }
 
     def set_disabled(self, key: StreamKey, store: str, disabled: bool) -> None:
         """Switch a store of a feature set version off (no backfill writes it) or back on."""
