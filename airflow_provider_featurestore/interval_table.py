@@ -552,16 +552,17 @@ class IntervalTable:
     def _convert_pending(
         self, conn: Connection, key: StreamKey, store: str, job_id: str, status: str
     ) -> None:
+        # Sorted here, not in SQL: an ORDER BY start_s makes SQLite pick the index that avoids
+        # the sort and scan the whole stream instead of the job index.
         owned = conn.execute(
-            sa.select(segments.c.start_s, segments.c.end_s)
-            .where(
+            sa.select(segments.c.start_s, segments.c.end_s).where(
                 _stream_filter(segments, key, store),
                 segments.c.job_id == job_id,
                 segments.c.status == iv.PENDING,
             )
-            .order_by(segments.c.start_s)
         ).all()
-        self._overlay(conn, key, store, [iv.Segment(r.start_s, r.end_s, status, job_id) for r in owned])
+        patches = sorted(iv.Segment(r.start_s, r.end_s, status, job_id) for r in owned)
+        self._overlay(conn, key, store, patches)
 
     def expire_stale(self, key: StreamKey, *, now: float | None = None) -> list[str]:
         """Fail the live jobs of one feature set version whose lease ran out; their Pending
