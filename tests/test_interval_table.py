@@ -166,3 +166,14 @@ def test_two_processes_never_claim_the_same_second(table_url: str) -> None:
         }
         assert held == {second for st_, second in everything if st_ == store}
     table.close()
+
+
+def test_online_work_over_partly_complete_offline_time_splits_into_two_kinds_of_job(table_url: str) -> None:
+    table = IntervalTable(table_url)
+    table.set_status(KEY, "offline", 0, 60, "Complete", "earlier")
+    jobs = table.claim(KEY, 0, 100, {"None"}, ("online",), 1000)
+    assert [(j.start, j.end, j.stores, j.reads) for j in jobs] == [
+        (0, 60, ("online",), "offline"),
+        (60, 100, ("online",), "source"),
+    ]
+    table.close()

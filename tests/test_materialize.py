@@ -300,6 +300,48 @@ def test_a_killed_backfill_leaves_no_pending_after_the_next_one(fraud: Path) -> 
     )
 
 
+def test_ctrl_c_leaves_the_time_incomplete_not_pending(fraud: Path) -> None:
+    slow = fraud / "transforms" / "slow.py"
+    slow.write_text(
+        "import time\nfrom transforms.transactions import transform as rolling\n\n\n"
+        "def transform(df, window):\n    time.sleep(60)\n    return rolling(df, window)\n"
+    )
+    spec = fraud / "featuresets" / "transactions.yaml"
+    spec.write_text(
+        spec.read_text().replace("transforms.transactions:transform", "transforms.slow:transform")
+    )
+    config = fraud / "featurestore.yaml"
+    featurestore = str(Path(sys.executable).with_name("featurestore"))
+    process = subprocess.Popen(
+        [
+            featurestore,
+            "backfill",
+            "transactions",
+            "--start",
+            day(7),
+            "--end",
+            day(9),
+            "--config",
+            str(config),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = FeatureStore(str(config))
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(j.state == "running" for j in store.jobs("transactions")):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 1 and "interrupted" in err
+    assert statuses(fraud) == {
+        "offline": [(day(7), day(9), "Incomplete")],
+        "online": [(day(7), day(9), "Incomplete")],
+    }
+    assert sorted(j.error.split(":")[0] for j in store.jobs("transactions")) == ["interrupted", "not run"]
+
+
 def _write_profiles(root: Path, rows: list[dict]) -> None:
     folder = root / "data" / "source" / "profiles"
     folder.mkdir(parents=True, exist_ok=True)
