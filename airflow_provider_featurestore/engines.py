@@ -184,17 +184,32 @@ class SparkSubmitEngine:
         for key, value in conf.items():
             command += ["--conf", f"{key}={value}"]
         command += [materialize.__file__, *args]
-        env = dict(os.environ)
+        # A Spark Connect session in this process (Sail, say) sets pyspark's connect-mode
+        # variables; the submitted driver must not inherit them or it tries to connect.
+        env = {k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES}
         if str(self.master).startswith("local"):  # executors share this machine: use this Python
             env.setdefault("PYSPARK_PYTHON", sys.executable)
         completed = subprocess.run(command, env=env, capture_output=True, text=True)
         if completed.returncode != 0:  # `run` still reads the job's own result when it wrote one
-            tail = " | ".join(completed.stderr.strip().splitlines()[-5:])
+            lines = [
+                line for line in completed.stderr.splitlines() if line.strip() and not _spark_log_noise(line)
+            ]
+            tail = " | ".join(lines[-5:])
             raise RuntimeError(f"exit {completed.returncode}: {tail}")
         return completed.stdout
 
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
+
+
+def _spark_log_noise(line: str) -> bool:
+    """Spark's own log lines and JVM frames, which hide the Python error in a failed submit."""
+    return any(
+        mark in line for mark in (" WARN ", " INFO ", "log4j", "incubator modules")
+    ) or line.lstrip().startswith("at ")
 
 
 def spark_submit_binary() -> str:
