@@ -81,7 +81,9 @@ class _Sail:
                 host, port = server.listening_address
                 cls.server = server
                 cls.spark = (
-                    SparkSession.builder.remote(f"sc://{host}:{port}").config(map=UTC_CONF).getOrCreate()
+                    SparkSession.builder.remote(f"sc://{host}:{port}")
+                    .config(map={**UTC_CONF, materialize.LATEST_METHOD_CONF: "join"})
+                    .getOrCreate()
                 )
                 atexit.register(cls.stop)
             return cls.spark

@@ -26,6 +26,7 @@ from airflow_provider_featurestore.timeutil import to_datetime
 PARTITION_COLUMN = "event_date"
 COMMIT_RETRIES = 5
 RESULT_MARKER = "FEATURESTORE_RESULT "
+LATEST_METHOD_CONF = "featurestore.latestPerEntity"  # "window" (default) or "join": see latest_per_entity
 
 SPARK_TYPES = {
     "string": "string",
@@ -288,11 +289,28 @@ def layout_for(config: FeatureStoreConfig, spec: FeatureSetSpec) -> OnlineLayout
     )
 
 
-def latest_per_entity(rows, index_names: list[str], timestamp_column: str):  # type: ignore[no-untyped-def]
-    """One row per entity key: the one with the latest event time in the window."""
+def latest_per_entity(rows, index_names: list[str], timestamp_column: str, method: str = "window"):  # type: ignore[no-untyped-def]
+    """The row with the latest event time in the window, per entity key.
+
+    `window` (the default): a row_number() window function, one row per entity; the faster
+    on classic Spark (local[2], 1M rows: 1.1 s against 1.6 s). `join` (the embedded engine's):
+    the latest time per entity by a hash aggregate, joined back to the rows on (key, time)
+    with the aggregate as the build side: on Sail, which sorts the whole window for the
+    window function, 2.5x faster and 100 MB less memory at 1M rows. Rows sharing their
+    entity's latest time are all kept (the online write keeps the last one written, as
+    arbitrary as row_number's pick). Rows with a null key value are passed through, so the
+    online write still rejects them. (With a null-safe join condition instead, Sail hashed
+    on the time alone: 114 s instead of 0.4 s when many entities share an event time.)
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812
 
+    if method == "join":
+        keys = [F.col(f"`{n}`") for n in index_names]
+        latest = rows.groupBy(*keys).agg(F.max(F.col(f"`{timestamp_column}`")).alias(timestamp_column))
+        joined = latest.join(rows, on=[*index_names, timestamp_column], how="inner")
+        keyless = rows.where(" OR ".join(f"`{n}` IS NULL" for n in index_names))
+        return joined.select(*[f"`{c}`" for c in rows.columns]).unionByName(keyless)
     order = Window.partitionBy(*[F.col(f"`{n}`") for n in index_names]).orderBy(
         F.col(f"`{timestamp_column}`").desc()
     )
@@ -306,7 +324,8 @@ def write_online(rows, redis_url: str, layout: OnlineLayout, partitions: int = 4
     counts come back to the driver.
     """
     index_names = [c.name for c in layout.index_columns]
-    latest = latest_per_entity(rows, index_names, layout.timestamp_column).repartition(partitions)
+    method = rows.sparkSession.conf.get(LATEST_METHOD_CONF, "window")
+    latest = latest_per_entity(rows, index_names, layout.timestamp_column, method).repartition(partitions)
     now = int(time.time())
 
     def write_partition(batches):  # type: ignore[no-untyped-def]
