@@ -20,7 +20,7 @@ from spark_jobs.materialize import JobResult, JobSpec
 from .config import FeatureSetSpec
 from .connections import redis_url
 from .engines import Engine
-from .interval_table import IntervalTable, JobRecord
+from .interval_table import IntervalTable, JobRecord, StreamKey
 from .timeutil import iso
 
 if TYPE_CHECKING:
@@ -148,3 +148,17 @@ def run_jobs(
         f"in {time.perf_counter() - began:.1f}s"
     )
     return done
+
+
+def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:
+    """Finish as Incomplete every job of one Airflow run that is still queued or running.
+
+    Called once the run's tasks are all done (whatever their outcome): a batch that never
+    started or a task that was killed must not leave its time Pending until a lease expires.
+    """
+    count = 0
+    for record in table.jobs(key):
+        if record.state in ("queued", "running") and (record.airflow or {}).get("run_id") == run_id:
+            table.finish_job(record.id, {}, error="not finished when its Airflow run ended")
+            count += 1
+    return count

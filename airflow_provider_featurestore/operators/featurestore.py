@@ -1,0 +1,246 @@
+"""Operators: thin Airflow wrappers over the core's backfill request, claim and runner.
+
+A materialization DAG run is three steps, for the manual backfill and the scheduled runs alike:
+1. `FeatureStorePlanOperator` validates the window, claims the matching time as Pending and
+   returns the job ids in batches (one mapped task per batch: mapping stops at
+   `max_map_length`, a backfill of any size does not).
+2. `FeatureStoreMaterializeOperator` (mapped) runs its batch's jobs on the configured engine and
+   finishes each per store. A retry re-claims the Incomplete time its earlier try left.
+3. `FeatureStoreFinalizeOperator` (all_done) turns whatever the run left unfinished (a batch
+   that never started, a killed task) into Incomplete, so Pending never outlives the run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from ..assets import ALIAS, feature_asset
+from ..errors import BadInput
+from ..featurestore import FeatureStore
+from ..interval_table import JobRecord, StreamKey
+from ..intervals import INCOMPLETE
+from ..runner import finish_unfinished, run_job, summary
+from ..timeutil import iso
+
+DEFAULT_MAX_MAP_LENGTH = 1024
+
+
+def airflow_ids(context: Any) -> dict[str, object]:
+    """The ids a job record keeps of the Airflow task that ran it."""
+    ti = context["ti"]
+    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "try_number": ti.try_number}
+
+
+def batches(ids: Sequence[str], max_batches: int) -> list[list[str]]:
+    """Contiguous, time-ordered batches: as many as allowed, each as small as that permits."""
+    if not ids:
+        return []
+    size = math.ceil(len(ids) / max(1, max_batches))
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def max_map_length() -> int:
+    try:
+        from airflow.sdk import conf
+
+        return conf.getint("core", "max_map_length", fallback=DEFAULT_MAX_MAP_LENGTH)
+    except Exception:  # noqa: BLE001
+        return DEFAULT_MAX_MAP_LENGTH
+
+
+class _FeatureStoreOperator(BaseOperator):
+    """Shared: the hook (created in the task, never at parse time)."""
+
+    def __init__(self, *, config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+
+    def hook(self):  # type: ignore[no-untyped-def]
+        from ..hooks.featurestore import FeatureStoreHook
+
+        return FeatureStoreHook(self.config_path)
+
+
+class FeatureStorePlanOperator(_FeatureStoreOperator):
+    """Claims a window's matching time as Pending; returns the job ids in batches for mapping.
+
+    Bad input (an unknown feature set, a window whose end is not after its start, a status
+    or store that is not allowed) fails the task at once, without retries, claiming nothing.
+    """
+
+    template_fields = ("feature_set", "version", "start", "end", "statuses", "stores")
+
+    def __init__(
+        self,
+        *,
+        feature_set: str,
+        start: str,
+        end: str,
+        version: Any = None,
+        statuses: Any = None,
+        stores: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.feature_set, self.start, self.end = feature_set, start, end
+        self.version, self.statuses, self.stores = version, statuses, stores
+
+    def execute(self, context: Any) -> list[list[str]]:
+        hook = self.hook()
+        try:
+            store = hook.store
+            version = int(self.version) if self.version not in (None, "", "None") else None
+            request = store.backfill_request(
+                self.feature_set,
+                self.start,
+                self.end,
+                version=version,
+                statuses=self.statuses or None,
+                stores=self.stores or None,
+                prefix="",
+            )
+            jobs = store.claim(request, airflow=airflow_ids(context))
+        except (BadInput, ValueError) as exc:
+            raise AirflowFailException(f"bad backfill request: {exc}") from None
+        finally:
+            hook.close()
+        spec = request.spec
+        window = f"[{iso(request.start)}, {iso(request.end)})"
+        self.log.info("%s v%s: %d job(s) claimed for %s", spec.name, spec.version, len(jobs), window)
+        groups = batches([job.id for job in jobs], max_map_length())
+        if groups:
+            self.log.info("%d batch(es) of up to %d job(s)", len(groups), len(groups[0]))
+        return groups
+
+
+class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
+    """Runs one batch of claimed jobs, in time order, and emits the stores' asset events."""
+
+    template_fields = ("job_ids",)
+
+    def __init__(self, *, job_ids: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("outlets", [_alias()])
+        super().__init__(**kwargs)
+        self.job_ids = job_ids
+        self._running: str | None = None
+        self._store: FeatureStore | None = None
+
+    def execute(self, context: Any) -> dict[str, int]:
+        hook = self.hook()
+        store = self._store = hook.store
+        engine = hook.engine()
+        ids = airflow_ids(context)
+        done: list[JobRecord] = []
+        try:
+            records = [r for job_id in self.job_ids for r in self._runnable(store, job_id, ids)]
+            for number, record in enumerate(records, start=1):
+                self._running = record.id
+                finished = run_job(store, record, engine, airflow=ids)
+                self._running = None
+                done.append(finished)
+                self.log.info("[%d/%d] %s", number, len(records), summary(finished))
+        finally:
+            engine.close()
+            hook.close()
+        self._emit_assets(context, store, done)
+        failed = [r for r in done if r.state != "succeeded"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
+        return {s: sum(r.rows_written.get(s, 0) for r in done) for s in ("offline", "online")}
+
+    def _runnable(self, store: FeatureStore, job_id: str, ids: dict[str, object]) -> list[JobRecord]:
+        """The job itself when still queued; after an earlier try of this task, its time again."""
+        record = store.table.job(job_id)
+        if record.state == "queued":
+            return [record]
+        if record.state == "succeeded":
+            self.log.info("job %s already succeeded in an earlier try", job_id)
+            return []
+        if record.state == "running":  # an earlier try of this very task died mid-job
+            store.table.finish_job(job_id, {}, error="the Airflow task running it stopped; retried")
+        spec = store.spec(record.feature_set, record.version)
+        request = store.backfill_request(
+            spec.name,
+            record.start,
+            record.end,
+            version=spec.version,
+            statuses=[INCOMPLETE],
+            stores=record.stores,
+        )
+        again = store.claim(request, airflow=ids)
+        self.log.info("job %s: re-claimed %d job(s) of its Incomplete time", job_id, len(again))
+        return again
+
+    def _emit_assets(self, context: Any, store: FeatureStore, done: Sequence[JobRecord]) -> None:
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        project = store.config.project
+        for record in done:
+            for name in record.stores:
+                if record.state == "succeeded" or name in record.rows_written:
+                    events[_alias()].add(
+                        feature_asset(project, record.feature_set, record.version, name),
+                        extra={
+                            "job_id": record.id,
+                            "start": iso(record.start),
+                            "end": iso(record.end),
+                            "rows_written": record.rows_written.get(name, 0),
+                        },
+                    )
+
+    def on_kill(self) -> None:
+        if self._store is not None and self._running is not None:
+            self._store.table.finish_job(self._running, {}, error="the Airflow task was killed")
+
+
+class FeatureStoreFinalizeOperator(_FeatureStoreOperator):
+    """Runs whatever happened upstream (all_done): this run's unfinished jobs become Incomplete."""
+
+    template_fields = ("feature_set", "version")
+
+    def __init__(self, *, feature_set: str, version: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        self.feature_set, self.version = feature_set, version
+
+    def execute(self, context: Any) -> int:
+        ti = context["ti"]
+        if ti.xcom_pull(task_ids="plan") is None:
+            raise AirflowFailException("the plan failed (see its log): nothing was claimed")
+        hook = self.hook()
+        try:
+            store = hook.store
+            spec = store.spec(
+                self.feature_set, int(self.version) if self.version not in (None, "", "None") else None
+            )
+            key = StreamKey(spec.name, spec.version)
+            unfinished = finish_unfinished(store.table, key, ti.run_id)
+            mine = [r for r in store.table.jobs(key) if (r.airflow or {}).get("run_id") == ti.run_id]
+        finally:
+            hook.close()
+        failed = [r for r in mine if r.state == "failed"]
+        self.log.info(
+            "%d job(s) in this run: %d succeeded, %d failed (%d never finished)",
+            len(mine),
+            len(mine) - len(failed),
+            len(failed),
+            unfinished,
+        )
+        if failed:
+            raise AirflowFailException(
+                f"{len(failed)} of {len(mine)} job(s) failed; their time is Incomplete: "
+                "trigger featurestore_backfill with data_status Incomplete to repair it"
+            )
+        return len(mine)
+
+
+def _alias():  # type: ignore[no-untyped-def]
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(ALIAS)

@@ -1,0 +1,215 @@
+"""The DAGs in `dags/` under real Airflow: parsing, and `dag.test()` runs on the real embedded
+engine, Delta and Redis.
+
+Airflow reads AIRFLOW_HOME when it is first imported, so every Airflow step runs in a
+subprocess with its own home and metadata database; the assertions read the interval table,
+the Delta table and Redis from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+from deltalake import DeltaTable
+
+from airflow_provider_featurestore.featurestore import FeatureStore
+from airflow_provider_featurestore.timeutil import iso, to_epoch
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "fraud"
+REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DAY = 86400
+TODAY = to_epoch(datetime.now(UTC).date())
+FIRST_DAY = TODAY - 10 * DAY
+
+
+def day(offset: int) -> str:
+    return iso(FIRST_DAY + offset * DAY)
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated Airflow metadata database for the module (SQLite)."""
+    home = tmp_path_factory.mktemp("airflow")
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    return home
+
+
+@pytest.fixture
+def fraud(tmp_path: Path, airflow_home: Path):  # type: ignore[no-untyped-def]
+    """A private fraud feature store with recent data, and the environment Airflow runs with."""
+    root = tmp_path / "fraud"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    project = f"d{uuid.uuid4().hex[:10]}"
+    config = root / "featurestore.yaml"
+    config.write_text(config.read_text().replace("project: fraud", f"project: {project}"))
+    start = datetime.fromtimestamp(FIRST_DAY, UTC).strftime("%Y-%m-%d")
+    subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLE / "generate_data.py"),
+            "--out",
+            str(root / "data"),
+            "--accounts",
+            "40",
+            "--transactions-per-day",
+            "300",
+            "--start",
+            start,
+            "--days",
+            "10",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "FEATURESTORE_CONFIG": str(config),
+        "FEATURESTORE_REDIS_URL": REDIS_URL,
+    }
+    yield root, env
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{project}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def in_airflow(env: dict[str, str], code: str) -> dict:
+    """Run `code` in a fresh Python with Airflow configured by `env`; it sets `result`."""
+    script = textwrap.dedent(code) + "\nimport json; print('RESULT ' + json.dumps(result, default=str))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+DAG_TEST = """
+import datetime
+import runpy
+dags = runpy.run_path({dags!r})
+dag = dags[{dag_id!r}]
+run = dag.test({kwargs})
+tis = run.get_task_instances()
+result = {{
+    "state": str(run.state),
+    "run_id": run.run_id,
+    "interval": [run.data_interval_start.isoformat(), run.data_interval_end.isoformat()],
+    "tasks": sorted([ti.task_id, ti.map_index, str(ti.state)] for ti in tis),
+}}
+"""
+
+
+def dag_test(env: dict[str, str], dag_id: str, kwargs: str) -> dict:
+    return in_airflow(
+        env, DAG_TEST.format(dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id=dag_id, kwargs=kwargs)
+    )
+
+
+def statuses(root: Path) -> dict[str, list[tuple[str, str, str]]]:
+    store = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False)
+    try:
+        return {
+            s: [(iso(i.start), iso(i.end), i.status) for i in items]
+            for s, items in store.intervals("transactions").items()
+        }
+    finally:
+        store.close()
+
+
+def test_the_dags_parse_without_touching_an_engine_redis_or_a_database(fraud) -> None:  # type: ignore[no-untyped-def]
+    _root, env = fraud
+    result = in_airflow(
+        env,
+        f"""
+        import socket, sys
+        import sqlalchemy
+        import airflow.sdk  # Airflow's own start-up (its metadata engine) happens before parsing
+        def refuse(*args, **kwargs):
+            raise AssertionError("a connection was opened while parsing")
+        socket.socket.connect = refuse
+        sqlalchemy.create_engine = refuse
+        import runpy
+        dags = runpy.run_path({str(ROOT / "dags" / "featurestore_dags.py")!r})
+        found = {{k: v for k, v in dags.items() if k.startswith("featurestore_")}}
+        backfill = found["featurestore_backfill"]
+        result = {{
+            "dag_ids": sorted(found),
+            "params": {{k: backfill.params.get_param(k).schema for k in backfill.params}},
+            "schedule": {{k: type(d.timetable).__name__ for k, d in found.items()}},
+            "heavy": sorted(m for m in ("pysail", "pyspark", "transforms") if m in sys.modules),
+        }}
+    """,
+    )
+    assert result["dag_ids"] == [
+        "featurestore_backfill",
+        "featurestore_materialize__accounts",
+        "featurestore_materialize__transactions",
+    ]
+    params = result["params"]
+    assert params["feature_set"]["enum"] == ["accounts", "transactions"]
+    assert params["version"]["type"] == ["null", "integer"]
+    assert params["start"]["format"] == params["end"]["format"] == "date-time"
+    assert params["data_status"]["items"]["enum"] == ["None", "Pending", "Complete", "Incomplete"]
+    assert params["stores"]["items"]["enum"] == ["offline", "online"]
+    assert result["schedule"]["featurestore_materialize__transactions"] == "CronDataIntervalTimetable"
+    assert result["heavy"] == [], "parsing imported an engine or a transformation"
+
+
+def test_a_backfill_run_materializes_its_window_with_one_mapped_task_per_job(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    conf = {"feature_set": "transactions", "start": day(6), "end": day(9)}
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "success", run
+    mapped = [t for t in run["tasks"] if t[0] == "materialize"]
+    assert len(mapped) == 3 and all(t[2] == "success" for t in mapped)
+    assert statuses(root) == {
+        "offline": [(day(6), day(9), "Complete")],
+        "online": [(day(6), day(9), "Complete")],
+    }
+    jobs = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions")
+    assert len(jobs) == 3 and all(j.state == "succeeded" for j in jobs)
+    for job in jobs:
+        assert job.airflow["dag_id"] == "featurestore_backfill"
+        assert job.airflow["run_id"] == run["run_id"]
+        assert job.airflow["task_id"] == "materialize" and job.airflow["try_number"] == 1
+    assert len(DeltaTable(str(root / "data" / "offline" / "transactions" / "v1")).to_pandas()) == 900
+
+
+def test_a_bad_form_value_fails_the_run_and_claims_nothing(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    conf = {"feature_set": "transactions", "start": day(9), "end": day(6)}
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "failed"
+    assert ["plan", -1, "failed"] in run["tasks"]
+    assert statuses(root) == {"offline": [], "online": []}
+    assert (
+        FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions") == []
+    )
+
+
+def test_a_scheduled_run_materializes_exactly_its_data_interval(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    logical = datetime.fromtimestamp(FIRST_DAY + 7 * DAY, UTC)
+    run = dag_test(env, "featurestore_materialize__transactions", f"logical_date={logical!r}")
+    assert run["state"] == "success", run
+    start, end = (iso(to_epoch(t)) for t in run["interval"])
+    assert to_epoch(end) - to_epoch(start) == DAY, "the data interval is the schedule's period"
+    assert statuses(root) == {"offline": [(start, end, "Complete")], "online": [(start, end, "Complete")]}
