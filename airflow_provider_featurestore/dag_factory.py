@@ -18,6 +18,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from .assets import ALIAS
 from .config import CONFIG_ENV, STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from .intervals import STATUSES
 from .operators.featurestore import (
@@ -73,6 +74,8 @@ def _materialization_tasks(
     statuses: str | None,
     stores: str | None,
 ):  # type: ignore[no-untyped-def]
+    from airflow.sdk import AssetAlias
+
     common = {"config_path": config.config_path}
     plan = FeatureStorePlanOperator(
         task_id="plan",
@@ -89,6 +92,7 @@ def _materialization_tasks(
         max_active_tis_per_dag=parallel,
         retries=1,
         retry_delay=timedelta(seconds=10),
+        outlets=[AssetAlias(ALIAS)],  # the feature set is known at run time: events go through the alias
         **common,
     ).expand(job_ids=plan.output)
     finalize = FeatureStoreFinalizeOperator(

@@ -114,6 +114,14 @@ result = {{
     "interval": [run.data_interval_start.isoformat(), run.data_interval_end.isoformat()],
     "tasks": sorted([ti.task_id, ti.map_index, str(ti.state)] for ti in tis),
 }}
+from airflow.models.asset import AssetEvent
+from airflow.utils.session import create_session
+with create_session() as session:
+    result["asset_events"] = sorted(
+        [e.asset.name, e.extra.get("start"), e.extra.get("rows_written")]
+        for e in session.query(AssetEvent).all()
+        if e.source_run_id == run.run_id
+    )
 """
 
 
@@ -191,6 +199,14 @@ def test_a_backfill_run_materializes_its_window_with_one_mapped_task_per_job(fra
         assert job.airflow["run_id"] == run["run_id"]
         assert job.airflow["task_id"] == "materialize" and job.airflow["try_number"] == 1
     assert len(DeltaTable(str(root / "data" / "offline" / "transactions" / "v1")).to_pandas()) == 900
+    project = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    events = run["asset_events"]
+    assert sorted({name for name, _start, _rows in events}) == [
+        f"featurestore.{project}.transactions.v1.offline",
+        f"featurestore.{project}.transactions.v1.online",
+    ]
+    offline = sorted((start, rows) for name, start, rows in events if name.endswith(".offline"))
+    assert offline == [(day(6), 300), (day(7), 300), (day(8), 300)]
 
 
 def test_a_bad_form_value_fails_the_run_and_claims_nothing(fraud) -> None:  # type: ignore[no-untyped-def]
@@ -213,3 +229,51 @@ def test_a_scheduled_run_materializes_exactly_its_data_interval(fraud) -> None: 
     start, end = (iso(to_epoch(t)) for t in run["interval"])
     assert to_epoch(end) - to_epoch(start) == DAY, "the data interval is the schedule's period"
     assert statuses(root) == {"offline": [(start, end, "Complete")], "online": [(start, end, "Complete")]}
+
+
+def test_a_backfill_larger_than_max_map_length_runs_in_batches(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    env = {**env, "AIRFLOW__CORE__MAX_MAP_LENGTH": "2"}
+    conf = {"feature_set": "transactions", "start": day(4), "end": day(9), "stores": ["offline"]}
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "success", run
+    assert len([t for t in run["tasks"] if t[0] == "materialize"]) == 2  # 5 jobs in 2 mapped tasks
+    assert statuses(root)["offline"] == [(day(4), day(9), "Complete")]
+    assert statuses(root)["online"] == []  # never requested
+    jobs = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions")
+    assert len(jobs) == 5 and {j.stores for j in jobs} == {("offline",)}
+
+
+def test_batches_are_contiguous_and_never_more_than_allowed() -> None:
+    from airflow_provider_featurestore.operators.featurestore import batches
+
+    ids = [f"j{i}" for i in range(5000)]
+    groups = batches(ids, 1024)
+    assert len(groups) <= 1024 and [i for g in groups for i in g] == ids
+    assert batches(ids[:3], 1024) == [["j0"], ["j1"], ["j2"]]
+    assert batches([], 1024) == []
+
+
+def test_the_example_training_dag_trains_on_the_offline_store(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    run = dag_test(
+        env,
+        "featurestore_backfill",
+        f"run_conf={{'feature_set': 'transactions', 'start': {day(7)!r}, 'end': {day(9)!r}}}",
+    )
+    assert run["state"] == "success", run
+    training = {**env, "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE / "dags")}
+    result = in_airflow(
+        training,
+        f"""
+        import runpy
+        module = runpy.run_path({str(EXAMPLE / "dags" / "train_fraud_model.py")!r})
+        dag = next(v for v in module.values() if getattr(v, "dag_id", None) == "train_fraud_model")
+        run = dag.test()
+        result = {{"state": str(run.state), "timetable": type(dag.timetable).__name__}}
+    """,
+    )
+    assert result["state"] == "success", result
+    model = json.loads((root / "data" / "models" / "fraud_model.json").read_text())
+    assert model["rows"] == 600 and len(model["weights"]) == 4
+    assert model["features"][0] == "transactions:transaction_amount_7d_sum"

@@ -124,7 +124,6 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
     template_fields = ("job_ids",)
 
     def __init__(self, *, job_ids: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("outlets", [_alias()])
         super().__init__(**kwargs)
         self.job_ids = job_ids
         self._running: str | None = None
