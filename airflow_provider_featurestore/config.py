@@ -167,6 +167,7 @@ class FeatureStoreConfig:
     engine: EngineConfig
     feature_sets: tuple[FeatureSetSpec, ...]
     lease_seconds: int = 600  # a job not heard from for this long is dead: its Pending turns Incomplete
+    interval_table_conn_id: str | None = None  # resolved by connections.interval_table_url
 
     def get(self, name: str, version: int | None = None) -> FeatureSetSpec:
         """A feature set version; the latest version when `version` is None."""
@@ -371,6 +372,7 @@ class _OnlineStoreModel(_Model):
 
 class _IntervalTableModel(_Model):
     url: Text = DEFAULT_INTERVAL_TABLE_URL
+    conn_id: Text | None = None  # an Airflow connection to the database; wins over url
     lease: PositiveDuration = 600
 
 
@@ -469,6 +471,7 @@ def load_config(path: str | None = None, *, check_transformations: bool = True) 
         engine=engine,
         feature_sets=tuple(sorted(specs, key=lambda spec: (spec.name, spec.version))),
         lease_seconds=model.interval_table.lease,
+        interval_table_conn_id=model.interval_table.conn_id,
     )
 
 

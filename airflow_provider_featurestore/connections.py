@@ -14,21 +14,39 @@ from .config import FeatureStoreConfig
 from .errors import BadInput
 
 
+def _connection(conn_id: str, field: str):  # type: ignore[no-untyped-def]
+    """An Airflow connection, or BadInput naming the config field that names it."""
+    from airflow.sdk import BaseHook
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:  # noqa: BLE001 - Airflow raises its own not-found type
+        raise BadInput(
+            f"{field}: Airflow connection {conn_id!r} not found ({type(exc).__name__}); create it "
+            "(UI, CLI or AIRFLOW_CONN_* variable)"
+        ) from None
+
+
+def interval_table_url(config: FeatureStoreConfig) -> str:
+    """The interval table's SQLAlchemy URL: `interval_table.conn_id`'s, else `interval_table.url`."""
+    if not config.interval_table_conn_id:
+        return config.interval_table_url
+    conn = _connection(config.interval_table_conn_id, "interval_table.conn_id")
+    uri = conn.get_uri()
+    scheme, _, rest = uri.partition("://")
+    drivers = {
+        "postgres": "postgresql+psycopg2",
+        "postgresql": "postgresql+psycopg2",
+        "mysql": "mysql+pymysql",
+    }
+    return f"{drivers.get(scheme, scheme)}://{rest}"
+
+
 def redis_url(config: FeatureStoreConfig) -> str | None:
     """The online store's URL: `online_store.redis_url`, or built from the Airflow connection."""
     if config.redis_url or not config.redis_conn_id:
         return config.redis_url
-    try:
-        from airflow.sdk import BaseHook  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - Airflow 3 always has the task SDK
-        from airflow.hooks.base import BaseHook  # type: ignore[import-not-found,no-redef]
-    try:
-        conn = BaseHook.get_connection(config.redis_conn_id)
-    except Exception as exc:  # noqa: BLE001 - Airflow raises its own not-found type
-        raise BadInput(
-            f"online_store.conn_id: Airflow connection {config.redis_conn_id!r} not found ({type(exc).__name__}); "
-            "create it or use online_store.redis_url"
-        ) from None
+    conn = _connection(config.redis_conn_id, "online_store.conn_id")
     return redis_url_from_connection(
         host=conn.host, port=conn.port, login=conn.login, password=conn.password, extra=conn.extra_dejson
     )

@@ -15,7 +15,7 @@ from spark_jobs.materialize import layout_for
 
 from . import intervals as iv
 from .config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
-from .connections import redis_url
+from .connections import interval_table_url, redis_url
 from .engines import Engine, engine_for
 from .errors import BadInput
 from .interval_table import IntervalTable, JobRecord, StreamKey
@@ -62,7 +62,7 @@ class FeatureStore:
     @cached_property
     def table(self) -> IntervalTable:
         """The interval table, opened (and created) on first use."""
-        return IntervalTable(self.config.interval_table_url, lease_seconds=self.config.lease_seconds)
+        return IntervalTable(interval_table_url(self.config), lease_seconds=self.config.lease_seconds)
 
     def close(self) -> None:
         if "table" in self.__dict__:

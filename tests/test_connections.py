@@ -78,3 +78,44 @@ def test_a_backfill_writes_through_an_airflow_connection(
     finally:
         if keys:
             client.delete(*keys)
+
+
+def test_the_interval_table_through_an_airflow_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from airflow_provider_featurestore.featurestore import FeatureStore
+
+    root = tmp_path / "fraud"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    config = root / "featurestore.yaml"
+    text = config.read_text()
+    config.write_text(text.replace("interval_table:\n", "interval_table:\n  conn_id: featurestore_db\n"))
+    url = make_url(pg_url)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FEATURESTORE_DB",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": url.host,
+                "port": url.port,
+                "login": url.username,
+                "schema": url.database,
+                "extra": dict(url.query),
+            }
+        ),
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    store = FeatureStore(str(config), check_transformations=False)
+    request = store.backfill_request("transactions", "2024-01-01", "2024-01-03")
+    assert len(store.claim(request)) == 2
+    assert store.table.engine.dialect.name == "postgresql"
+    store.close()
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:  # the jobs are in the connection's database and schema
+        assert conn.execute(sa.text("select count(*) from fs_jobs")).scalar() == 2
+    engine.dispose()
