@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from spark_jobs.materialize import layout_for
-
 from . import intervals as iv
 from .config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from .connections import interval_table_url, redis_url
@@ -144,7 +142,7 @@ class FeatureStore:
     # ---- the online store --------------------------------------------------------------------
 
     def online_layout(self, spec: FeatureSetSpec) -> OnlineLayout:
-        return layout_for(self.config, spec)
+        return OnlineLayout.from_spec(self.config, spec)
 
     def online_store(self) -> OnlineStore:
         url = redis_url(self.config)

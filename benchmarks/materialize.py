@@ -78,7 +78,7 @@ import redis
 
 from airflow_provider_featurestore.config import FeatureStoreConfig, load_config
 from airflow_provider_featurestore.engines import EmbeddedEngine, _Sail
-from airflow_provider_featurestore.online import OnlineStore
+from airflow_provider_featurestore.online import OnlineLayout, OnlineStore
 from spark_jobs import materialize
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
@@ -262,7 +262,7 @@ class Bench:
         self.source = source
         self.config = config
         self.spec = config.get(FEATURE_SET, 1)
-        self.layout = materialize.layout_for(config, self.spec)
+        self.layout = OnlineLayout.from_spec(config, self.spec)
         self.table_path = config.offline_table_path(self.spec)
         self.bare_path = os.path.join(folder, "bare_offline")
         self.client = redis.Redis.from_url(options.redis_url)

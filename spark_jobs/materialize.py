@@ -127,7 +127,7 @@ def run(spark, job: JobSpec, config: FeatureStoreConfig | None = None) -> JobRes
                 raise ValueError(
                     "online_store: no redis_url (an Airflow conn_id is resolved only under Airflow)"
                 )
-            written, entities = write_online(rows, redis_url, layout_for(config, spec))
+            written, entities = write_online(rows, redis_url, OnlineLayout.from_spec(config, spec))
             result.rows_written["online"], result.entities = written, entities
             result.completed["online"] = True
     except Exception as exc:  # noqa: BLE001 - a job failure is a result, with its message
@@ -286,16 +286,6 @@ def _is_commit_conflict(exc: Exception) -> bool:
             "MetadataChanged",
             "already exists",
         )
-    )
-
-
-def layout_for(config: FeatureStoreConfig, spec: FeatureSetSpec) -> OnlineLayout:
-    return OnlineLayout(
-        prefix=config.online_key_prefix(spec),
-        index_columns=spec.index_columns,
-        timestamp_column=spec.timestamp_column,
-        features=spec.features,
-        ttl=spec.materialization.online_ttl,
     )
 
 

@@ -250,11 +250,10 @@ def test_a_transformation_returning_a_wrong_column_fails_cleanly(
     assert not (fraud / "data" / "offline" / "transactions" / "v1" / "_delta_log").exists()
 
 
-def test_a_killed_backfill_leaves_no_pending_after_the_next_one(fraud: Path) -> None:
-    config = fraud / "featurestore.yaml"
-    config.write_text(config.read_text().replace("interval_table:\n", "interval_table:\n  lease: 3s\n"))
-    slow = fraud / "transforms" / "slow.py"
-    slow.write_text(
+def start_slow_backfill(fraud: Path, stderr: int | None = subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
+    """A `featurestore backfill` process whose transformation sleeps a minute, once its first job
+    is running; returns the process and the spec's original text (to put back)."""
+    (fraud / "transforms" / "slow.py").write_text(
         "import time\nfrom transforms.transactions import transform as rolling\n\n\n"
         "def transform(df, window):\n    time.sleep(60)\n    return rolling(df, window)\n"
     )
@@ -262,76 +261,46 @@ def test_a_killed_backfill_leaves_no_pending_after_the_next_one(fraud: Path) -> 
     original = spec.read_text()
     spec.write_text(original.replace("transforms.transactions:transform", "transforms.slow:transform"))
     featurestore = str(Path(sys.executable).with_name("featurestore"))
-    process = subprocess.Popen(
-        [
-            featurestore,
-            "backfill",
-            "transactions",
-            "--start",
-            day(7),
-            "--end",
-            day(9),
-            "--config",
-            str(config),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    store = FeatureStore(str(config))
+    config = str(fraud / "featurestore.yaml")
+    argv = [featurestore, "backfill", "transactions", "--start", day(7), "--end", day(9), "--config", config]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    store = FeatureStore(config)
     deadline = time.time() + 60
     while time.time() < deadline and not any(j.state == "running" for j in store.jobs("transactions")):
         time.sleep(0.2)
     assert any(j.state == "running" for j in store.jobs("transactions")), "the job never started"
+    return process, original
+
+
+def test_a_killed_backfill_leaves_no_pending_after_the_next_one(fraud: Path) -> None:
+    config = fraud / "featurestore.yaml"
+    config.write_text(config.read_text().replace("interval_table:\n", "interval_table:\n  lease: 3s\n"))
+    process, original = start_slow_backfill(fraud)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert any(s == "Pending" for _a, _b, s in statuses(fraud)["offline"])
 
-    spec.write_text(original)
+    (fraud / "featuresets" / "transactions.yaml").write_text(original)
     time.sleep(3.5)  # the dead job's lease runs out
     assert backfill(fraud, "transactions", "--start", day(7), "--end", day(9)) == 0
     assert statuses(fraud) == {
         "offline": [(day(7), day(9), "Complete")],
         "online": [(day(7), day(9), "Complete")],
     }
-    states = sorted(j.state for j in store.jobs("transactions"))
-    assert states == ["failed", "failed", "succeeded", "succeeded"]
+    store = FeatureStore(str(config))
+    assert sorted(j.state for j in store.jobs("transactions")) == [
+        "failed",
+        "failed",
+        "succeeded",
+        "succeeded",
+    ]
     assert all(
         "lease expired" in j.error or "interrupted" in j.error for j in store.jobs("transactions") if j.error
     )
 
 
 def test_ctrl_c_leaves_the_time_incomplete_not_pending(fraud: Path) -> None:
-    slow = fraud / "transforms" / "slow.py"
-    slow.write_text(
-        "import time\nfrom transforms.transactions import transform as rolling\n\n\n"
-        "def transform(df, window):\n    time.sleep(60)\n    return rolling(df, window)\n"
-    )
-    spec = fraud / "featuresets" / "transactions.yaml"
-    spec.write_text(
-        spec.read_text().replace("transforms.transactions:transform", "transforms.slow:transform")
-    )
-    config = fraud / "featurestore.yaml"
-    featurestore = str(Path(sys.executable).with_name("featurestore"))
-    process = subprocess.Popen(
-        [
-            featurestore,
-            "backfill",
-            "transactions",
-            "--start",
-            day(7),
-            "--end",
-            day(9),
-            "--config",
-            str(config),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    store = FeatureStore(str(config))
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(j.state == "running" for j in store.jobs("transactions")):
-        time.sleep(0.2)
+    process, _original = start_slow_backfill(fraud, stderr=subprocess.PIPE)
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 1 and "interrupted" in err
@@ -339,6 +308,7 @@ def test_ctrl_c_leaves_the_time_incomplete_not_pending(fraud: Path) -> None:
         "offline": [(day(7), day(9), "Incomplete")],
         "online": [(day(7), day(9), "Incomplete")],
     }
+    store = FeatureStore(str(fraud / "featurestore.yaml"))
     assert sorted(j.error.split(":")[0] for j in store.jobs("transactions")) == ["interrupted", "not run"]
 
 
