@@ -723,22 +723,13 @@ def test_generated_accounts_match_the_spec(fraud: Path, tmp_path: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_transactions_transform_on_sail(fraud: Path, tmp_path: Path) -> None:
-    pytest.importorskip("pysail")
-    from pysail.spark import SparkConnectServer
-    from pyspark.sql import SparkSession
+    from airflow_provider_featurestore.engines import _Sail
 
     _generator().generate(str(tmp_path / "out"), accounts=5, transactions_per_day=40, days=9)
     transform = load_config().get("transactions").load_transformation()
-    server = SparkConnectServer("127.0.0.1", 0)
-    server.start(background=True)
-    try:
-        _, port = server.listening_address
-        spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
-        source = spark.read.parquet(str(tmp_path / "out" / "source" / "transactions"))
-        rows = transform(source, None).collect()
-        spark.stop()
-    finally:
-        server.stop()
+    spark = _Sail.session()  # the process's embedded engine, as the job uses it
+    source = spark.read.parquet(str(tmp_path / "out" / "source" / "transactions"))
+    rows = transform(source, None).collect()
 
     table = pq.read_table(tmp_path / "out" / "source" / "transactions")
     seconds = [v // 1_000_000 for v in table.column("timestamp").cast(pa.int64()).to_pylist()]
