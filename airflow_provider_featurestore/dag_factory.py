@@ -18,7 +18,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from .assets import ALIAS
+from .assets import ALIAS, feature_asset
 from .config import CONFIG_ENV, STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from .intervals import STATUSES
 from .operators.featurestore import (
@@ -73,12 +73,21 @@ def _materialization_tasks(
     end: str,
     statuses: str | None,
     stores: str | None,
+    specs: list[FeatureSetSpec],
 ):  # type: ignore[no-untyped-def]
     from airflow.sdk import AssetAlias
 
     common = {"config_path": config.config_path}
     plan = FeatureStorePlanOperator(
         task_id="plan",
+        # Declared (never emitted here) so that parsing registers the assets the materialize
+        # tasks emit through the alias: Airflow creates an alias's unknown asset when a task
+        # succeeds, and two tasks doing so at once fail one of them (a unique violation).
+        inlets=[
+            feature_asset(config.project, spec.name, spec.version, store)
+            for spec in specs
+            for store in spec.enabled_stores()
+        ],
         feature_set=feature_set,
         version=version,
         start=start,
@@ -152,6 +161,7 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-
             end="{{ params.end }}",
             statuses="{{ params.data_status }}",
             stores="{{ params.stores }}",
+            specs=list(config.feature_sets),
         )
     return dag
 
@@ -186,6 +196,7 @@ def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: in
             end="{{ data_interval_end.isoformat() }}",
             statuses=None,
             stores=None,
+            specs=[spec],
         )
         wait >> plan
     return dag

@@ -85,7 +85,11 @@ def run_job(
     """Run one claimed job to its end and record the outcome (also when interrupted)."""
     table = store.table
     spec = store.spec(record.feature_set, record.version)
-    table.start_job(record.id, airflow=airflow)
+    started = table.start_job(record.id, airflow=airflow)
+    if started.state != "running":
+        # Its lease ran out before it started (a concurrent claim expired it): its time is
+        # Incomplete or already another job's; running it now would write that time twice.
+        return started
     try:
         with Heartbeat(table, record.id):
             result = engine.run(job_spec(store, record), spark_conf(store, spec))
