@@ -34,21 +34,23 @@ def log_to_stderr(message: str) -> None:
 
 
 class Heartbeat:
-    """Renews a job's lease every quarter lease in a background thread while the job runs."""
+    """Renews the leases of live jobs every quarter lease, in a background thread: the running
+    job, or every job of a backfill still waiting its turn. A job no longer live is dropped."""
 
-    def __init__(self, table: IntervalTable, job_id: str) -> None:
-        self.table, self.job_id = table, job_id
+    def __init__(self, table: IntervalTable, job_ids: Sequence[str]) -> None:
+        self.table, self.job_ids = table, list(job_ids)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+        self._thread = threading.Thread(target=self._beat, name="featurestore-heartbeat", daemon=True)
 
     def _beat(self) -> None:
         interval = max(self.table.lease_seconds / 4, 0.5)
-        while not self._stop.wait(interval):
-            try:
-                if not self.table.heartbeat(self.job_id):
-                    return
-            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
-                continue
+        while self.job_ids and not self._stop.wait(interval):
+            for job_id in list(self.job_ids):
+                try:
+                    if not self.table.heartbeat(job_id):
+                        self.job_ids.remove(job_id)
+                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+                    continue
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -91,7 +93,7 @@ def run_job(
         # Incomplete or already another job's; running it now would write that time twice.
         return started
     try:
-        with Heartbeat(table, record.id):
+        with Heartbeat(table, [record.id]):
             result = engine.run(job_spec(store, record), spark_conf(store, spec))
     except BaseException as exc:
         table.finish_job(record.id, {}, error=f"interrupted: {type(exc).__name__}: {exc}".strip(": "))
@@ -137,11 +139,12 @@ def run_jobs(
     rows = 0
     began = time.perf_counter()
     try:
-        for number, record in enumerate(records, start=1):
-            finished = run_job(store, record, engine)
-            done.append(finished)
-            rows += sum(finished.rows_written.values())
-            log(f"[{number}/{total}] {summary(finished)}")
+        with Heartbeat(store.table, [r.id for r in records]):  # the queued ones keep their leases too
+            for number, record in enumerate(records, start=1):
+                finished = run_job(store, record, engine)
+                done.append(finished)
+                rows += sum(finished.rows_written.values())
+                log(f"[{number}/{total}] {summary(finished)}")
     except BaseException:
         for record in records[len(done) + 1 :]:
             store.table.finish_job(record.id, {}, error="not run: the backfill was interrupted")

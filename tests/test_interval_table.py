@@ -177,3 +177,19 @@ def test_online_work_over_partly_complete_offline_time_splits_into_two_kinds_of_
         (60, 100, ("online",), "source"),
     ]
     table.close()
+
+
+def test_a_heartbeat_keeps_queued_jobs_alive_and_drops_finished_ones(table_url: str) -> None:
+    import time
+
+    from airflow_provider_featurestore.runner import Heartbeat
+
+    table = IntervalTable(table_url, lease_seconds=2)
+    first, second = table.claim(KEY, 0, 200, {"None"}, ("offline",), 100)
+    table.finish_job(first.id, {"offline": True})
+    with Heartbeat(table, [first.id, second.id]) as beat:
+        time.sleep(3)  # longer than the lease: only the heartbeat keeps `second` live
+        assert beat.job_ids == [second.id]
+    assert table.claim(KEY, 0, 200, {"None", "Incomplete"}, ("offline",), 100) == []
+    assert table.job(second.id).state == "queued"
+    table.close()
