@@ -35,6 +35,7 @@ from airflow_provider_featurestore.timeutil import iso, to_epoch
 if str(Path(__file__).resolve().parent) not in sys.path:  # the helper beside this file
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 from airflow_server import AirflowServer  # noqa: E402
+from intervals_view import statuses as interval_view  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "fraud"
@@ -84,14 +85,7 @@ class Deployment:
         return FeatureStore(str(self.config), check_transformations=False)
 
     def statuses(self, name: str) -> dict[str, list[tuple[str, str, str]]]:
-        store = self.store()
-        try:
-            return {
-                s: [(iso(i.start), iso(i.end), i.status) for i in items]
-                for s, items in store.intervals(name).items()
-            }
-        finally:
-            store.close()
+        return interval_view(self.config, name)
 
     def jobs(self, name: str) -> list[JobRecord]:
         store = self.store()

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import redis
 from deltalake import DeltaTable
+from intervals_view import statuses as interval_view  # noqa: E402
 
 from airflow_provider_featurestore.featurestore import FeatureStore
 from airflow_provider_featurestore.timeutil import iso, to_epoch
@@ -132,14 +133,7 @@ def dag_test(env: dict[str, str], dag_id: str, kwargs: str) -> dict:
 
 
 def statuses(root: Path) -> dict[str, list[tuple[str, str, str]]]:
-    store = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False)
-    try:
-        return {
-            s: [(iso(i.start), iso(i.end), i.status) for i in items]
-            for s, items in store.intervals("transactions").items()
-        }
-    finally:
-        store.close()
+    return interval_view(root / "featurestore.yaml")
 
 
 def test_the_dags_parse_without_touching_an_engine_redis_or_a_database(fraud) -> None:  # type: ignore[no-untyped-def]

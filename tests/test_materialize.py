@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import redis
 from deltalake import DeltaTable
+from intervals_view import statuses as interval_view  # noqa: E402
 
 from airflow_provider_featurestore.cli import main as cli_main
 from airflow_provider_featurestore.featurestore import FeatureStore
@@ -126,14 +127,7 @@ def online_values(root: Path, accounts: list[str]) -> dict[str, dict[str, str]]:
 
 
 def statuses(root: Path, name: str = "transactions") -> dict[str, list[tuple[str, str, str]]]:
-    store = FeatureStore(str(root / "featurestore.yaml"))
-    try:
-        return {
-            s: [(iso(i.start), iso(i.end), i.status) for i in items]
-            for s, items in store.intervals(name).items()
-        }
-    finally:
-        store.close()
+    return interval_view(root / "featurestore.yaml", name)
 
 
 def test_backfill_writes_what_pandas_computes_to_both_stores(fraud: Path) -> None:
