@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 
@@ -16,8 +18,10 @@ from . import __version__
 from .config import STORES, FeatureSetSpec
 from .errors import BadInput
 from .featurestore import FeatureStore
-from .interval_table import JobRecord
+from .interval_table import JobRecord, StreamKey
 from .intervals import STATUSES
+from .report import axis, feature_set_row, intervals_document, jobs_document
+from .timeline import legend, stream_timeline, text_bar
 from .timeutil import format_duration, iso
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -116,16 +120,7 @@ def cmd_validate(store: FeatureStore, _args: argparse.Namespace) -> int:
 
 
 def cmd_list(store: FeatureStore, args: argparse.Namespace) -> int:
-    rows = [
-        {
-            "name": s.name,
-            "version": s.version,
-            "offline": s.materialization.offline,
-            "online": s.materialization.online,
-            "schedule": s.materialization.schedule,
-        }
-        for s in store.config.feature_sets
-    ]
+    rows = [feature_set_row(spec) for spec in store.config.feature_sets]
     if args.json:
         _print_json(rows)
     else:
@@ -221,15 +216,16 @@ def cmd_enable_online(store: FeatureStore, args: argparse.Namespace) -> int:
 
 
 def cmd_intervals(store: FeatureStore, args: argparse.Namespace) -> int:
-    by_store = store.intervals(args.name, args.version, [args.store] if args.store else None)
+    spec = store.spec(args.name, args.version)
+    names = [args.store] if args.store else list(STORES)
+    by_store = store.intervals(spec.name, spec.version, names)
     rows = [(name, item) for name in STORES if name in by_store for item in by_store[name]]
     if args.json:
-        _print_json(
-            [{"store": s, "start": iso(i.start), "end": iso(i.end), "status": i.status} for s, i in rows]
-        )
+        _print_json(intervals_document(by_store))
     elif not rows:
         print("no time requested yet: run a backfill", file=sys.stderr)
     else:
+        _print_timelines(store, spec, [name for name in names if by_store.get(name)])
         _print_table(
             ["STORE", "START", "END", "STATUS", "LENGTH"],
             [[s, iso(i.start), iso(i.end), i.status, format_duration(i.end - i.start)] for s, i in rows],
@@ -237,10 +233,28 @@ def cmd_intervals(store: FeatureStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_timelines(store: FeatureStore, spec: FeatureSetSpec, names: list[str]) -> None:
+    """One bar per store over the whole axis, then the legend and a blank line."""
+    whole = axis(store, spec, names)
+    if whole is None:
+        return
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    label = max(len(name) for name in names)
+    columns = max(20, min(100, shutil.get_terminal_size().columns - label - 4))
+    start, end = whole
+    head, tail = iso(start), iso(end)
+    print(" " * (label + 2) + head + tail.rjust(columns + 2 - len(head)))
+    key = StreamKey(spec.name, spec.version)
+    for name in names:
+        bars = stream_timeline(store.table, key, name, start, end, columns)
+        print(f"{name.ljust(label)} |{text_bar(bars, start, end, columns, colour=colour)}|")
+    print(" " * (label + 2) + legend(colour=colour) + "\n")
+
+
 def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
     records = store.jobs(args.name, args.version, args.limit)
     if args.json:
-        _print_json([r.to_json() for r in records])
+        _print_json(jobs_document(records))
     elif not records:
         print("no jobs yet", file=sys.stderr)
     else:

@@ -204,10 +204,16 @@ class FeatureStore:
         spec = self.spec(name, version)
         return self.table.intervals(StreamKey(spec.name, spec.version), tuple(stores or STORES))
 
-    def jobs(self, name: str, version: int | None = None, limit: int | None = None) -> list[JobRecord]:
+    def jobs(
+        self,
+        name: str,
+        version: int | None = None,
+        limit: int | None = None,
+        overlapping: tuple[int, int] | None = None,
+    ) -> list[JobRecord]:
         """Job records of one feature set version (the latest by default), newest first."""
         spec = self.spec(name, version)
-        return self.table.jobs(StreamKey(spec.name, spec.version), limit=limit)
+        return self.table.jobs(StreamKey(spec.name, spec.version), limit=limit, overlapping=overlapping)
 
 
 def _time_arg(name: str, value: object) -> int:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -160,6 +161,25 @@ class StreamKey:
     version: int
 
 
+class BucketSum(NamedTuple):
+    """The segments of one status lying inside one timeline bucket: their total length, their
+    count, and the job that set them when one job set them all."""
+
+    bucket: int
+    status: str
+    seconds: int
+    count: int
+    job_id: str | None
+
+
+@dataclass
+class BucketedSegments:
+    """What `IntervalTable.bucketed` reads: edge-crossing segments whole, the rest summed."""
+
+    crossing: list[iv.Segment]
+    summed: list[BucketSum]
+
+
 def new_job_id() -> str:
     """A short random id, unique enough for job records."""
     return uuid.uuid4().hex[:16]
@@ -264,6 +284,74 @@ class IntervalTable:
         """The data intervals of each store, covering the whole axis ever requested."""
         with self._read() as conn:
             return {s: iv.coalesce(seg for _id, seg in self._slice(conn, key, s, None, None)) for s in stores}
+
+    def extent(self, key: StreamKey, store: str) -> tuple[int, int] | None:
+        """The whole axis ever requested in one stream (`[first start, last end)`), or None."""
+        base = _stream_filter(segments, key, store)
+        with self._read() as conn:
+            first = conn.execute(
+                sa.select(segments.c.start_s).where(base).order_by(segments.c.start_s).limit(1)
+            ).scalar()
+            last = conn.execute(
+                sa.select(segments.c.end_s).where(base).order_by(segments.c.start_s.desc()).limit(1)
+            ).scalar()
+        return None if first is None else (int(first), int(last))
+
+    def freshness(self, key: StreamKey, store: str) -> int | None:
+        """The end of the newest Complete time in one stream (None when nothing is Complete).
+
+        A backwards index scan from the newest segment that stops at the first Complete one.
+        """
+        with self._read() as conn:
+            value = conn.execute(
+                sa.select(segments.c.end_s)
+                .where(_stream_filter(segments, key, store), segments.c.status == iv.COMPLETE)
+                .order_by(segments.c.start_s.desc())
+                .limit(1)
+            ).scalar()
+        return None if value is None else int(value)
+
+    def bucketed(self, key: StreamKey, store: str, start: int, end: int, width: int) -> BucketedSegments:
+        """One stream's `[start, end)` for a timeline of buckets `width` seconds wide.
+
+        Segments lying inside one bucket are summed per bucket and status by the database, so a
+        stream of 100,000 intervals comes back as at most a few rows per bucket; the segments that
+        cross a bucket edge or the range's edges (at most one per edge, as segments are disjoint)
+        come back whole.
+        """
+        base = _stream_filter(segments, key, store)
+        c = segments.c
+        with self._read() as conn:
+            floor = conn.execute(
+                sa.select(c.start_s).where(base, c.start_s <= start).order_by(c.start_s.desc()).limit(1)
+            ).scalar()
+            in_range = sa.and_(base, c.start_s >= (start if floor is None else floor), c.start_s < end)
+            bucket = (c.start_s - start) // width
+            inside = sa.and_(c.start_s >= start, c.end_s <= end, bucket == (c.end_s - 1 - start) // width)
+            crossing = conn.execute(
+                sa.select(c.start_s, c.end_s, c.status, c.job_id)
+                .where(in_range, c.end_s > start, sa.not_(inside))
+                .order_by(c.start_s)
+            ).all()
+            summed = conn.execute(
+                sa.select(
+                    bucket.label("bucket"),
+                    c.status,
+                    sa.func.sum(c.end_s - c.start_s),
+                    sa.func.count(),
+                    sa.func.min(c.job_id),
+                    sa.func.max(c.job_id),
+                )
+                .where(in_range, inside)
+                .group_by(bucket, c.status)
+            ).all()
+        return BucketedSegments(
+            crossing=[iv.Segment(int(r[0]), int(r[1]), r[2], r[3]) for r in crossing],
+            summed=[
+                BucketSum(int(r[0]), r[1], int(r[2]), int(r[3]), r[4] if r[4] == r[5] else None)
+                for r in summed
+            ],
+        )
 
     def known_streams(self) -> list[tuple[str, int, str]]:
         """Every (feature set, version, store) that has ever been requested."""
@@ -612,10 +700,18 @@ class IntervalTable:
         return JobRecord.from_row(row)
 
     def jobs(
-        self, key: StreamKey | None = None, *, feature_set: str | None = None, limit: int | None = None
+        self,
+        key: StreamKey | None = None,
+        *,
+        feature_set: str | None = None,
+        limit: int | None = None,
+        overlapping: tuple[int, int] | None = None,
     ) -> list[JobRecord]:
-        """Job records, newest first; of one version (`key`) or of every version of `feature_set`."""
+        """Job records, newest first; of one version (`key`) or of every version of `feature_set`;
+        with `overlapping`, only the jobs whose window meets that `[start, end)`."""
         query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.start_s.desc())
+        if overlapping is not None:
+            query = query.where(jobs.c.start_s < overlapping[1], jobs.c.end_s > overlapping[0])
         if key is not None:
             query = query.where(jobs.c.feature_set == key.feature_set, jobs.c.version == key.version)
         elif feature_set is not None:

@@ -57,7 +57,9 @@ def tail(path: Path, lines: int = 40) -> str:
 class AirflowServer:
     """One Airflow deployment under `home`, on a fresh database of the PostgreSQL server `pg_url`."""
 
-    def __init__(self, home: Path, pg_url: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, home: Path, pg_url: str, env: Mapping[str, str], users: Mapping[str, str] | None = None
+    ) -> None:
         self.home = home
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -65,7 +67,10 @@ class AirflowServer:
         self.database = f"airflow_e2e_{uuid.uuid4().hex[:10]}"
         self._admin_url = server
         self.sql_alchemy_conn = server.set(database=self.database).render_as_string(hide_password=False)
-        self.password = secrets.token_urlsafe(12)
+        # SimpleAuthManager users by name -> role (admin, viewer, user, op; "" for a user Airflow
+        # signs in but grants nothing); each gets a random password.
+        self.users = {"admin": "admin", **(users or {})}
+        self.passwords = {name: secrets.token_urlsafe(12) for name in self.users}
         self.env = {
             **os.environ,
             **env,
@@ -85,9 +90,9 @@ class AirflowServer:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            # SimpleAuthManager (Airflow 3's default): one admin user whose password is in the
-            # passwords file we write before the API server starts (it only adds missing users).
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            # SimpleAuthManager (Airflow 3's default): the users' passwords are in the passwords
+            # file we write before the API server starts (it only adds missing users).
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{r}" for n, r in self.users.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -106,7 +111,7 @@ class AirflowServer:
         self.airflow = str(Path(sys.executable).with_name("airflow"))
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs: list[Any] = []
-        self._token: str | None = None
+        self._tokens: dict[str, str] = {}
         self._session = requests.Session()
         self._database_created = False
 
@@ -144,7 +149,7 @@ class AirflowServer:
 
     def start(self, timeout: float = 180) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
+        (self.home / "passwords.json").write_text(json.dumps(self.passwords))
         admin = sa.create_engine(self._admin_url, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
@@ -234,17 +239,18 @@ class AirflowServer:
 
     # ---- REST API -----------------------------------------------------------------------------
 
-    def token(self) -> str:
-        if self._token is None:
+    def token(self, user: str = "admin") -> str:
+        """A JWT of `user` from `POST /auth/token` (kept for the next call)."""
+        if user not in self._tokens:
             response = self._session.post(
                 f"{self.base_url}/auth/token",
-                json={"username": "admin", "password": self.password},
+                json={"username": user, "password": self.passwords[user]},
                 timeout=30,
             )
             if response.status_code not in (200, 201):
-                raise self.fail(f"POST /auth/token: {response.status_code} {response.text}")
-            self._token = response.json()["access_token"]
-        return self._token
+                raise self.fail(f"POST /auth/token as {user}: {response.status_code} {response.text}")
+            self._tokens[user] = response.json()["access_token"]
+        return self._tokens[user]
 
     def api(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
         """Call the public REST API (`/api/v2` + path) with a JWT; the decoded JSON answer."""

@@ -33,7 +33,13 @@ DEFAULT_MAX_MAP_LENGTH = 1024
 def airflow_ids(context: Any) -> dict[str, object]:
     """The ids a job record keeps of the Airflow task that ran it."""
     ti = context["ti"]
-    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "try_number": ti.try_number}
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": ti.map_index,
+        "try_number": ti.try_number,
+    }
 
 
 def batches(ids: Sequence[str], max_batches: int) -> list[list[str]]:

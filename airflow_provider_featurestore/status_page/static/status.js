@@ -1,0 +1,371 @@
+// The status page: timelines drawn from /api/timeline (the server aggregates per pixel bucket,
+// so a bar per pixel at most), the job list from /api/jobs, and the backfill action.
+"use strict";
+
+const ROOT = document.body.dataset.root;
+const AIRFLOW_ROOT = document.body.dataset.airflowRoot;
+const STATUSES = ["Complete", "Incomplete", "Pending", "None"];
+const SVG = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+
+const state = { sets: [], current: null, start: null, end: null, shown: null, selection: null, canTrigger: false };
+
+// ---- small helpers --------------------------------------------------------------------------
+
+async function api(path, options = {}) {
+  const response = await fetch(ROOT + path, { credentials: "same-origin", ...options });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail))
+      : `${response.status} ${response.statusText}`);
+  }
+  return body;
+}
+
+const ms = (iso) => Date.parse(iso);
+const iso = (t) => new Date(t).toISOString().replace(".000Z", "Z");
+const toInput = (t) => new Date(t).toISOString().slice(0, 19);
+const fromInput = (value) => (value ? Date.parse(value.length === 16 ? value + ":00Z" : value + "Z") : null);
+
+function duration(seconds) {
+  if (seconds == null) return "";
+  const parts = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]]) {
+    if (seconds >= size) { parts.push(Math.floor(seconds / size) + unit); seconds %= size; }
+  }
+  if (seconds || !parts.length) parts.push(Math.round(seconds) + "s");
+  return parts.slice(0, 2).join(" ");
+}
+
+function element(tag, attrs = {}, text) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function showError(error) {
+  $("error").hidden = !error;
+  $("error").textContent = error ? String(error.message || error) : "";
+}
+
+function taskLink(airflow) {
+  if (!airflow || !airflow.dag_id) return null;
+  let url = `${AIRFLOW_ROOT}/dags/${encodeURIComponent(airflow.dag_id)}/runs/${encodeURIComponent(airflow.run_id)}`
+    + `/tasks/${encodeURIComponent(airflow.task_id)}`;
+  if (airflow.map_index != null && airflow.map_index >= 0) url += `/mapped/${airflow.map_index}`;
+  if (airflow.try_number) url += `?try_number=${airflow.try_number}`;
+  return url;
+}
+
+// ---- location hash: what is shown survives a reload ----------------------------------------
+
+function readHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  return { name: params.get("fs"), version: params.get("v"), start: params.get("start"), end: params.get("end") };
+}
+
+function writeHash() {
+  const params = new URLSearchParams({ fs: state.current.name, v: state.current.version });
+  if (state.start != null) params.set("start", iso(state.start));
+  if (state.end != null) params.set("end", iso(state.end));
+  history.replaceState(null, "", "#" + params);
+}
+
+// ---- loading --------------------------------------------------------------------------------
+
+async function init() {
+  try {
+    const overview = await api("/api/feature-sets");
+    state.sets = overview.feature_sets;
+    state.canTrigger = overview.can_trigger;
+    const select = $("feature-set");
+    for (const set of state.sets) {
+      select.append(element("option", { value: `${set.name}:${set.version}` }, `${set.name} v${set.version}`));
+    }
+    if (!state.sets.length) { showError("no feature sets in this feature store"); return; }
+    const wanted = readHash();
+    const match = state.sets.find((s) => s.name === wanted.name && String(s.version) === wanted.version);
+    const requested = (s) => Object.values(s.stores).some((store) => store.extent);
+    state.current = match || state.sets.find(requested) || state.sets[0];
+    select.value = `${state.current.name}:${state.current.version}`;
+    state.start = wanted.start ? ms(wanted.start) : null;
+    state.end = wanted.end ? ms(wanted.end) : null;
+    select.addEventListener("change", () => {
+      const [name, version] = select.value.split(":");
+      state.current = state.sets.find((s) => s.name === name && String(s.version) === version);
+      setRange(null, null);
+    });
+    await load();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function setRange(start, end) {
+  state.start = start;
+  state.end = end;
+  state.selection = null;
+  $("selection").hidden = true;
+  load().catch(showError);
+}
+
+async function load() {
+  showError(null);
+  writeHash();
+  const width = Math.max(100, Math.min(4000, Math.round($("timelines").clientWidth || 1000)));
+  const params = new URLSearchParams({ feature_set: state.current.name, version: state.current.version, buckets: width });
+  if (state.start != null && state.end != null) { params.set("start", iso(state.start)); params.set("end", iso(state.end)); }
+  const timeline = await api("/api/timeline?" + params);
+  state.shown = timeline.start ? [ms(timeline.start), ms(timeline.end)] : null;
+  if (state.shown) { $("range-start").value = toInput(state.shown[0]); $("range-end").value = toInput(state.shown[1]); }
+  renderTimelines(timeline);
+  const jobParams = new URLSearchParams({ feature_set: state.current.name, version: state.current.version, limit: 200 });
+  if (state.shown) { jobParams.set("start", iso(state.shown[0])); jobParams.set("end", iso(state.shown[1])); }
+  renderJobs(await api("/api/jobs?" + jobParams));
+}
+
+// ---- timelines ------------------------------------------------------------------------------
+
+function renderTimelines(timeline) {
+  const box = $("timelines");
+  box.replaceChildren();
+  if (!state.shown) {
+    box.append(element("p", { class: "empty" }, "No time requested yet: trigger a backfill (or run `featurestore backfill`)."));
+    return;
+  }
+  const [start, end] = state.shown;
+  for (const [store, data] of Object.entries(timeline.stores)) {
+    const row = element("div", { class: "store", "data-store": store });
+    const head = element("div", { class: "store-head" });
+    head.append(element("span", { class: "store-name" }, store));
+    const fresh = data.freshness
+      ? `fresh up to ${data.freshness} (${duration((Date.now() - ms(data.freshness)) / 1000)} ago)`
+      : "nothing Complete yet";
+    head.append(element("span", { class: "freshness", "data-freshness": data.freshness || "" }, fresh));
+    row.append(head);
+    const track = element("div", { class: "track" });
+    const svg = element("svg:svg", { viewBox: "0 0 1000 28", preserveAspectRatio: "none" });
+    const x = (t) => ((t - start) / (end - start)) * 1000;
+    for (const bar of data.bars) {
+      const x0 = x(ms(bar.start));
+      const w = Math.max(x(ms(bar.end)) - x0, 0.5);
+      const attrs = { "data-start": bar.start, "data-end": bar.end, "data-status": bar.status };
+      let node;
+      if (bar.status !== "Mixed") {
+        node = element("svg:rect", { ...attrs, class: `bar s-${bar.status}`, x: x0, y: 0, width: w, height: 28 });
+      } else {
+        node = element("svg:g", { ...attrs, class: "bar mixed" });
+        const total = Object.values(bar.seconds).reduce((a, b) => a + b, 0);
+        let y = 0;
+        for (const status of STATUSES) {
+          if (!bar.seconds[status]) continue;
+          const h = (bar.seconds[status] / total) * 28;
+          node.append(element("svg:rect", { class: `s-${status}`, x: x0, y, width: w, height: h }));
+          y += h;
+        }
+      }
+      node.bar = bar;
+      svg.append(node);
+    }
+    track.append(svg);
+    attachPointer(track, svg, start, end);
+    row.append(track);
+    const axis = element("div", { class: "axis" });
+    for (const f of [0, 0.25, 0.5, 0.75, 1]) axis.append(element("span", {}, iso(start + f * (end - start))));
+    row.append(axis);
+    box.append(row);
+  }
+}
+
+function tooltipText(bar) {
+  if (bar.status === "Mixed") {
+    const total = Object.values(bar.seconds).reduce((a, b) => a + b, 0);
+    const shares = STATUSES.filter((s) => bar.seconds[s])
+      .map((s) => `  ${s}: ${duration(bar.seconds[s])} (${Math.round((100 * bar.seconds[s]) / total)}%)`);
+    return [`${bar.start} → ${bar.end}`, `${bar.intervals} intervals:`, ...shares, "click to zoom in"].join("\n");
+  }
+  const extent = bar.segment || bar;
+  const lines = [`${bar.status}`, `start ${extent.start}`, `end   ${extent.end}`];
+  if (bar.intervals > 1) lines.push(`${bar.intervals} intervals`);
+  lines.push(bar.job_id ? `set by job ${bar.job_id}` : bar.status === "None" ? "never materialized" : "set by several jobs");
+  return lines.join("\n");
+}
+
+function attachPointer(track, svg, start, end) {
+  const tip = $("tooltip");
+  const timeAt = (clientX) => {
+    const box = track.getBoundingClientRect();
+    const f = Math.min(1, Math.max(0, (clientX - box.left) / box.width));
+    return start + f * (end - start);
+  };
+  let drag = null;
+  let brush = null;
+  track.addEventListener("pointermove", (event) => {
+    const bar = event.target.closest(".bar")?.bar;
+    if (bar && !drag) {
+      tip.hidden = false;
+      tip.textContent = tooltipText(bar);
+      tip.style.left = event.clientX + 12 + "px";
+      tip.style.top = event.clientY + 12 + "px";
+    } else {
+      tip.hidden = true;
+    }
+    if (drag) {
+      const a = Math.min(drag, timeAt(event.clientX));
+      const b = Math.max(drag, timeAt(event.clientX));
+      const x = (t) => ((t - start) / (end - start)) * 1000;
+      if (!brush) { brush = element("svg:rect", { class: "brush", y: 0, height: 28 }); svg.append(brush); }
+      brush.setAttribute("x", x(a));
+      brush.setAttribute("width", Math.max(0.5, x(b) - x(a)));
+    }
+  });
+  track.addEventListener("mouseleave", () => { tip.hidden = true; });
+  let pressed = null;
+  track.addEventListener("pointerdown", (event) => {
+    drag = timeAt(event.clientX);
+    pressed = event.target.closest(".bar")?.bar || null;
+    track.setPointerCapture(event.pointerId);
+    event.preventDefault();
+  });
+  track.addEventListener("pointerup", (event) => {
+    if (drag == null) return;
+    const from = drag;
+    const to = timeAt(event.clientX);
+    drag = null;
+    const pixels = (Math.abs(to - from) / (end - start)) * track.getBoundingClientRect().width;
+    if (pixels >= 3) {
+      select(Math.floor(Math.min(from, to) / 1000) * 1000, Math.ceil(Math.max(from, to) / 1000) * 1000);
+      return;
+    }
+    if (brush) { brush.remove(); brush = null; }
+    if (!pressed) return;
+    if (pressed.status === "Mixed") setRange(ms(pressed.start), ms(pressed.end));
+    else if (pressed.job_id) highlightJob(pressed.job_id);
+  });
+}
+
+function select(start, end) {
+  state.selection = [start, end];
+  $("selection").hidden = false;
+  $("selection-range").textContent = `${iso(start)} → ${iso(end)} (${duration((end - start) / 1000)})`;
+  $("selection-backfill").hidden = !state.canTrigger;
+}
+
+// ---- jobs -----------------------------------------------------------------------------------
+
+function renderJobs(jobs) {
+  $("jobs-scope").textContent = state.shown ? `meeting ${iso(state.shown[0])} → ${iso(state.shown[1])}, newest first` : "";
+  const body = $("jobs").tBodies[0];
+  body.replaceChildren();
+  if (!jobs.length) {
+    const row = element("tr");
+    row.append(element("td", { colspan: 9 }, "no jobs in this range"));
+    body.append(row);
+  }
+  for (const job of jobs) {
+    const row = element("tr", { "data-job": job.id });
+    const seconds = job.started_at && job.finished_at ? (ms(job.finished_at) - ms(job.started_at)) / 1000 : null;
+    const written = Object.entries(job.rows_written || {}).map(([s, n]) => `${s} ${n.toLocaleString("en")}`).join(", ");
+    row.append(
+      element("td", { class: "id" }, job.id),
+      element("td", { class: `state-${job.state}` }, job.state),
+      element("td", {}, `${job.start} → ${job.end}`),
+      element("td", {}, job.stores.join(", ")),
+      element("td", { class: "num" }, job.rows_read == null ? "" : job.rows_read.toLocaleString("en")),
+      element("td", {}, written),
+      element("td", { class: "num" }, duration(seconds)),
+      element("td", { class: "error" }, job.error || ""),
+    );
+    const cell = element("td");
+    const url = taskLink(job.airflow);
+    if (url) {
+      const link = element("a", { href: url, target: "_top", class: "log-link" }, `log (try ${job.airflow.try_number})`);
+      link.title = `${job.airflow.dag_id} / ${job.airflow.run_id} / ${job.airflow.task_id}`;
+      cell.append(link);
+    } else {
+      cell.textContent = "CLI";
+    }
+    row.append(cell);
+    body.append(row);
+  }
+}
+
+function highlightJob(id) {
+  for (const row of $("jobs").tBodies[0].rows) row.classList.toggle("highlight", row.dataset.job === id);
+  document.querySelector(`tr[data-job="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "nearest" });
+}
+
+// ---- backfill -------------------------------------------------------------------------------
+
+function openBackfill() {
+  const [start, end] = state.selection || state.shown;
+  const form = $("backfill-form");
+  form.start.value = toInput(start);
+  form.end.value = toInput(end);
+  $("bf-name").textContent = `${state.current.name} v${state.current.version}`;
+  const stores = $("bf-stores");
+  stores.querySelectorAll("label").forEach((label) => label.remove());
+  for (const store of Object.keys(state.current.stores)) {
+    const label = element("label");
+    label.append(element("input", { type: "checkbox", name: "stores", value: store, checked: "" }), ` ${store}`);
+    stores.append(label);
+  }
+  $("bf-message").textContent = "";
+  $("bf-message").className = "";
+  $("bf-submit").disabled = false;
+  $("backfill-dialog").showModal();
+}
+
+async function submitBackfill(event) {
+  event.preventDefault();
+  const form = $("backfill-form");
+  const checked = (name) => [...form.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
+  const body = {
+    feature_set: state.current.name,
+    version: state.current.version,
+    start: iso(fromInput(form.start.value)),
+    end: iso(fromInput(form.end.value)),
+    data_status: checked("data_status"),
+    stores: checked("stores"),
+  };
+  const message = $("bf-message");
+  $("bf-submit").disabled = true;
+  try {
+    const run = await api("/api/backfill", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    message.className = "";
+    message.replaceChildren(`Triggered (${run.planned_jobs} job(s) planned now): `,
+      element("a", { href: run.url, target: "_top", id: "bf-run-link" }, run.dag_run_id));
+    load().catch(showError);
+  } catch (error) {
+    message.className = "bad";
+    message.textContent = error.message;
+    $("bf-submit").disabled = false;
+  }
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+
+$("range-apply").addEventListener("click", () => {
+  const start = fromInput($("range-start").value);
+  const end = fromInput($("range-end").value);
+  if (start == null || end == null || end <= start) { showError("the range needs a From before its To"); return; }
+  setRange(start, end);
+});
+$("range-all").addEventListener("click", () => setRange(null, null));
+$("range-out").addEventListener("click", () => {
+  if (!state.shown) return;
+  const [start, end] = state.shown;
+  const half = Math.round((end - start) / 2000) * 1000;
+  setRange(start - half, end + half);
+});
+$("selection-zoom").addEventListener("click", () => setRange(...state.selection));
+$("selection-clear").addEventListener("click", () => { state.selection = null; $("selection").hidden = true; load().catch(showError); });
+$("selection-backfill").addEventListener("click", openBackfill);
+$("bf-cancel").addEventListener("click", () => $("backfill-dialog").close());
+$("backfill-form").addEventListener("submit", submitBackfill);
+window.addEventListener("resize", () => { if (state.current) load().catch(showError); });
+
+init();
