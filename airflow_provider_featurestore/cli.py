@@ -243,7 +243,7 @@ def _print_timelines(store: FeatureStore, spec: FeatureSetSpec, names: list[str]
     columns = max(20, min(100, shutil.get_terminal_size().columns - label - 4))
     start, end = whole
     head, tail = iso(start), iso(end)
-    print(" " * (label + 2) + head + tail.rjust(columns + 2 - len(head)))
+    print(" " * (label + 2) + head + tail.rjust(columns - len(head)))
     key = StreamKey(spec.name, spec.version)
     for name in names:
         bars = stream_timeline(store.table, key, name, start, end, columns)

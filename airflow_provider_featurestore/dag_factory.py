@@ -2,8 +2,9 @@
 
 Parsing reads the YAML files only: no transformation import, no engine, no Redis, no
 database. Every run is plan → materialize (one mapped task per batch of jobs, at most
-`max_parallel_jobs` at once) → finalize (all_done: what the run left unfinished becomes
-Incomplete, and the run fails when any job failed).
+`max_parallel_jobs` at once) → publish (all_done: the asset events of the run's jobs) →
+finalize (all_done: what the run left unfinished becomes Incomplete, and the run fails when any
+job failed).
 
 - `featurestore_backfill`: no schedule; a trigger form (feature set, version, start, end,
   data statuses, stores).
@@ -25,6 +26,7 @@ from .operators.featurestore import (
     FeatureStoreFinalizeOperator,
     FeatureStoreMaterializeOperator,
     FeatureStorePlanOperator,
+    FeatureStorePublishOperator,
 )
 from .planner import DEFAULT_STATUSES
 from .timeutil import to_datetime
@@ -101,13 +103,19 @@ def _materialization_tasks(
         max_active_tis_per_dag=parallel,
         retries=1,
         retry_delay=timedelta(seconds=10),
-        outlets=[AssetAlias(ALIAS)],  # the feature set is known at run time: events go through the alias
         **common,
     ).expand(job_ids=plan.output)
+    publish = FeatureStorePublishOperator(
+        task_id="publish",
+        feature_set=feature_set,
+        version=version,
+        outlets=[AssetAlias(ALIAS)],  # the feature set is known at run time: events go through the alias
+        **common,
+    )
     finalize = FeatureStoreFinalizeOperator(
         task_id="finalize", feature_set=feature_set, version=version, **common
     )
-    plan >> materialize >> finalize
+    plan >> materialize >> publish >> finalize
     return plan, materialize, finalize
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Make sure a Redis server and a PostgreSQL server are reachable for the tests and the demo,
-# starting throwaway ones (and installing them from Debian's packages when missing) if not.
+# starting throwaway ones (and installing them from Debian's packages when missing) if not;
+# for the tests, also Debian's Chromium (the status page's browser test drives it).
 # Prints `export` lines for the URLs to use; the caller evals them:
-#   eval "$(scripts/services.sh)"          # Redis and PostgreSQL (the tests)
+#   eval "$(scripts/services.sh)"          # Redis, PostgreSQL and Chromium (the tests)
 #   eval "$(scripts/services.sh redis)"    # Redis only (the demo)
 # Progress goes to stderr. Throwaway servers live under ${FEATURESTORE_SERVICES_DIR:-/tmp/featurestore-services}.
 set -euo pipefail
@@ -23,7 +24,7 @@ apt_install() {
 
 redis_up() { redis-cli -u "$1" ping 2>/dev/null | grep -q PONG; }
 
-wanted=${*:-redis postgresql}
+wanted=${*:-redis postgresql chromium}
 
 # ---- Redis ---------------------------------------------------------------------------------
 redis_url=${FEATURESTORE_TEST_REDIS_URL:-${FEATURESTORE_REDIS_URL:-redis://127.0.0.1:6379/0}}
@@ -66,3 +67,10 @@ if ! pg_up "$pg_url"; then
 fi
 say "PostgreSQL at $pg_url"
 echo "export FEATURESTORE_TEST_PG_URL=$pg_url"
+case " $wanted " in *" chromium "*) ;; *) exit 0 ;; esac
+
+# ---- Chromium (headless, for tests/test_status_page.py) ------------------------------------
+chromium=${FEATURESTORE_TEST_CHROMIUM:-$(command -v chromium || true)}
+[ -n "$chromium" ] || { apt_install chromium; chromium=$(command -v chromium); }
+say "Chromium at $chromium"
+echo "export FEATURESTORE_TEST_CHROMIUM=$chromium"

@@ -12,14 +12,10 @@ exists, so a test can catch a materialize task mid-job and SIGKILL its process.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -28,23 +24,15 @@ import pytest
 import redis
 from deltalake import DeltaTable
 
-from airflow_provider_featurestore.featurestore import FeatureStore
 from airflow_provider_featurestore.interval_table import JobRecord
 from airflow_provider_featurestore.timeutil import iso, to_epoch
 
-if str(Path(__file__).resolve().parent) not in sys.path:  # the helper beside this file
+if str(Path(__file__).resolve().parent) not in sys.path:  # the helpers beside this file
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-from airflow_server import AirflowServer  # noqa: E402
-from intervals_view import statuses as interval_view  # noqa: E402
+from deployment import DAG_ID, Deployment, day, fraud_deployment  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "fraud"
 PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-DAG_ID = "featurestore_backfill"
-DAY = 86400
-TODAY = to_epoch(datetime.now(UTC).date())
-FIRST_DAY = TODAY - 10 * DAY  # source data: the 10 days before today
 LEASE = 5  # seconds: interval_table.lease while the SIGKILL test runs
 FEATURES = ["transaction_amount_7d_sum", "transaction_7d_count", "transaction_amount_7d_avg"]
 
@@ -66,54 +54,8 @@ def transform(df, window):
 '''
 
 
-def day(offset: int) -> int:
-    """Epoch seconds of the start of the `offset`-th source day."""
-    return FIRST_DAY + offset * DAY
-
-
-@dataclass
-class Deployment:
-    airflow: AirflowServer
-    root: Path
-    project: str
-
-    @property
-    def config(self) -> Path:
-        return self.root / "featurestore.yaml"
-
-    def store(self) -> FeatureStore:
-        return FeatureStore(str(self.config), check_transformations=False)
-
-    def statuses(self, name: str) -> dict[str, list[tuple[str, str, str]]]:
-        return interval_view(self.config, name)
-
-    def jobs(self, name: str) -> list[JobRecord]:
-        store = self.store()
-        try:
-            return store.jobs(name)
-        finally:
-            store.close()
-
-    def backfill(self, name: str, start: int, end: int, **conf: object) -> str:
-        """Trigger featurestore_backfill through the REST API; the run id."""
-        return self.airflow.trigger(
-            DAG_ID, {"feature_set": name, "start": iso(start), "end": iso(end), **conf}
-        )
-
-    def explain(self, run_id: str) -> str:
-        """What to read when a run did not do what was expected."""
-        return f"run {run_id}\n{self.airflow.task_log(DAG_ID, run_id)}\n{self.airflow.logs(20)}"
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """A private fraud feature store with 10 days of recent data, and Airflow running over it."""
-    base = tmp_path_factory.mktemp("airflow_e2e")
-    root = base / "fraud"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", "__pycache__"))
-    project = f"e{uuid.uuid4().hex[:10]}"
-    config = root / "featurestore.yaml"
-    config.write_text(config.read_text().replace("project: fraud", f"project: {project}"))
+def add_slow_feature_set(root: Path) -> None:
+    """`transactions_slow`: the transactions features through a transformation held by a gate file."""
     spec = (root / "featuresets" / "transactions.yaml").read_text()
     slow = spec.replace("name: transactions", "name: transactions_slow").replace(
         "transforms.transactions:transform", "transforms.slow:transform"
@@ -122,32 +64,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     assert "transforms.slow:transform" in slow and "schedule:" not in slow
     (root / "featuresets" / "transactions_slow.yaml").write_text(slow + "\n")
     (root / "transforms" / "slow.py").write_text(SLOW_TRANSFORM)
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from generate_data import generate
-    finally:
-        sys.path.remove(str(EXAMPLE))
-    start = datetime.fromtimestamp(FIRST_DAY, UTC).strftime("%Y-%m-%d")
-    generate(str(root / "data"), accounts=40, transactions_per_day=300, start=start, days=10)
 
-    env = {
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "FEATURESTORE_CONFIG": str(config),
-        "FEATURESTORE_REDIS_URL": REDIS_URL,
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FEATURESTORE_REDIS_URL", REDIS_URL)  # the config's ${...}, read here too
-        try:
-            with AirflowServer(base / "home", PG_URL, env) as airflow:
-                airflow.wait_for_dag(DAG_ID)
-                airflow.unpause(DAG_ID)
-                yield Deployment(airflow, root, project)
-        finally:
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(f"{project}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-            client.close()
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A private fraud feature store with 10 days of recent data, and Airflow running over it."""
+    base = tmp_path_factory.mktemp("airflow_e2e")
+    with fraud_deployment(base, PG_URL, REDIS_URL, prepare=add_slow_feature_set) as deployed:
+        yield deployed
 
 
 # ---- reading what landed ------------------------------------------------------------------------
@@ -255,13 +179,13 @@ def test_a_backfill_triggered_through_the_rest_api_materializes_its_window(deplo
 
     assert sum(j.rows_written["offline"] for j in jobs) == 600
 
-    # Each job's stores got their asset event (through the alias), from the task that ran it.
+    # Each job's stores got their asset event (through the alias), from the run's publish task.
     found = d.airflow.api(
         "GET", "/assets/events", params={"source_dag_id": DAG_ID, "source_run_id": run_id, "limit": 100}
     )["asset_events"]
     events = sorted((e["uri"], e["extra"]["job_id"], e["source_task_id"]) for e in found)
     assert events == sorted(
-        (f"featurestore://{d.project}/transactions/v1/{store}", job.id, "materialize")
+        (f"featurestore://{d.project}/transactions/v1/{store}", job.id, "publish")
         for job in jobs
         for store in ("offline", "online")
     ), f"{events}{asset_race(d)}"

@@ -1,13 +1,18 @@
 """Operators: thin Airflow wrappers over the core's backfill request, claim and runner.
 
-A materialization DAG run is three steps, for the manual backfill and the scheduled runs alike:
+A materialization DAG run is four steps, for the manual backfill and the scheduled runs alike:
 1. `FeatureStorePlanOperator` validates the window, claims the matching time as Pending and
    returns the job ids in batches (one mapped task per batch: mapping stops at
    `max_map_length`, a backfill of any size does not).
 2. `FeatureStoreMaterializeOperator` (mapped) runs its batch's jobs on the configured engine and
    finishes each per store. A retry re-claims the Incomplete time its earlier try left.
-3. `FeatureStoreFinalizeOperator` (all_done) turns whatever the run left unfinished (a batch
-   that never started, a killed task) into Incomplete, so Pending never outlives the run.
+3. `FeatureStorePublishOperator` (all_done) emits the asset events of the run's jobs, one per
+   store written, through the alias `featurestore`. One task emits them all: mapped tasks
+   emitting at once race inside Airflow when an alias first meets an asset (a unique violation
+   on `asset_alias_asset` that fails a task whose jobs succeeded and drops its events).
+4. `FeatureStoreFinalizeOperator` (all_done) turns whatever the run left unfinished (a batch
+   that never started, a killed task) into Incomplete, so Pending never outlives the run, and
+   fails the run when a job failed.
 """
 
 from __future__ import annotations
@@ -152,7 +157,6 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         finally:
             engine.close()
             hook.close()
-        self._emit_assets(context, store, done)
         failed = [r for r in done if r.state != "succeeded"]
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
@@ -181,24 +185,6 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         self.log.info("job %s: re-claimed %d job(s) of its Incomplete time", job_id, len(again))
         return again
 
-    def _emit_assets(self, context: Any, store: FeatureStore, done: Sequence[JobRecord]) -> None:
-        events = context.get("outlet_events")
-        if events is None:
-            return
-        project = store.config.project
-        for record in done:
-            for name in record.stores:
-                if record.state == "succeeded" or name in record.rows_written:
-                    events[_alias()].add(
-                        feature_asset(project, record.feature_set, record.version, name),
-                        extra={
-                            "job_id": record.id,
-                            "start": iso(record.start),
-                            "end": iso(record.end),
-                            "rows_written": record.rows_written.get(name, 0),
-                        },
-                    )
-
     def on_kill(self) -> None:
         if self._store is not None and self._running is not None:
             self._store.table.finish_job(self._running, {}, error="the Airflow task was killed")
@@ -221,12 +207,9 @@ class FeatureStoreFinalizeOperator(_FeatureStoreOperator):
         hook = self.hook()
         try:
             store = hook.store
-            spec = store.spec(
-                self.feature_set, int(self.version) if self.version not in (None, "", "None") else None
-            )
-            key = StreamKey(spec.name, spec.version)
+            key = _key(store, self.feature_set, self.version)
             unfinished = finish_unfinished(store.table, key, ti.run_id)
-            mine = [r for r in store.table.jobs(key) if (r.airflow or {}).get("run_id") == ti.run_id]
+            mine = _jobs_of_run(store, key, ti.run_id)
         finally:
             hook.close()
         failed = [r for r in mine if r.state == "failed"]
@@ -243,6 +226,57 @@ class FeatureStoreFinalizeOperator(_FeatureStoreOperator):
                 "trigger featurestore_backfill with data_status Incomplete to repair it"
             )
         return len(mine)
+
+
+class FeatureStorePublishOperator(_FeatureStoreOperator):
+    """Emits one asset event per job and store written in this run (all_done: the jobs that
+    succeeded in a run that also had failures are published too)."""
+
+    template_fields = ("feature_set", "version")
+
+    def __init__(self, *, feature_set: str, version: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        self.feature_set, self.version = feature_set, version
+
+    def execute(self, context: Any) -> int:
+        ti = context["ti"]
+        if ti.xcom_pull(task_ids="plan") is None:
+            self.log.info("the plan failed: nothing to publish")
+            return 0
+        hook = self.hook()
+        try:
+            store = hook.store
+            mine = _jobs_of_run(store, _key(store, self.feature_set, self.version), ti.run_id)
+        finally:
+            hook.close()
+        events = context["outlet_events"]
+        project = store.config.project
+        published = 0
+        for record in sorted(mine, key=lambda r: (r.start, r.id)):
+            for name in record.stores:
+                if record.state == "succeeded" or name in record.rows_written:
+                    events[_alias()].add(
+                        feature_asset(project, record.feature_set, record.version, name),
+                        extra={
+                            "job_id": record.id,
+                            "start": iso(record.start),
+                            "end": iso(record.end),
+                            "rows_written": record.rows_written.get(name, 0),
+                        },
+                    )
+                    published += 1
+        self.log.info("%d asset event(s) for %d job(s) of this run", published, len(mine))
+        return published
+
+
+def _key(store: FeatureStore, feature_set: str, version: Any) -> StreamKey:
+    spec = store.spec(feature_set, int(version) if version not in (None, "", "None") else None)
+    return StreamKey(spec.name, spec.version)
+
+
+def _jobs_of_run(store: FeatureStore, key: StreamKey, run_id: str) -> list[JobRecord]:
+    return [r for r in store.table.jobs(key) if (r.airflow or {}).get("run_id") == run_id]
 
 
 def _alias():  # type: ignore[no-untyped-def]

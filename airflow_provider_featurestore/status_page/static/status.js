@@ -58,6 +58,20 @@ function taskLink(airflow) {
   return url;
 }
 
+// Airflow shows this page in a sandboxed iframe that may not navigate the top window, so a link
+// into Airflow's UI moves the UI's own router (same origin); opened on its own, links just work.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("a.airflow-link");
+  if (!link || window.top === window || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  try {
+    window.top.history.pushState(null, "", link.href);
+    window.top.dispatchEvent(new PopStateEvent("popstate", { state: null }));
+    event.preventDefault();
+  } catch (error) {
+    // not reachable (another origin): leave the link to the browser
+  }
+});
+
 // ---- location hash: what is shown survives a reload ----------------------------------------
 
 function readHash() {
@@ -275,12 +289,12 @@ function renderJobs(jobs) {
       element("td", { class: "num" }, job.rows_read == null ? "" : job.rows_read.toLocaleString("en")),
       element("td", {}, written),
       element("td", { class: "num" }, duration(seconds)),
-      element("td", { class: "error" }, job.error || ""),
+      errorCell(job.error),
     );
     const cell = element("td");
     const url = taskLink(job.airflow);
     if (url) {
-      const link = element("a", { href: url, target: "_top", class: "log-link" }, `log (try ${job.airflow.try_number})`);
+      const link = element("a", { href: url, target: "_top", class: "log-link airflow-link" }, `log (try ${job.airflow.try_number})`);
       link.title = `${job.airflow.dag_id} / ${job.airflow.run_id} / ${job.airflow.task_id}`;
       cell.append(link);
     } else {
@@ -289,6 +303,19 @@ function renderJobs(jobs) {
     row.append(cell);
     body.append(row);
   }
+}
+
+function errorCell(error) {
+  // A job's error may carry a whole worker traceback: show its last line, the rest on demand.
+  const cell = element("td", { class: "error" });
+  if (!error) return cell;
+  const lines = error.trim().split("\n").map((line) => line.trim()).filter(Boolean);
+  const last = lines[lines.length - 1];
+  if (lines.length === 1 && last.length <= 200) { cell.textContent = last; return cell; }
+  const details = element("details");
+  details.append(element("summary", {}, last.length > 200 ? last.slice(0, 200) + "…" : last), element("pre", {}, error));
+  cell.append(details);
+  return cell;
 }
 
 function highlightJob(id) {
@@ -337,7 +364,7 @@ async function submitBackfill(event) {
     });
     message.className = "";
     message.replaceChildren(`Triggered (${run.planned_jobs} job(s) planned now): `,
-      element("a", { href: run.url, target: "_top", id: "bf-run-link" }, run.dag_run_id));
+      element("a", { href: run.url, target: "_top", id: "bf-run-link", class: "airflow-link" }, run.dag_run_id));
     load().catch(showError);
   } catch (error) {
     message.className = "bad";
