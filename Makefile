@@ -26,7 +26,7 @@ lint: setup
 
 bench: setup
 	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py && \
-	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py
+	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py && $(PY) benchmarks/status_page.py
 
 clean:
 	rm -rf $(VENV) examples/fraud/data .pytest_cache .ruff_cache .hypothesis

@@ -163,13 +163,15 @@ class StreamKey:
 
 class BucketSum(NamedTuple):
     """The segments of one status lying inside one timeline bucket: their total length, their
-    count, and the job that set them when one job set them all."""
+    count, the job that set them when one job set them all, and their overall extent."""
 
     bucket: int
     status: str
     seconds: int
     count: int
     job_id: str | None
+    first_start: int
+    last_end: int
 
 
 @dataclass
@@ -339,8 +341,11 @@ class IntervalTable:
                     c.status,
                     sa.func.sum(c.end_s - c.start_s),
                     sa.func.count(),
+                    sa.func.count(c.job_id),  # min/max skip NULL jobs: a job is named only when all have it
                     sa.func.min(c.job_id),
                     sa.func.max(c.job_id),
+                    sa.func.min(c.start_s),
+                    sa.func.max(c.end_s),
                 )
                 .where(in_range, inside)
                 .group_by(bucket, c.status)
@@ -348,7 +353,15 @@ class IntervalTable:
         return BucketedSegments(
             crossing=[iv.Segment(int(r[0]), int(r[1]), r[2], r[3]) for r in crossing],
             summed=[
-                BucketSum(int(r[0]), r[1], int(r[2]), int(r[3]), r[4] if r[4] == r[5] else None)
+                BucketSum(
+                    bucket=int(r[0]),
+                    status=r[1],
+                    seconds=int(r[2]),
+                    count=int(r[3]),
+                    job_id=r[5] if r[5] == r[6] and r[4] == r[3] else None,
+                    first_start=int(r[7]),
+                    last_end=int(r[8]),
+                )
                 for r in summed
             ],
         )

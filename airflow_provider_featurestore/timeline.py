@@ -86,6 +86,8 @@ def build_bars(rows: BucketedSegments, start: int, end: int, width: int) -> list
         bar.seconds[row.status] = bar.seconds.get(row.status, 0) + row.seconds
         bar.intervals += row.count
         bar.job_id = _same_job(bar, row.job_id, row.count)
+        if row.count == 1:
+            bar.segment = (row.first_start, row.last_end)
     bars: list[Bar] = []
     for index, seg in enumerate(rows.crossing):
         first_at, last_at = max(seg.start, start), min(seg.end, end)
@@ -107,9 +109,8 @@ def build_bars(rows: BucketedSegments, start: int, end: int, width: int) -> list
             )  # fmt: skip
     for bar in buckets.values():
         bar.seconds = {s: bar.seconds[s] for s in iv.STATUSES if bar.seconds.get(s)}
-        if len(bar.seconds) == 1 and bar.intervals == 1 and bar._first is not None:
-            seg = rows.crossing[bar._first]
-            bar.segment = (seg.start, seg.end)
+        if bar.intervals != 1:  # the exact extent is kept only for a bar made of one segment
+            bar.segment = None
         bars.append(bar)
     bars.sort(key=lambda bar: bar.start)
     return _merge(bars, rows.crossing)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -348,9 +349,21 @@ def write_online(rows, redis_url: str, layout: OnlineLayout, partitions: int = 4
     return sum(r["written"] for r in counts), sum(r["rows"] for r in counts)
 
 
+_RAISED = re.compile(r"\b[A-Za-z_][\w.]*(?:Error|Exception|Unavailable|Exit|Interrupt|Failure|Timeout): .*")
+
+
 def _one_line(exc: BaseException) -> str:
+    """The failure in one line. An exception raised in a Python worker reaches the driver wrapped
+    in the worker's traceback (PythonException); the exception it ends with comes first here,
+    the traceback after it, so a truncated view still says what went wrong."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:2000]
+    message = f"{type(exc).__name__}: {text}"
+    if "Traceback (most recent call last)" in text:
+        frames = text.rfind('File "')
+        raised = _RAISED.search(text, frames if frames >= 0 else 0)
+        if raised is not None:
+            message = f"{raised.group(0)} (in a Python worker; {message})"
+    return message[:2000]
 
 
 # ---- spark-submit entry point --------------------------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from airflow_provider_featurestore.interval_table import StreamKey
-from airflow_provider_featurestore.timeutil import iso
+from airflow_provider_featurestore.timeutil import iso, to_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deployment import DAG_ID, ROOT, Deployment, day, fraud_deployment  # noqa: E402
@@ -181,7 +181,11 @@ def test_intervals_and_jobs_are_the_cli_documents(deployment: Deployment) -> Non
     assert len(by_airflow) == 2 and all(j["airflow"]["map_index"] >= 0 for j in by_airflow)
     in_day_5 = get(d, f"/api/jobs?feature_set=transactions&start={iso(day(5))}&end={iso(day(6))}").json()
     assert [(j["start"], j["state"]) for j in in_day_5] == [(iso(day(5)), "failed")]
-    assert "127.0.0.1:1" in in_day_5[0]["error"]
+    # The worker's exception first (the Python worker's traceback follows it).
+    assert in_day_5[0]["error"].startswith(
+        "airflow_provider_featurestore.online.OnlineStoreUnavailable: cannot reach the online store at "
+        "redis://127.0.0.1:1/0"
+    ), in_day_5[0]["error"]
 
 
 def test_the_timeline_shows_every_interval_and_aggregates_when_zoomed_out(deployment: Deployment) -> None:
@@ -337,6 +341,41 @@ def test_the_page_in_chromium(deployment: Deployment) -> None:
             text = tooltip.inner_text()
             assert "Incomplete" in text and iso(day(5)) in text and iso(day(6)) in text
             assert failed["id"] in text
+
+            # Drag across the None gap of days 3-5, then backfill it from the dialog.
+            track = frame.locator(".store[data-store=offline] .track").bounding_box()
+            span = day(8) - day(1)
+
+            def at(t: int) -> float:
+                return track["x"] + track["width"] * (t - day(1)) / span
+
+            page.mouse.move(at(day(3)) + 1, track["y"] + 10)
+            page.mouse.down()
+            page.mouse.move(at(day(4)), track["y"] + 10, steps=5)
+            page.mouse.move(at(day(5)) - 1, track["y"] + 10, steps=5)
+            page.mouse.up()
+            expect(frame.locator("#selection")).to_be_visible()
+            frame.locator("#selection-backfill").click()
+            dialog = frame.locator("#backfill-dialog")
+            expect(dialog).to_be_visible()
+            pixel = span / track["width"]
+            for field, wanted in (("start", day(3)), ("end", day(5))):
+                value = dialog.locator(f"input[name={field}]").input_value()  # the selection, to the second
+                assert abs(to_epoch(value + "Z") - wanted) <= 2 * pixel, (field, value)
+                dialog.locator(f"input[name={field}]").fill(iso(wanted)[:-1])
+            dialog.locator("#bf-submit").click()
+            link = dialog.locator("#bf-run-link")
+            expect(link).to_be_visible(timeout=30_000)
+            run = d.airflow.wait_for_run(DAG_ID, link.inner_text())
+            assert run["state"] == "success", d.explain(run["dag_run_id"])
+            assert run["conf"]["start"] == iso(day(3)) and run["conf"]["end"] == iso(day(5))
+            assert run["triggering_user_name"] == "admin"
+            for store, intervals in d.statuses("transactions").items():
+                assert any(
+                    a <= iso(day(3)) and iso(day(5)) <= b and status == "Complete"
+                    for a, b, status in intervals
+                ), (store, intervals)
+            dialog.locator("#bf-cancel").click()
 
             ran = next(j for j in jobs if j["airflow"] and j["start"] == iso(day(1)))
             row = frame.locator(f"#jobs tr[data-job='{ran['id']}']")
