@@ -319,7 +319,8 @@ class IntervalTable:
         Segments lying inside one bucket are summed per bucket and status by the database, so a
         stream of 100,000 intervals comes back as at most a few rows per bucket; the segments that
         cross a bucket edge or the range's edges (at most one per edge, as segments are disjoint)
-        come back whole.
+        come back whole. One scan of the range: a crossing segment is a group of its own (keyed
+        by its start), the others group by bucket.
         """
         base = _stream_filter(segments, key, store)
         c = segments.c
@@ -327,17 +328,14 @@ class IntervalTable:
             floor = conn.execute(
                 sa.select(c.start_s).where(base, c.start_s <= start).order_by(c.start_s.desc()).limit(1)
             ).scalar()
-            in_range = sa.and_(base, c.start_s >= (start if floor is None else floor), c.start_s < end)
             bucket = (c.start_s - start) // width
             inside = sa.and_(c.start_s >= start, c.end_s <= end, bucket == (c.end_s - 1 - start) // width)
-            crossing = conn.execute(
-                sa.select(c.start_s, c.end_s, c.status, c.job_id)
-                .where(in_range, c.end_s > start, sa.not_(inside))
-                .order_by(c.start_s)
-            ).all()
-            summed = conn.execute(
+            group = sa.case((inside, bucket), else_=-1).label("bucket")
+            own = sa.case((inside, -1), else_=c.start_s).label("own")
+            rows = conn.execute(
                 sa.select(
-                    bucket.label("bucket"),
+                    group,
+                    own,
                     c.status,
                     sa.func.sum(c.end_s - c.start_s),
                     sa.func.count(),
@@ -347,24 +345,21 @@ class IntervalTable:
                     sa.func.min(c.start_s),
                     sa.func.max(c.end_s),
                 )
-                .where(in_range, inside)
-                .group_by(bucket, c.status)
-            ).all()
-        return BucketedSegments(
-            crossing=[iv.Segment(int(r[0]), int(r[1]), r[2], r[3]) for r in crossing],
-            summed=[
-                BucketSum(
-                    bucket=int(r[0]),
-                    status=r[1],
-                    seconds=int(r[2]),
-                    count=int(r[3]),
-                    job_id=r[5] if r[5] == r[6] and r[4] == r[3] else None,
-                    first_start=int(r[7]),
-                    last_end=int(r[8]),
+                .where(
+                    base, c.start_s >= (start if floor is None else floor), c.start_s < end, c.end_s > start
                 )
-                for r in summed
-            ],
-        )
+                .group_by(group, own, c.status)
+            ).all()
+        crossing: list[iv.Segment] = []
+        summed: list[BucketSum] = []
+        for b, _own, status, seconds, count, with_job, first_job, last_job, first, last in rows:
+            job = first_job if first_job == last_job and with_job == count else None
+            if b < 0:
+                crossing.append(iv.Segment(int(first), int(last), status, job))
+            else:
+                summed.append(BucketSum(int(b), status, int(seconds), int(count), job, int(first), int(last)))
+        crossing.sort()
+        return BucketedSegments(crossing=crossing, summed=summed)
 
     def known_streams(self) -> list[tuple[str, int, str]]:
         """Every (feature set, version, store) that has ever been requested."""

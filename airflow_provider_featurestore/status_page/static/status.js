@@ -310,8 +310,8 @@ function errorCell(error) {
   const cell = element("td", { class: "error" });
   if (!error) return cell;
   const lines = error.trim().split("\n").map((line) => line.trim()).filter(Boolean);
-  const last = lines[lines.length - 1];
-  if (lines.length === 1 && last.length <= 200) { cell.textContent = last; return cell; }
+  const last = lines[lines.length - 1].split(" (in a Python worker")[0];  // the worker's own exception
+  if (lines.length === 1 && last === error.trim() && last.length <= 200) { cell.textContent = last; return cell; }
   const details = element("details");
   details.append(element("summary", {}, last.length > 200 ? last.slice(0, 200) + "…" : last), element("pre", {}, error));
   cell.append(details);
