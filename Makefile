@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench airflow clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,14 @@ lint: setup
 bench: setup
 	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py && \
 	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py && $(PY) benchmarks/status_page.py
+
+# Airflow in one process tree (SQLite metadata under .airflow/) over the demo's feature store:
+# the DAGs, and the status page under Browse -> Feature store. The admin password is printed.
+airflow: setup
+	eval "$$(scripts/services.sh redis)" && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  AIRFLOW_HOME="$${AIRFLOW_HOME:-$(CURDIR)/.airflow}" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" \
+	  FEATURESTORE_CONFIG="$(CURDIR)/examples/fraud/featurestore.yaml" airflow standalone
 
 clean:
 	rm -rf $(VENV) examples/fraud/data .pytest_cache .ruff_cache .hypothesis
