@@ -51,9 +51,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import sqlalchemy as sa
+from common import CYCLE, HOUR, ORIGIN, T, aligned, check, postgresql_url, seed_rows, timed
 
 from airflow_provider_featurestore import intervals as iv
 from airflow_provider_featurestore.interval_table import IntervalTable, StreamKey, segments, streams
@@ -63,14 +63,9 @@ DEFAULT_PG_URL = os.environ.get(
 )
 KEY = StreamKey("bench_features", 1)
 STORES = ("offline", "online")
-HOUR = 3600
 DAY = 86400
-ORIGIN = 1_420_070_400  # 2015-01-01T00:00:00Z, a day boundary
-CYCLE = (iv.COMPLETE, iv.INCOMPLETE, iv.NONE)  # status of hour i is CYCLE[i % 3]
 REPEATS = 3
 INSERT_BATCH = 10_000
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -109,22 +104,6 @@ def sqlite_url() -> Iterator[str]:
         os.rmdir(folder)
 
 
-@contextlib.contextmanager
-def postgresql_url(base_url: str) -> Iterator[str]:
-    """`base_url` with its search_path set to a fresh schema, dropped afterwards."""
-    schema = f"fs_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        separator = "&" if "?" in base_url else "?"
-        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with contextlib.suppress(sa.exc.DBAPIError), admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.dispose()
-
-
 def database_url(name: str, pg_url: str) -> contextlib.AbstractContextManager[str]:
     if name == "sqlite":
         return sqlite_url()
@@ -134,13 +113,6 @@ def database_url(name: str, pg_url: str) -> contextlib.AbstractContextManager[st
 
 
 # ---- timing helpers -----------------------------------------------------------------------
-
-
-def timed(func: Callable[[], T]) -> tuple[float, T]:
-    """Seconds taken by one call of `func`, and its result."""
-    begin = time.perf_counter()
-    result = func()
-    return time.perf_counter() - begin, result
 
 
 def median_timed(func: Callable[[], T], repeats: int = REPEATS) -> tuple[float, T]:
@@ -184,21 +156,6 @@ def hour_status(index: int) -> str:
     return CYCLE[index % len(CYCLE)]
 
 
-def seed_rows(store: str, count: int) -> Iterator[dict[str, object]]:
-    """`count` hour-long segments of one store, statuses cycling; non-None ones own a job id."""
-    for i in range(count):
-        status = hour_status(i)
-        yield {
-            "feature_set": KEY.feature_set,
-            "version": KEY.version,
-            "store": store,
-            "start_s": ORIGIN + i * HOUR,
-            "end_s": ORIGIN + (i + 1) * HOUR,
-            "status": status,
-            "job_id": None if status == iv.NONE else f"seed{i:012d}",
-        }
-
-
 def build(table: IntervalTable, count: int) -> None:
     """Bulk-insert the streams and `count` segments per store in one transaction."""
     with table.engine.begin() as conn:
@@ -208,7 +165,7 @@ def build(table: IntervalTable, count: int) -> None:
         )
         for store in STORES:
             batch: list[dict[str, object]] = []
-            for row in seed_rows(store, count):
+            for row in seed_rows(KEY.feature_set, KEY.version, store, count):
                 batch.append(row)
                 if len(batch) == INSERT_BATCH:
                     conn.execute(segments.insert(), batch)
@@ -302,11 +259,6 @@ def bare_transactions(table: IntervalTable, windows: Sequence[tuple[int, int]]) 
 # ---- one database -------------------------------------------------------------------------
 
 
-def check(condition: bool, message: str) -> None:
-    if not condition:
-        raise SystemExit(f"benchmark invariant broken: {message}")
-
-
 def analyze(table: IntervalTable) -> None:
     """Give the query planner statistics (SQLite never gathers them by itself; PostgreSQL only
     when autovacuum is on and has come round)."""
@@ -377,17 +329,7 @@ def format_table(rows: Sequence[Measurement]) -> str:
                 f"{m.ratio:.1f}x" if m.ratio is not None else "-",
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = []
-    for n, line in enumerate(lines):
-        cells = [
-            cell.ljust(w) if i < 2 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        text.append("  ".join(cells))
-        if n == 0:
-            text.append("  ".join("-" * w for w in widths))
-    return "\n".join(text)
+    return aligned(lines)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -44,15 +44,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-import sqlalchemy as sa
+from common import HOUR, ORIGIN, aligned, check, postgresql_url, seed_rows, timed
 
-from airflow_provider_featurestore import intervals as iv
 from airflow_provider_featurestore import report
 from airflow_provider_featurestore.featurestore import FeatureStore
 from airflow_provider_featurestore.interval_table import (
@@ -69,15 +66,10 @@ from airflow_provider_featurestore.timeline import bucket_width
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fraud"
 NAME, VERSION = "transactions", 1
 STORES = ("offline", "online")
-HOUR = 3600
 DAY = 86400
-ORIGIN = 1_420_070_400  # 2015-01-01T00:00:00Z
-CYCLE = (iv.COMPLETE, iv.INCOMPLETE, iv.NONE)  # status of hour i is CYCLE[i % 3]
 BUCKETS = 1000
 JOBS_SHOWN = 200
 INSERT_BATCH = 10_000
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,22 +94,6 @@ def sqlite_url(folder: str) -> Iterator[str]:
     yield f"sqlite:///{folder}/intervals.db"
 
 
-@contextlib.contextmanager
-def postgresql_url(base_url: str) -> Iterator[str]:
-    """`base_url` with its search_path set to a fresh schema, dropped afterwards."""
-    schema = f"fs_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        separator = "&" if "?" in base_url else "?"
-        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with contextlib.suppress(sa.exc.DBAPIError), admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.dispose()
-
-
 def feature_store(folder: str, url: str) -> FeatureStore:
     """A copy of the fraud example in `folder` whose interval table is `url`, loaded as the
     status page loads it."""
@@ -132,12 +108,6 @@ def feature_store(folder: str, url: str) -> FeatureStore:
 
 
 # ---- timing helpers -----------------------------------------------------------------------
-
-
-def timed(func: Callable[[], T]) -> tuple[float, T]:
-    begin = time.perf_counter()
-    result = func()
-    return time.perf_counter() - begin, result
 
 
 def interleaved(
@@ -156,27 +126,7 @@ def interleaved(
     return runs, results
 
 
-def check(condition: bool, message: str) -> None:
-    if not condition:
-        raise SystemExit(f"benchmark invariant broken: {message}")
-
-
 # ---- the table ----------------------------------------------------------------------------
-
-
-def seed_rows(store: str, count: int) -> Iterator[dict[str, object]]:
-    """`count` hour-long segments of one store, statuses cycling; non-None ones own a job id."""
-    for i in range(count):
-        status = CYCLE[i % len(CYCLE)]
-        yield {
-            "feature_set": NAME,
-            "version": VERSION,
-            "store": store,
-            "start_s": ORIGIN + i * HOUR,
-            "end_s": ORIGIN + (i + 1) * HOUR,
-            "status": status,
-            "job_id": None if status == iv.NONE else f"seed{i:012d}",
-        }
 
 
 def job_rows(count: int, intervals: int) -> list[dict[str, object]]:
@@ -213,7 +163,7 @@ def fill(table: IntervalTable, count: int, job_count: int) -> None:
         )
         for store in STORES:
             batch: list[dict[str, object]] = []
-            for row in seed_rows(store, count):
+            for row in seed_rows(NAME, VERSION, store, count):
                 batch.append(row)
                 if len(batch) == INSERT_BATCH:
                     conn.execute(segments.insert(), batch)
@@ -357,17 +307,7 @@ def format_table(rows: Sequence[Measurement]) -> str:
                 f"{m.ratio:.2f}x" if m.ratio is not None else "-",
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = []
-    for n, line in enumerate(lines):
-        cells = [
-            cell.ljust(w) if i < 2 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        text.append("  ".join(cells))
-        if n == 0:
-            text.append("  ".join("-" * w for w in widths))
-    return "\n".join(text)
+    return aligned(lines)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

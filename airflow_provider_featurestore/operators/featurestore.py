@@ -190,8 +190,9 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
             self._store.table.finish_job(self._running, {}, error="the Airflow task was killed")
 
 
-class FeatureStoreFinalizeOperator(_FeatureStoreOperator):
-    """Runs whatever happened upstream (all_done): this run's unfinished jobs become Incomplete."""
+class _RunEndOperator(_FeatureStoreOperator):
+    """Shared by the steps after materialize: they run whatever happened upstream (all_done) and
+    look at the jobs of their own DAG run."""
 
     template_fields = ("feature_set", "version")
 
@@ -200,18 +201,34 @@ class FeatureStoreFinalizeOperator(_FeatureStoreOperator):
         super().__init__(**kwargs)
         self.feature_set, self.version = feature_set, version
 
+    def run_jobs(
+        self, context: Any, *, finish_unfinished_first: bool = False
+    ) -> tuple[FeatureStore, list[JobRecord], int]:
+        """The feature store, this run's job records, and how many were left unfinished (turned
+        Incomplete first when asked)."""
+        run_id = context["ti"].run_id
+        hook = self.hook()
+        try:
+            store = hook.store
+            spec = store.spec(
+                self.feature_set, int(self.version) if self.version not in (None, "", "None") else None
+            )
+            key = StreamKey(spec.name, spec.version)
+            unfinished = finish_unfinished(store.table, key, run_id) if finish_unfinished_first else 0
+            mine = [r for r in store.table.jobs(key) if (r.airflow or {}).get("run_id") == run_id]
+        finally:
+            hook.close()
+        return store, mine, unfinished
+
+
+class FeatureStoreFinalizeOperator(_RunEndOperator):
+    """Runs whatever happened upstream (all_done): this run's unfinished jobs become Incomplete."""
+
     def execute(self, context: Any) -> int:
         ti = context["ti"]
         if ti.xcom_pull(task_ids="plan") is None:
             raise AirflowFailException("the plan failed (see its log): nothing was claimed")
-        hook = self.hook()
-        try:
-            store = hook.store
-            key = _key(store, self.feature_set, self.version)
-            unfinished = finish_unfinished(store.table, key, ti.run_id)
-            mine = _jobs_of_run(store, key, ti.run_id)
-        finally:
-            hook.close()
+        _store, mine, unfinished = self.run_jobs(context, finish_unfinished_first=True)
         failed = [r for r in mine if r.state == "failed"]
         self.log.info(
             "%d job(s) in this run: %d succeeded, %d failed (%d never finished)",
@@ -228,28 +245,16 @@ class FeatureStoreFinalizeOperator(_FeatureStoreOperator):
         return len(mine)
 
 
-class FeatureStorePublishOperator(_FeatureStoreOperator):
+class FeatureStorePublishOperator(_RunEndOperator):
     """Emits one asset event per job and store written in this run (all_done: the jobs that
     succeeded in a run that also had failures are published too)."""
-
-    template_fields = ("feature_set", "version")
-
-    def __init__(self, *, feature_set: str, version: Any = None, **kwargs: Any) -> None:
-        kwargs.setdefault("trigger_rule", "all_done")
-        super().__init__(**kwargs)
-        self.feature_set, self.version = feature_set, version
 
     def execute(self, context: Any) -> int:
         ti = context["ti"]
         if ti.xcom_pull(task_ids="plan") is None:
             self.log.info("the plan failed: nothing to publish")
             return 0
-        hook = self.hook()
-        try:
-            store = hook.store
-            mine = _jobs_of_run(store, _key(store, self.feature_set, self.version), ti.run_id)
-        finally:
-            hook.close()
+        store, mine, _unfinished = self.run_jobs(context)
         events = context["outlet_events"]
         project = store.config.project
         published = 0
@@ -268,15 +273,6 @@ class FeatureStorePublishOperator(_FeatureStoreOperator):
                     published += 1
         self.log.info("%d asset event(s) for %d job(s) of this run", published, len(mine))
         return published
-
-
-def _key(store: FeatureStore, feature_set: str, version: Any) -> StreamKey:
-    spec = store.spec(feature_set, int(version) if version not in (None, "", "None") else None)
-    return StreamKey(spec.name, spec.version)
-
-
-def _jobs_of_run(store: FeatureStore, key: StreamKey, run_id: str) -> list[JobRecord]:
-    return [r for r in store.table.jobs(key) if (r.airflow or {}).get("run_id") == run_id]
 
 
 def _alias():  # type: ignore[no-untyped-def]
