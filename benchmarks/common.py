@@ -14,7 +14,10 @@ import sqlalchemy as sa
 from airflow_provider_featurestore import intervals as iv
 
 T = TypeVar("T")
+STORES = ("offline", "online")
 HOUR = 3600
+DAY = 86400
+INSERT_BATCH = 10_000  # rows per bulk insert
 ORIGIN = 1_420_070_400  # 2015-01-01T00:00:00Z, a day boundary
 CYCLE = (iv.COMPLETE, iv.INCOMPLETE, iv.NONE)  # status of hour i is CYCLE[i % 3]
 

@@ -53,7 +53,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from common import CYCLE, HOUR, ORIGIN, T, aligned, check, postgresql_url, seed_rows, timed
+from common import (
+    CYCLE,
+    DAY,
+    HOUR,
+    INSERT_BATCH,
+    ORIGIN,
+    STORES,
+    T,
+    aligned,
+    check,
+    postgresql_url,
+    seed_rows,
+    timed,
+)
 
 from airflow_provider_featurestore import intervals as iv
 from airflow_provider_featurestore.interval_table import IntervalTable, StreamKey, segments, streams
@@ -62,10 +75,7 @@ DEFAULT_PG_URL = os.environ.get(
     "FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 )
 KEY = StreamKey("bench_features", 1)
-STORES = ("offline", "online")
-DAY = 86400
 REPEATS = 3
-INSERT_BATCH = 10_000
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import HOUR, ORIGIN, aligned, check, postgresql_url, seed_rows, timed
+from common import DAY, HOUR, INSERT_BATCH, ORIGIN, STORES, aligned, check, postgresql_url, seed_rows, timed
 
 from airflow_provider_featurestore import report
 from airflow_provider_featurestore.featurestore import FeatureStore
@@ -65,11 +65,8 @@ from airflow_provider_featurestore.timeline import bucket_width
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fraud"
 NAME, VERSION = "transactions", 1
-STORES = ("offline", "online")
-DAY = 86400
 BUCKETS = 1000
 JOBS_SHOWN = 200
-INSERT_BATCH = 10_000
 
 
 @dataclass(frozen=True)
