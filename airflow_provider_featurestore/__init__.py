@@ -6,7 +6,28 @@ Airflow layer lives in `airflow_provider_featurestore.airflow` and is loaded by 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+__all__ = ["FeatureStore", "RetrievalSpec", "get_provider_info"]
+
+if TYPE_CHECKING:
+    from .featurestore import FeatureStore
+    from .retrieval import RetrievalSpec
+
+
+def __getattr__(name: str) -> Any:
+    """`FeatureStore` and `RetrievalSpec`, imported on first use: Airflow imports this package
+    for `get_provider_info` alone and should not pay for the feature store's dependencies."""
+    if name == "FeatureStore":
+        from .featurestore import FeatureStore
+
+        return FeatureStore
+    if name == "RetrievalSpec":
+        from .retrieval import RetrievalSpec
+
+        return RetrievalSpec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_provider_info() -> dict:

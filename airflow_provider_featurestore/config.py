@@ -96,6 +96,7 @@ class FeatureSetSpec:
     source_lookback: int = 0
     transformation: str | None = None
     features: tuple[Column, ...] = ()
+    temporal_join_lookback: int | None = None  # a training row takes feature rows at most this old
     materialization: Materialization = field(default_factory=Materialization)
     spec_path: str = ""
     config_dir: str = ""
@@ -344,6 +345,7 @@ class _SpecModel(_Model):
         Annotated[str, BeforeValidator(_matching(_TRANSFORMATION, "of the form module:function"))] | None
     ) = None
     features: list[_ColumnModel]
+    temporal_join_lookback: PositiveDuration | None = None
     materialization: _MaterializationModel = Field(default_factory=_MaterializationModel)
 
     @field_validator("index_columns")
@@ -506,6 +508,7 @@ def _load_spec(spec_path: str, config_dir: str) -> FeatureSetSpec:
         source_lookback=model.source_lookback,
         transformation=model.transformation,
         features=tuple(Column(c.name, c.type) for c in model.features),
+        temporal_join_lookback=model.temporal_join_lookback,
         materialization=Materialization(
             offline=mat.offline,
             online=mat.online,

@@ -7,9 +7,10 @@ naming the argument (`--start` on the command line, `start` in an Airflow form).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from . import intervals as iv
 from .config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
@@ -19,6 +20,7 @@ from .errors import BadInput
 from .interval_table import IntervalTable, JobRecord, StreamKey
 from .online import OnlineLayout, OnlineStore
 from .planner import DEFAULT_STATUSES
+from .retrieval import RetrievalSpec, index_columns, resolve
 from .runner import Log, log_to_stderr, run_jobs
 from .timeutil import iso, to_epoch
 
@@ -56,6 +58,14 @@ class FeatureStore:
             self.config = config
         else:
             self.config = load_config(config, check_transformations=check_transformations)
+        self._layouts: dict[tuple[str, int], OnlineLayout] = {}
+        self._serving: OnlineStore | None = None
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @cached_property
     def table(self) -> IntervalTable:
@@ -65,6 +75,9 @@ class FeatureStore:
     def close(self) -> None:
         if "table" in self.__dict__:
             self.table.close()
+        if self._serving is not None:
+            self._serving.close()
+            self._serving = None
 
     def spec(self, name: str, version: int | None = None) -> FeatureSetSpec:
         return self.config.get(name, version)
@@ -144,11 +157,25 @@ class FeatureStore:
     def online_layout(self, spec: FeatureSetSpec) -> OnlineLayout:
         return OnlineLayout.from_spec(self.config, spec)
 
+    def _online_layout(self, spec: FeatureSetSpec) -> OnlineLayout:
+        """The layout of a feature set version, built once per FeatureStore (serving reuses it)."""
+        key = (spec.name, spec.version)
+        if key not in self._layouts:
+            self._layouts[key] = self.online_layout(spec)
+        return self._layouts[key]
+
     def online_store(self) -> OnlineStore:
         url = redis_url(self.config)
         if not url:
             raise BadInput(f"{self.config.config_path}: online_store: not configured")
         return OnlineStore(url)
+
+    def _online(self) -> OnlineStore:
+        """The online store this FeatureStore keeps open for lookups (its connection pool is
+        reused, so serving pays one round trip per call); closed by `close()`."""
+        if self._serving is None:
+            self._serving = self.online_store()
+        return self._serving
 
     def get_online(
         self,
@@ -173,6 +200,94 @@ class FeatureStore:
         finally:
             store.close()
         return [{**key, **(found or dict.fromkeys(wanted))} for key, found in zip(keys, values, strict=True)]
+
+    def get_online_features(
+        self,
+        features: Iterable[str] | RetrievalSpec,
+        entity_rows: Sequence[Mapping[str, object]],
+        *,
+        event_timestamps: bool = False,
+    ) -> list[dict[str, object]]:
+        """Live feature values for serving, one dict per entity row in the order given.
+
+        `features` are refs (`"transactions:transaction_7d_count"`, `"accounts:v2:credit_limit"`)
+        or a `RetrievalSpec`, across any number of feature sets: every lookup goes to Redis in one
+        pipelined round trip. Each dict holds the row's index columns and one entry per feature
+        (named by the feature, or `<feature_set>__<feature>` where two requested sets share the
+        name), in its declared type; None where the entity has no live value (never written, or
+        expired). With `event_timestamps`, `<feature_set>__event_timestamp` (aware UTC datetime,
+        or None) says how fresh each feature set's values are.
+        """
+        groups = resolve(self.config, features)
+        needed = index_columns(groups)
+        rows = list(entity_rows)
+        for number, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise BadInput(f"entity_rows[{number}]: not a mapping of index columns to values")
+            missing = [name for name in needed if row.get(name) is None]
+            if missing:
+                raise BadInput(f"entity_rows[{number}]: missing index column(s) {', '.join(missing)}")
+        requests = [(self._online_layout(group.spec), group.features) for group in groups]
+        store = self._online()
+        try:
+            found = store.lookup(requests, rows, with_event_time=event_timestamps)
+        except ValueError as exc:  # an index value that does not parse as its declared type
+            raise BadInput(f"entity_rows: {exc}") from None
+        result = []
+        for number, row in enumerate(rows):
+            out: dict[str, object] = {name: row[name] for name in needed}
+            for group, values in zip(groups, found, strict=True):
+                value = values[number]
+                for feature, column in zip(group.features, group.columns, strict=True):
+                    out[column] = None if value is None else value[feature]
+                if event_timestamps:
+                    out[group.event_time_column] = (
+                        None if value is None else value[group.spec.timestamp_column]
+                    )
+            result.append(out)
+        return result
+
+    def get_historical_features(
+        self,
+        observations: Any,
+        features: Iterable[str] | RetrievalSpec,
+        *,
+        timestamp_column: str | None = None,
+        spark: Any = None,
+    ) -> Any:
+        """Point-in-time correct training data, as a Spark DataFrame.
+
+        For each observation (a Spark or pandas DataFrame holding the requested feature sets'
+        index columns and a timestamp), every requested feature comes from the latest feature
+        row of its entity with event time <= the observation's time and, when the feature set
+        sets `temporal_join_lookback`, > that time minus the lookback; None where there is none.
+        The result has the observation columns plus one column per feature (named as in
+        `get_online_features`), in the observations' order. Reads the offline Delta tables on
+        the configured engine's session (or `spark`).
+        """
+        from .historical import point_in_time_join
+
+        groups = resolve(self.config, features)
+        session = spark if spark is not None else self._spark()
+        tables = {(g.spec.name, g.spec.version): self.config.offline_table_path(g.spec) for g in groups}
+        return point_in_time_join(session, observations, groups, tables, timestamp_column)
+
+    def _spark(self) -> Any:
+        """The configured engine's Spark session: Sail in this process, or the Spark Connect
+        server; with spark-submit, the active session of this driver."""
+        engine = engine_for(self.config)
+        session = getattr(engine, "session", None)
+        if session is not None:
+            return session()
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is None:
+            raise BadInput(
+                f"{self.config.config_path}: engine: spark-submit has no session in this process; "
+                "pass spark= (a session with Delta) or run where one is active"
+            )
+        return active
 
     def set_online(self, name: str, *, version: int | None = None, enabled: bool) -> int:
         """Switch online materialization of a feature set version on or off.

@@ -621,11 +621,53 @@ class OnlineStore:
         type; an entity with nothing stored (or expired) is None, a feature without a value
         None. With `with_event_time`, the timestamp column is added (an aware UTC datetime).
         """
-        by_name = {column.name: column for column in layout.features}
-        names = list(layout.feature_names if features is None else features)
-        unknown = [name for name in names if name not in by_name]
-        if unknown:
-            raise ValueError(f"unknown feature(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+        return self.lookup([(layout, features)], entity_rows, with_event_time=with_event_time)[0]
+
+    def lookup(
+        self,
+        requests: Sequence[tuple[OnlineLayout, Sequence[str] | None]],
+        entity_rows: Sequence[Mapping[str, object]],
+        *,
+        with_event_time: bool = False,
+    ) -> list[list[dict[str, object] | None]]:
+        """`get` for several feature set versions at once: every HMGET of every layout in one
+        round trip. One list of rows per request, each in the order of `entity_rows`."""
+        commands: list[tuple[str, list[str]]] = []
+        plans = []
+        for layout, features in requests:
+            by_name = {column.name: column for column in layout.features}
+            names = list(layout.feature_names if features is None else features)
+            unknown = [name for name in names if name not in by_name]
+            if unknown:
+                raise ValueError(f"unknown feature(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+            fields = [EVENT_TIME_FIELD, *names]
+            commands += [(key, fields) for key in self._keys(layout, entity_rows)]
+            plans.append((layout, names, [_DECODERS[by_name[name].type] for name in names]))
+        if not commands:
+            return [[] for _ in requests]
+        client = self._connect()
+        with self._translated():
+            replies = iter(_hmget_many(client, commands))
+        results = []
+        for layout, names, decoders in plans:
+            rows: list[dict[str, object] | None] = []
+            for _entity in entity_rows:
+                reply = next(replies)
+                if reply[0] is None:
+                    rows.append(None)
+                    continue
+                row = {
+                    name: None if raw is None else decode(raw)
+                    for name, decode, raw in zip(names, decoders, reply[1:], strict=True)
+                }
+                if with_event_time:
+                    row[layout.timestamp_column] = _EPOCH + timedelta(microseconds=int(reply[0]))
+                rows.append(row)
+            results.append(rows)
+        return results
+
+    @staticmethod
+    def _keys(layout: OnlineLayout, entity_rows: Sequence[Mapping[str, object]]) -> list[str]:
         if not entity_rows:
             return []
         index_arrays = []
@@ -635,24 +677,7 @@ class OnlineStore:
             except KeyError:
                 raise ValueError(f"every entity needs its index column {column.name!r}") from None
             index_arrays.append(_python_array(values, column))
-        keys = layout.keys(index_arrays).to_pylist()
-        decoders = [_DECODERS[by_name[name].type] for name in names]
-        client = self._connect()
-        with self._translated():
-            replies = _hmget_many(client, keys, [EVENT_TIME_FIELD, *names])
-        rows: list[dict[str, object] | None] = []
-        for reply in replies:
-            if reply[0] is None:
-                rows.append(None)
-                continue
-            row = {
-                name: None if raw is None else decode(raw)
-                for name, decode, raw in zip(names, decoders, reply[1:], strict=True)
-            }
-            if with_event_time:
-                row[layout.timestamp_column] = _EPOCH + timedelta(microseconds=int(reply[0]))
-            rows.append(row)
-        return rows
+        return layout.keys(index_arrays).to_pylist()
 
     # -- purge -------------------------------------------------------------------------
 
@@ -743,21 +768,28 @@ class _Pipeline:
         self.connections.clear()
 
 
-def _hmget_many(client: redis.Redis | RedisCluster, keys: list[str], fields: list[str]) -> list[Any]:
-    """HMGET of every key in one round trip; on one node, packed by hand (3x redis-py's pipeline)."""
+def _hmget_many(
+    client: redis.Redis | RedisCluster, commands: Sequence[tuple[str, Sequence[str]]]
+) -> list[Any]:
+    """HMGET of every (key, fields) in one round trip; on one node, packed by hand (3x redis-py's
+    pipeline)."""
     if isinstance(client, RedisCluster):  # its pipeline routes per node and follows MOVED
         pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, fields)
+        for key, fields in commands:
+            pipe.hmget(key, list(fields))
         return pipe.execute()
-    head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
-    tail = b"".join(_bulk_bytes(name) for name in fields)
-    payload = b"".join([head + _bulk_bytes(key) + tail for key in keys])
+    tails: dict[int, bytes] = {}
+    parts = []
+    for key, fields in commands:
+        tail = tails.get(id(fields))
+        if tail is None:
+            tail = tails[id(fields)] = b"".join(_bulk_bytes(name) for name in fields)
+        parts.append(b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2) + _bulk_bytes(key) + tail)
     pool = client.connection_pool
     connection = _checkout(pool)
     try:
-        connection.send_packed_command([payload], check_health=False)
-        return [connection.read_response() for _ in keys]
+        connection.send_packed_command([b"".join(parts)], check_health=False)
+        return [connection.read_response() for _ in commands]
     except BaseException:
         connection.disconnect()  # replies may be left unread: never reuse this connection
         raise
