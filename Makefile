@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench airflow clean
+.PHONY: setup demo fraud test lint bench airflow clean
 
 setup: $(VENV)/.installed
 
@@ -16,6 +16,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 demo: setup
 	eval "$$(scripts/services.sh redis)" && $(PY) scripts/demo.py
+
+# The fraud example's model end to end: backfill, point-in-time training data, a scikit-learn
+# model saved with its retrieval spec (examples/fraud/model/), online scoring via score.py.
+fraud: setup
+	eval "$$(scripts/services.sh redis)" && $(PY) examples/fraud/run_example.py
 
 test: setup
 	eval "$$(scripts/services.sh)" && $(PY) -m pytest -q

@@ -82,7 +82,13 @@ class _Sail:
                 cls.server = server
                 cls.spark = (
                     SparkSession.builder.remote(f"sc://{host}:{port}")
-                    .config(map={**UTC_CONF, materialize.LATEST_METHOD_CONF: "join"})
+                    .config(
+                        map={
+                            **UTC_CONF,
+                            materialize.LATEST_METHOD_CONF: "join",
+                            materialize.ENGINE_CONF: "sail",
+                        }
+                    )
                     .getOrCreate()
                 )
                 atexit.register(cls.stop)

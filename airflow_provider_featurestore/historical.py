@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from spark_jobs.materialize import read_offline_table
+
 from .errors import BadInput
 from .retrieval import FeatureGroup, index_columns
 
@@ -48,14 +50,10 @@ def point_in_time_join(
         spec = group.spec
         keys = list(spec.index_names)
         left = obs.select(ROW, *keys, F.col(time_column).cast("timestamp").alias(OBS_TIME))
-        right = (
-            spark.read.format("delta")
-            .load(tables[(spec.name, spec.version)])
-            .select(
-                *[F.col(k).alias(f"__fs_key_{i}") for i, k in enumerate(keys)],
-                F.col(spec.timestamp_column).alias(FEATURE_TIME),
-                *group.features,
-            )
+        right = read_offline_table(spark, tables[(spec.name, spec.version)]).select(
+            *[F.col(k).alias(f"__fs_key_{i}") for i, k in enumerate(keys)],
+            F.col(spec.timestamp_column).alias(FEATURE_TIME),
+            *group.features,
         )
         condition = [left[k] == right[f"__fs_key_{i}"] for i, k in enumerate(keys)]
         condition.append(right[FEATURE_TIME] <= left[OBS_TIME])
@@ -85,13 +83,17 @@ def _spark_frame(spark: Any, observations: Any) -> Any:
     `monotonically_increasing_id`, which is stable for a frame read from files or local data.
     """
     import pandas as pd
+    import pyarrow as pa
 
     if isinstance(observations, pd.DataFrame):
         if observations.empty:
             raise BadInput("observations: no rows")
         if ROW in observations.columns:
             raise BadInput(f"observations: the column name {ROW} is reserved")
-        return spark.createDataFrame(observations.assign(**{ROW: range(len(observations))}))
+        numbered = observations.assign(**{ROW: range(len(observations))})
+        # Through Arrow: pyspark's own pandas conversion fails on pandas 3 string columns held
+        # in several Arrow chunks (any frame read from a folder of parquet files).
+        return spark.createDataFrame(pa.Table.from_pandas(numbered, preserve_index=False))
     if hasattr(observations, "sparkSession") and hasattr(observations, "columns"):
         from pyspark.sql import functions as F
 

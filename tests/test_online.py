@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import socket
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +36,9 @@ from airflow_provider_featurestore.online import (
     OnlineStoreUnavailable,
     WriteStats,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from redis_servers import free_port, start_server, stop, wait_until  # noqa: E402
 
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -101,51 +104,6 @@ def rows(ids: list[str], when: list[datetime] | datetime, **features: list[objec
     return pa.table(
         {"id": ids, "event_ts": pa.array(times, pa.timestamp("us", tz="UTC")), **features},
     )
-
-
-def free_port() -> int:
-    """A TCP port free now, whose cluster bus port (+10000) is free as well."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port > 55000:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair found")
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def start_server(tmp: Path, *args: str) -> subprocess.Popen[bytes]:
-    tmp.mkdir(parents=True, exist_ok=True)
-    command = ["redis-server", "--save", "", "--appendonly", "no", "--dir", str(tmp), *args]
-    log = open(tmp / "redis.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        process.kill()
-        process.wait()
 
 
 # ---------------------------------------------------------------------------------------

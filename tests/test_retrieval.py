@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,9 @@ from hypothesis import strategies as st
 from airflow_provider_featurestore import FeatureStore, RetrievalSpec
 from airflow_provider_featurestore.errors import BadInput
 from airflow_provider_featurestore.retrieval import FeatureRef
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from redis_servers import free_port, start_server, stop, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "fraud"
@@ -186,25 +190,32 @@ def test_online_lookup_across_feature_sets_with_missing_and_expired_entities(sto
     assert plain == [{"accountID": "A1", "credit_limit": 500.0, "account_country": "NL"}]
 
 
-def test_online_lookup_is_one_round_trip_of_hmgets(store: FeatureStore) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-
-    def calls() -> dict[str, int]:
-        stats = client.info("commandstats")
-        return {
-            name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("hmget", "hgetall", "get")
-        }
-
-    store.get_online_features(["accounts:credit_limit"], [{"accountID": "warm"}])  # connect first
-    before = calls()
-    store.get_online_features(
-        ["accounts:credit_limit", "transactions:transaction_7d_count", "risk:risk_score"],
-        [{"accountID": f"E{i}"} for i in range(50)],
-    )
-    after = calls()
-    client.close()
-    assert after["hmget"] - before["hmget"] == 150  # 50 entities x 3 feature sets, nothing else
-    assert after["hgetall"] == before["hgetall"] and after["get"] == before["get"]
+def test_online_lookup_is_one_round_trip_of_hmgets(
+    store: FeatureStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted on a Redis server of its own, where no other client's commands mix in."""
+    port = free_port()
+    server = start_server(tmp_path / "redis", "--port", str(port))
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(url)
+        wait_until(client.ping, "the test's Redis server")
+        monkeypatch.setenv("FEATURESTORE_REDIS_URL", url)
+        with FeatureStore(store.config.config_path, check_transformations=False) as own:
+            own.get_online_features(["accounts:credit_limit"], [{"accountID": "warm"}])  # connect first
+            client.config_resetstat()
+            own.get_online_features(
+                ["accounts:credit_limit", "transactions:transaction_7d_count", "risk:risk_score"],
+                [{"accountID": f"E{i}"} for i in range(50)],
+            )
+            stats = client.info("commandstats")
+        client.close()
+    finally:
+        stop(server)
+    calls = {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+    calls.pop("info", None)  # the test's own
+    calls.pop("config|resetstat", None)
+    assert calls == {"hmget": 150}  # 50 entities x 3 feature sets, nothing else
 
 
 @pytest.mark.parametrize(
@@ -341,7 +352,9 @@ def _value(value: object) -> object:
     return float(value)
 
 
-def test_historical_features_take_a_spark_frame_and_check_the_observations(store: FeatureStore) -> None:
+def test_historical_features_take_a_spark_frame_and_check_the_observations(
+    store: FeatureStore, tmp_path: Path
+) -> None:
     accounts = pd.DataFrame([_account("A", T0, 1.0), _account("A", T0 + timedelta(days=1), 2.0)])
     accounts["timestamp"] = pd.to_datetime(accounts["timestamp"], utc=True)
     write_offline(store, "accounts", accounts)
@@ -355,6 +368,14 @@ def test_historical_features_take_a_spark_frame_and_check_the_observations(store
     frame = spark.createDataFrame(obs)
     got = store.get_historical_features(frame, ["accounts:credit_limit"], timestamp_column="ts").toPandas()
     assert got["credit_limit"].tolist() == [1.0, 2.0]
+    # A frame read from a folder of parquet files holds strings in several Arrow chunks.
+    folder = tmp_path / "observations"
+    folder.mkdir()
+    obs.iloc[:1].to_parquet(folder / "a.parquet")
+    obs.iloc[1:].to_parquet(folder / "b.parquet")
+    chunked = pd.read_parquet(folder).sort_values("ts")
+    got = store.get_historical_features(chunked, ["accounts:credit_limit"], timestamp_column="ts").toPandas()
+    assert got["credit_limit"].tolist() == [1.0, 2.0]
     with pytest.raises(BadInput, match=r"observations: missing column\(s\) timestamp"):
         store.get_historical_features(obs, ["accounts:credit_limit"])
     with pytest.raises(BadInput, match="already have column"):
@@ -363,3 +384,21 @@ def test_historical_features_take_a_spark_frame_and_check_the_observations(store
         )
     with pytest.raises(BadInput, match="expected a Spark or pandas DataFrame"):
         store.get_historical_features([1, 2], ["accounts:credit_limit"])
+
+
+def test_offline_reads_are_exact_where_a_file_holds_one_value(store: FeatureStore) -> None:
+    """A double whose column is constant within a file (here: a one-row partition) reads back
+    bit for bit: Sail's own Delta reader takes such a value from the file's JSON statistics and
+    returns 0.9560017096289752 for 0.9560017096289753 (see spark_jobs.materialize._sail_files)."""
+    value = 0.9560017096289753
+    risk = pd.DataFrame(
+        [
+            {"accountID": "A", "timestamp": T0, "credit_limit": value, "risk_score": value},
+            {"accountID": "B", "timestamp": T0 + timedelta(days=1), "credit_limit": 1.0, "risk_score": 0.5},
+        ]
+    )
+    risk["timestamp"] = pd.to_datetime(risk["timestamp"], utc=True)
+    write_offline(store, "risk", risk)
+    obs = pd.DataFrame({"accountID": ["A"], "timestamp": pd.to_datetime([T0 + timedelta(hours=1)], utc=True)})
+    got = store.get_historical_features(obs, ["risk:risk_score", "risk:credit_limit"]).toPandas()
+    assert got["risk_score"].tolist() == [value] and got["credit_limit"].tolist() == [value]
