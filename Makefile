@@ -31,6 +31,7 @@ lint: setup
 
 bench: setup
 	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py && \
+	  $(PY) benchmarks/online.py && \
 	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py && $(PY) benchmarks/status_page.py
 
 # Airflow in one process tree (SQLite metadata under .airflow/) over the demo's feature store:

@@ -94,7 +94,25 @@ def _build_parser() -> argparse.ArgumentParser:
         "jobs", parents=[common, listing, versioned], help="materialization job records, newest first"
     )
     jobs.add_argument("--limit", type=_positive_int, help="at most this many jobs")
+
+    serve = commands.add_parser(
+        "serve", parents=[common], help="the HTTP feature server: POST /get-online-features, GET /health"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=6566, help="TCP port (default: 6566)")
+    serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default: 1)")
+    serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -277,6 +295,12 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(store: FeatureStore, args: argparse.Namespace) -> int:
+    from .serving import serve
+
+    return serve(store, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log)
+
+
 COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "list": cmd_list,
@@ -286,6 +310,7 @@ COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "disable-online": cmd_disable_online,
     "enable-online": cmd_enable_online,
     "jobs": cmd_jobs,
+    "serve": cmd_serve,
 }
 
 

@@ -7,6 +7,7 @@ naming the argument (`--start` on the command line, `start` in an Airflow form).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +21,7 @@ from .errors import BadInput
 from .interval_table import IntervalTable, JobRecord, StreamKey
 from .online import OnlineLayout, OnlineStore
 from .planner import DEFAULT_STATUSES
-from .retrieval import RetrievalSpec, index_columns, resolve
+from .retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
 from .runner import Log, log_to_stderr, run_jobs
 from .timeutil import iso, to_epoch
 
@@ -59,7 +60,9 @@ class FeatureStore:
         else:
             self.config = load_config(config, check_transformations=check_transformations)
         self._layouts: dict[tuple[str, int], OnlineLayout] = {}
+        self._resolutions: dict[tuple[str, ...], list[FeatureGroup]] = {}
         self._serving: OnlineStore | None = None
+        self._serving_lock = threading.Lock()
 
     def __enter__(self) -> FeatureStore:
         return self
@@ -173,9 +176,10 @@ class FeatureStore:
     def _online(self) -> OnlineStore:
         """The online store this FeatureStore keeps open for lookups (its connection pool is
         reused, so serving pays one round trip per call); closed by `close()`."""
-        if self._serving is None:
-            self._serving = self.online_store()
-        return self._serving
+        with self._serving_lock:  # threads of a server may ask at once: one store, one pool
+            if self._serving is None:
+                self._serving = self.online_store()
+            return self._serving
 
     def get_online(
         self,
@@ -218,7 +222,7 @@ class FeatureStore:
         expired). With `event_timestamps`, `<feature_set>__event_timestamp` (aware UTC datetime,
         or None) says how fresh each feature set's values are.
         """
-        groups = resolve(self.config, features)
+        groups = self._resolved(features)
         needed = index_columns(groups)
         rows = list(entity_rows)
         for number, row in enumerate(rows):
@@ -246,6 +250,17 @@ class FeatureStore:
                     )
             result.append(out)
         return result
+
+    def _resolved(self, features: Iterable[str] | RetrievalSpec) -> list[FeatureGroup]:
+        """`resolve`, remembered per tuple of refs: a model asks for the same refs on every call."""
+        refs = features.features if isinstance(features, RetrievalSpec) else features
+        if isinstance(refs, str) or not isinstance(refs, (list, tuple)):
+            return resolve(self.config, features)
+        key = tuple(refs)
+        groups = self._resolutions.get(key)
+        if groups is None:
+            groups = self._resolutions[key] = resolve(self.config, key)
+        return groups
 
     def get_historical_features(
         self,

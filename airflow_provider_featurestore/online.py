@@ -242,10 +242,34 @@ def _python_array(values: Sequence[object], column: Column) -> pa.Array:
         parsed = [
             v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v for v in parsed
         ]
+    if kind in ("int", "long"):  # Arrow would truncate 2.5 to 2: another entity's key
+        for number, value in enumerate(parsed):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(
+                    f"index column {column.name!r} ({kind}): value {number} {value!r} is not an integer"
+                )
     try:
         return pa.array(parsed, _ARROW_TYPES[kind])
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
-        raise ValueError(f"index column {column.name!r} ({kind}): cannot use {values!r}: {exc}") from None
+        bad = _first_bad(parsed, _ARROW_TYPES[kind])
+        raise ValueError(f"index column {column.name!r} ({kind}): {bad}: {exc}"[:500]) from None
+
+
+def _escape(value: object) -> str:
+    """A string index value as it appears in a key (see `OnlineLayout.keys`)."""
+    if not isinstance(value, str):
+        raise ValueError(f"a string index column got {value!r:.80}; every entity needs a text key")
+    return value.replace("%", "%25").replace(":", "%3A")
+
+
+def _first_bad(values: Sequence[object], arrow_type: pa.DataType) -> str:
+    """Which value of a column Arrow refused (the message names one value, not all of them)."""
+    for number, value in enumerate(values):
+        try:
+            pa.array([value], arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            return f"value {number} {value!r:.80} is not a {arrow_type}"
+    return f"{len(values)} value(s)"
 
 
 def _parse(text: str, kind: str, name: str) -> object:
@@ -670,6 +694,17 @@ class OnlineStore:
     def _keys(layout: OnlineLayout, entity_rows: Sequence[Mapping[str, object]]) -> list[str]:
         if not entity_rows:
             return []
+        if all(column.type == "string" for column in layout.index_columns):
+            # The same text as `layout.keys`, without four Arrow calls per lookup (serving's
+            # common case: a profile showed them as a third of a one-entity lookup).
+            try:
+                return [
+                    ":".join([layout.prefix + _escape(row[c.name]) if i == 0 else _escape(row[c.name])
+                              for i, c in enumerate(layout.index_columns)])
+                    for row in entity_rows
+                ]  # fmt: skip
+            except KeyError as exc:
+                raise ValueError(f"every entity needs its index column {exc.args[0]!r}") from None
         index_arrays = []
         for column in layout.index_columns:
             try:

@@ -694,3 +694,27 @@ def test_stored_row_has_the_max_event_time(store: OnlineStore, writes: list[list
                 assert row == {"n": number, "event_ts": T0 + timedelta(seconds=second)}
     finally:
         store.purge(layout)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=8)), min_size=1, max_size=20))
+def test_lookup_keys_of_text_entities_are_the_written_keys(values: list[tuple[str, str]]) -> None:
+    """Lookups build text keys in plain Python; they must equal the Arrow-built keys writes use."""
+    layout = layout_of("p:1", index_columns=(Column("a", "string"), Column("b", "string")))
+    rows = [{"a": a, "b": b} for a, b in values]
+    arrays = [pa.array([a for a, _ in values]), pa.array([b for _, b in values])]
+    assert OnlineStore._keys(layout, rows) == layout.keys(arrays).to_pylist()
+
+
+def test_index_values_that_are_not_of_their_type_are_refused() -> None:
+    layout = layout_of("p:1", index_columns=(Column("n", "long"),))
+    assert layout.key([2]) == layout.key([2.0]) == "p:12"
+    for bad in (2.5, 2.999, True):
+        with pytest.raises(ValueError, match="is not an integer"):
+            layout.key([bad])  # Arrow alone would truncate 2.999 to entity 2's key
+    with pytest.raises(ValueError, match=r"value 1 \[1\] is not a int64") as refused:
+        OnlineStore._keys(layout, [{"n": 1}, {"n": [1]}] + [{"n": i} for i in range(5000)])
+    assert len(str(refused.value)) <= 500
+    text = layout_of("p:1")
+    with pytest.raises(ValueError, match="every entity needs a text key"):
+        OnlineStore._keys(text, [{"id": None}])
