@@ -422,7 +422,7 @@ BAD_REQUESTS = [
     (
         "index value of the wrong type",
         {**GOOD, "entities": [{"accountID": "A1"}, {"accountID": "A2"}, {"accountID": 42}]},
-        "entities[2]: index column 'accountID' (string): cannot use [42]",
+        "entities[2]: index column 'accountID' (string): value 0 42 is not a string",
     ),
     (
         "index value a list",
