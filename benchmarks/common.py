@@ -75,7 +75,7 @@ def aligned(lines: Sequence[Sequence[str]], text_columns: int = 2) -> str:
             cell.ljust(w) if i < text_columns else cell.rjust(w)
             for i, (cell, w) in enumerate(zip(line, widths, strict=True))
         ]
-        text.append("  ".join(cells))
+        text.append("  ".join(cells).rstrip())
         if n == 0:
             text.append("  ".join("-" * w for w in widths))
     return "\n".join(text)

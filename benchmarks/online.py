@@ -62,6 +62,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pyarrow as pa
 import redis
+from common import aligned
 
 from airflow_provider_featurestore import online as online_module
 from airflow_provider_featurestore.featurestore import FeatureStore
@@ -428,22 +429,6 @@ def _python_load_process(
 # ---------------------------------------------------------------------------------------
 
 
-def aligned(lines: list[list[str]], text_columns: int = 1) -> str:
-    """Rows of cells as a table: the first `text_columns` left-aligned, the figures right-aligned,
-    a rule under the header (the first row)."""
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    text = []
-    for n, line in enumerate(lines):
-        cells = [
-            cell.ljust(w) if i < text_columns else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ]
-        text.append("  ".join(cells).rstrip())
-        if n == 0:
-            text.append("  ".join("-" * w for w in widths))
-    return "\n".join(text)
-
-
 def triple(values: Sequence[float]) -> str:
     return "/".join(f"{v:.3f}" for v in values)
 
@@ -515,7 +500,7 @@ def main() -> None:
             )
         print()
         print("get_online_features in process (ours) vs a bare redis-py HMGET pipeline (bare)")
-        print(aligned(lines))
+        print(aligned(lines, 1))
         print(
             f"goals: ours/bare <= {GOAL_RATIO}x at p50 and p99; >= {GOAL_FEAST_100:g}x faster than Feast at 100 entities"
         )
