@@ -38,6 +38,9 @@ SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 CONFIG_ENV = "FEATURESTORE_CONFIG"
 DEFAULT_CONFIG_NAME = "featurestore.yaml"
 DEFAULT_INTERVAL_TABLE_URL = "sqlite:///data/intervals.db"
+# How much chunk time one engine run (a batch) takes at most: its online write holds the latest
+# row per entity of all of it. 30 days of daily chunks is one batch; so are 720 hourly ones.
+DEFAULT_MAX_BATCH_WINDOW = 30 * 86400
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -80,6 +83,7 @@ class Materialization:
     start: int | None = None
     online_ttl: int | None = None
     max_job_window: int = 86400
+    max_batch_window: int = DEFAULT_MAX_BATCH_WINDOW  # the chunks one engine run takes, added up
     spark_conf: dict[str, str] = field(default_factory=dict, hash=False)
 
 
@@ -330,6 +334,7 @@ class _MaterializationModel(_Model):
     start: Annotated[int, BeforeValidator(_timestamp)] | None = None
     online_ttl: PositiveDuration | None = None
     max_job_window: PositiveDuration = 86400
+    max_batch_window: PositiveDuration = DEFAULT_MAX_BATCH_WINDOW
     spark_conf: Conf = Field(default_factory=dict)
 
 
@@ -516,6 +521,7 @@ def _load_spec(spec_path: str, config_dir: str) -> FeatureSetSpec:
             start=mat.start,
             online_ttl=mat.online_ttl,
             max_job_window=mat.max_job_window,
+            max_batch_window=mat.max_batch_window,
             spark_conf=dict(mat.spark_conf),
         ),
         spec_path=spec_path,

@@ -1,10 +1,11 @@
-"""Engines: where a materialization job runs. The job code (`spark_jobs/materialize.py`) is the
-same on all of them.
+"""Engines: where a batch of materialization jobs runs. The job code (`spark_jobs/materialize.py`)
+is the same on all of them, and a batch is one engine run on each.
 
 - `embedded`: a Sail server started once per process (no JVM, no cluster), called in-process.
 - `spark-connect`: a remote Spark Connect endpoint (`sc://host:15002`), called in-process.
-- `spark-submit`: a Spark cluster (or `local[N]`): the job file is submitted with the package
-  shipped as `--py-files`; its result comes back through a result file.
+- `spark-submit`: a Spark cluster (or `local[N]`): one `spark-submit` of the job file per batch,
+  the package shipped as `--py-files`; each chunk's result comes back as a file in a result
+  folder, read while the application runs (or as a marker line of the driver's output).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from pathlib import Path
 from typing import Protocol
 
 from spark_jobs import materialize
-from spark_jobs.materialize import JobResult, JobSpec
 
 from .config import FeatureStoreConfig
 from .errors import BadInput
+from .job_model import BatchSpec, ChunkResult, Report
 
 UTC_CONF = {"spark.sql.session.timeZone": "UTC"}
 # pyspark 4.2 warns on every import that it does not fully support pandas 3; the job uses no
@@ -35,7 +36,9 @@ warnings.filterwarnings("ignore", message="PySpark does not yet fully support pa
 
 
 class Engine(Protocol):
-    def run(self, job: JobSpec, conf: Mapping[str, str]) -> JobResult: ...
+    def run_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+        """Run the batch as one engine run, calling `report` for each chunk report as it lands."""
+        ...
 
     def close(self) -> None: ...
 
@@ -50,12 +53,12 @@ class _SessionEngine:
     def session(self):  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
-    def run(self, job: JobSpec, conf: Mapping[str, str]) -> JobResult:
+    def run_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
         spark = self.session()
-        with self._lock:  # runtime conf is per session: one job at a time sets it
+        with self._lock:  # runtime conf is per session: one batch at a time sets it
             for key, value in {**conf, **UTC_CONF}.items():
                 spark.conf.set(key, value)
-            return materialize.run(spark, job, self.config)
+            materialize.run_batch(spark, batch, report, self.config)
 
     def close(self) -> None:
         pass
@@ -168,24 +171,48 @@ class SparkSubmitEngine:
             self._package = path
         return self._package
 
-    def run(self, job: JobSpec, conf: Mapping[str, str]) -> JobResult:
-        result_file = os.path.join(self._workdir, f"{job.job_id}.json")
-        args = ["--job", job.to_json(), "--result-file", result_file]
-        failed = {"completed": dict.fromkeys(job.stores, False)}
-        output: str | None = None
-        try:
-            output = self.submit(args, {**conf, **UTC_CONF}, self.package())
-        except Exception as exc:  # noqa: BLE001 - the job's own result says more, when it wrote one
-            if not os.path.exists(result_file):
-                return JobResult(**failed, error=f"spark-submit failed: {exc}")
-        if os.path.exists(result_file):
-            with open(result_file, encoding="utf-8") as handle:
-                return JobResult.from_json(handle.read())
-        # Cluster deploy mode writes the result file on the driver's node: read the marker line.
-        for line in (output or "").splitlines():
+    def run_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+        """One spark-submit for the whole batch. The submit runs in a thread; this thread reports
+        each chunk result file as the driver writes it, so statuses move while the batch runs."""
+        result_dir = tempfile.mkdtemp(prefix="batch-", dir=self._workdir)
+        args = ["--batch", batch.to_json(), "--result-dir", result_dir]
+        outcome: dict[str, object] = {}
+
+        def submit() -> None:
+            try:
+                outcome["output"] = self.submit(args, {**conf, **UTC_CONF}, self.package())
+            except Exception as exc:  # noqa: BLE001 - reported per chunk below
+                outcome["error"] = exc
+
+        seen: set[tuple[str, bool]] = set()
+
+        def deliver(result: ChunkResult) -> None:
+            if (result.job_id, result.done) not in seen:
+                seen.add((result.job_id, result.done))
+                report(result)
+
+        thread = threading.Thread(target=submit, name="featurestore-spark-submit", daemon=True)
+        thread.start()
+        delivered: set[str] = set()
+        while thread.is_alive():
+            thread.join(RESULT_POLL_SECONDS)
+            for result in _new_results(result_dir, delivered):
+                deliver(result)
+        for result in _new_results(result_dir, delivered):
+            deliver(result)
+        # Cluster deploy mode writes the folder on the driver's node: read the marker lines.
+        for line in str(outcome.get("output") or "").splitlines():
             if line.startswith(materialize.RESULT_MARKER):
-                return JobResult.from_json(line[len(materialize.RESULT_MARKER) :])
-        return JobResult(**failed, error="spark-submit reported no result")
+                deliver(ChunkResult.from_json(line[len(materialize.RESULT_MARKER) :]))
+        error = (
+            f"spark-submit failed: {outcome['error']}"
+            if "error" in outcome
+            else "spark-submit reported no result"
+        )
+        for chunk in batch.chunks:
+            if (chunk.job_id, True) not in seen:
+                deliver(ChunkResult(chunk.job_id, completed=dict.fromkeys(chunk.stores, False), error=error))
+        shutil.rmtree(result_dir, ignore_errors=True)
 
     def _plain_submit(self, args: list[str], conf: Mapping[str, str], py_files: str) -> str:
         command = [spark_submit_binary(), "--master", str(self.master), "--py-files", py_files]
@@ -211,6 +238,18 @@ class SparkSubmitEngine:
 
 
 CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
+RESULT_POLL_SECONDS = 0.25
+
+
+def _new_results(result_dir: str, delivered: set[str]) -> list[ChunkResult]:
+    """The chunk result files the driver renamed into `result_dir` since the last look, in order."""
+    names = sorted(n for n in os.listdir(result_dir) if n.endswith(".json") and n not in delivered)
+    results = []
+    for name in names:
+        with open(os.path.join(result_dir, name), encoding="utf-8") as handle:
+            results.append(ChunkResult.from_json(handle.read()))
+        delivered.add(name)
+    return results
 
 
 def _spark_log_noise(line: str) -> bool:

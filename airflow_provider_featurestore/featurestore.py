@@ -22,7 +22,7 @@ from .interval_table import IntervalTable, JobRecord, StreamKey
 from .online import OnlineLayout, OnlineStore
 from .planner import DEFAULT_STATUSES
 from .retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
-from .runner import Log, log_to_stderr, run_jobs
+from .runner import Log, log_to_stderr, run_batches
 from .timeutil import iso, to_epoch
 
 
@@ -136,7 +136,7 @@ class FeatureStore:
     def backfill(
         self, request: BackfillRequest, *, engine: Engine | None = None, log: Log = log_to_stderr
     ) -> list[JobRecord]:
-        """Claim the request's time and run its jobs one by one on the configured engine."""
+        """Claim the request's time and run its jobs on the configured engine, a batch per run."""
         records = self.claim(request)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
@@ -150,7 +150,7 @@ class FeatureStore:
         own_engine = engine is None
         engine = engine or engine_for(self.config)
         try:
-            return run_jobs(self, records, engine, log=log)
+            return run_batches(self, records, engine, log=log)
         finally:
             if own_engine:
                 engine.close()

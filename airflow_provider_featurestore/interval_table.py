@@ -604,6 +604,36 @@ class IntervalTable:
             )
         return result.rowcount == 1
 
+    def commit_stores(
+        self,
+        job_id: str,
+        stores: Iterable[str],
+        *,
+        rows_read: int | None = None,
+        rows_written: Mapping[str, int] | None = None,
+        now: float | None = None,
+    ) -> None:
+        """A live job's write to `stores` committed before the job ends (a batch's chunk is
+        written offline long before the batch's one online write): the Pending time it owns in
+        those stores becomes Complete now, and its lease is renewed. No-op once it has ended."""
+        now = time.time() if now is None else now
+        record = self.job(job_id)
+        key = StreamKey(record.feature_set, record.version)
+        committed = [s for s in record.stores if s in set(stores)]
+        with self._locked(key, committed) as conn:
+            live = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.state.in_(("queued", "running")))
+                .values(
+                    rows_read=rows_read,
+                    rows_written=json.dumps(dict(rows_written or {})),
+                    lease_expires_at=now + self.lease_seconds,
+                )
+            ).rowcount
+            if live:
+                for store in committed:
+                    self._convert_pending(conn, key, store, job_id, iv.COMPLETE)
+
     def finish_job(
         self,
         job_id: str,

@@ -1,9 +1,11 @@
-"""Running claimed jobs: start → heartbeat while the engine works → finish, per store.
+"""Running claimed jobs in batches: start → heartbeat while the engine works → record each chunk.
 
-The CLI runs a whole backfill through `run_jobs`; an Airflow task runs one job through
-`run_job`. Either way a job's time leaves Pending: Complete for the stores whose write
-committed, Incomplete for the others, and (for a killed process) Incomplete once its lease
-expires.
+The CLI and an Airflow task alike hand their claimed jobs to `run_batches`: consecutive jobs of
+one feature set version are grouped into batches of at most `max_batch_window` of time, and a
+batch is one engine run. As the engine reports a chunk, its record moves: offline Complete the
+moment its commit lands, then Complete (or Incomplete) per store when the batch's online write
+is done. A job's time always leaves Pending: Complete for the stores whose write committed,
+Incomplete for the others, and (for a killed process) Incomplete once its lease expires.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from itertools import groupby
 from types import TracebackType
 from typing import TYPE_CHECKING
-
-from spark_jobs.materialize import JobResult, JobSpec
 
 from .config import FeatureSetSpec
 from .connections import redis_url
 from .engines import Engine
 from .interval_table import IntervalTable, JobRecord, StreamKey
+from .job_model import BatchSpec, ChunkResult, ChunkSpec, batches
 from .timeutil import iso
 
 if TYPE_CHECKING:
@@ -61,18 +63,18 @@ class Heartbeat:
         self._thread.join()
 
 
-def job_spec(store: FeatureStore, record: JobRecord) -> JobSpec:
-    """What the engine needs for one claimed job."""
-    return JobSpec(
+def batch_spec(store: FeatureStore, records: Sequence[JobRecord]) -> BatchSpec:
+    """What the engine needs for claimed jobs of one feature set version, in time order."""
+    first = records[0]
+    online = any("online" in r.stores for r in records)
+    return BatchSpec(
         config_path=store.config.config_path,
-        feature_set=record.feature_set,
-        version=record.version,
-        start=record.start,
-        end=record.end,
-        stores=record.stores,
-        job_id=record.id,
-        from_offline=record.reads == "offline",
-        redis_url=redis_url(store.config) if "online" in record.stores else None,
+        feature_set=first.feature_set,
+        version=first.version,
+        chunks=tuple(
+            ChunkSpec(r.id, r.start, r.end, r.stores, from_offline=r.reads == "offline") for r in records
+        ),
+        redis_url=redis_url(store.config) if online else None,
     )
 
 
@@ -81,27 +83,64 @@ def spark_conf(store: FeatureStore, spec: FeatureSetSpec) -> dict[str, str]:
     return {**store.config.engine.conf, **spec.materialization.spark_conf}
 
 
-def run_job(
-    store: FeatureStore, record: JobRecord, engine: Engine, *, airflow: Mapping[str, object] | None = None
-) -> JobRecord:
-    """Run one claimed job to its end and record the outcome (also when interrupted)."""
+Progress = Callable[[JobRecord, ChunkResult], None]
+
+
+def run_batch(
+    store: FeatureStore,
+    records: Sequence[JobRecord],
+    engine: Engine,
+    *,
+    airflow: Mapping[str, object] | None = None,
+    progress: Progress | None = None,
+) -> list[JobRecord]:
+    """Run one batch of claimed jobs as one engine run; record every chunk report as it comes
+    (also when interrupted: what had not finished is Incomplete). Returns the jobs' records."""
     table = store.table
-    spec = store.spec(record.feature_set, record.version)
-    started = table.start_job(record.id, airflow=airflow)
-    if started.state != "running":
-        # Its lease ran out before it started (a concurrent claim expired it): its time is
-        # Incomplete or already another job's; running it now would write that time twice.
-        return started
+    spec = store.spec(records[0].feature_set, records[0].version)
+    started = [table.start_job(r.id, airflow=airflow) for r in records]
+    # A job whose lease ran out before it started (a concurrent claim expired it) is not run:
+    # its time is Incomplete or already another job's, and running it would write it twice.
+    live = [r for r in started if r.state == "running"]
+    finished: dict[str, JobRecord] = {}
+    partial: dict[str, ChunkResult] = {}
+
+    def report(result: ChunkResult) -> None:
+        if result.done:
+            record = finished[result.job_id] = finish(table, result.job_id, result)
+        else:
+            partial[result.job_id] = result
+            committed = [s for s, ok in result.completed.items() if ok]
+            table.commit_stores(
+                result.job_id, committed, rows_read=result.rows_read, rows_written=result.rows_written
+            )
+            record = table.job(result.job_id)
+        if progress is not None:
+            progress(record, result)
+
+    def end_unfinished(error: str) -> None:
+        for record in live:
+            if record.id not in finished:
+                done = partial.get(record.id, ChunkResult(record.id))
+                finished[record.id] = table.finish_job(
+                    record.id,
+                    done.completed,
+                    rows_read=done.rows_read,
+                    rows_written=done.rows_written,
+                    error=error,
+                )
+
     try:
-        with Heartbeat(table, [record.id]):
-            result = engine.run(job_spec(store, record), spark_conf(store, spec))
+        if live:
+            engine.run_batch(batch_spec(store, live), spark_conf(store, spec), report)
     except BaseException as exc:
-        table.finish_job(record.id, {}, error=f"interrupted: {type(exc).__name__}: {exc}".strip(": "))
+        end_unfinished(f"interrupted: {type(exc).__name__}: {exc}".strip(": "))
         raise
-    return finish(table, record.id, result)
+    end_unfinished("the engine reported no result for this job")
+    return [finished.get(r.id, r) for r in started]
 
 
-def finish(table: IntervalTable, job_id: str, result: JobResult) -> JobRecord:
+def finish(table: IntervalTable, job_id: str, result: ChunkResult) -> JobRecord:
     """Record a job's result: its time becomes Complete per completed store, else Incomplete."""
     return table.finish_job(
         job_id,
@@ -113,13 +152,17 @@ def finish(table: IntervalTable, job_id: str, result: JobResult) -> JobRecord:
     )
 
 
-def summary(record: JobRecord) -> str:
-    """One line per job: window, stores, rows, seconds, and the error when it failed."""
+def summary(record: JobRecord, result: ChunkResult | None = None) -> str:
+    """One line per job: window, stores, rows, seconds, and the error when it failed. A job still
+    running (offline committed, its batch's online write to come) says so."""
     written = " ".join(f"{s}={n:,}" for s, n in record.rows_written.items()) or "nothing"
-    seconds = record.result.get("seconds")
+    seconds = result.seconds if result is not None else record.result.get("seconds")
+    state = record.state
+    if state == "running":
+        state = "offline committed, online follows with its batch"
     text = (
         f"{record.feature_set} v{record.version} [{iso(record.start)}, {iso(record.end)}) {','.join(record.stores)}"
-        f"{' (from offline)' if record.reads == 'offline' else ''}: {record.state}; "
+        f"{' (from offline)' if record.reads == 'offline' else ''}: {state}; "
         f"read {record.rows_read or 0:,} rows, wrote {written}"
     )
     if seconds is not None:
@@ -129,32 +172,63 @@ def summary(record: JobRecord) -> str:
     return text
 
 
-def run_jobs(
-    store: FeatureStore, records: Sequence[JobRecord], engine: Engine, *, log: Log = log_to_stderr
+def run_batches(
+    store: FeatureStore,
+    records: Sequence[JobRecord],
+    engine: Engine,
+    *,
+    airflow: Mapping[str, object] | None = None,
+    log: Log = log_to_stderr,
 ) -> list[JobRecord]:
-    """Run claimed jobs one after another, logging progress; on interrupt, the jobs not run
-    are finished as Incomplete before the interrupt goes on."""
-    done: list[JobRecord] = []
+    """Run claimed jobs (in time order) batch by batch, logging progress per job and per batch;
+    on interrupt, the jobs not run are finished as Incomplete before the interrupt goes on."""
+    groups = [
+        group
+        for _key, same in groupby(records, key=lambda r: (r.feature_set, r.version))
+        for same_version in [list(same)]
+        for group in batches(
+            same_version,
+            store.spec(same_version[0].feature_set, same_version[0].version).materialization.max_batch_window,
+        )
+    ]
     total = len(records)
-    rows = 0
+    logged: set[str] = set()
+    done: dict[str, JobRecord] = {}
     began = time.perf_counter()
+
+    def progress(record: JobRecord, result: ChunkResult) -> None:
+        if record.id not in logged:
+            logged.add(record.id)
+            log(f"[{len(logged)}/{total}] {summary(record, result)}")
+        elif result.error:  # its batch's online write failed after its offline commit
+            log(f"        {summary(record)}")
+
     try:
         with Heartbeat(store.table, [r.id for r in records]):  # the queued ones keep their leases too
-            for number, record in enumerate(records, start=1):
-                finished = run_job(store, record, engine)
-                done.append(finished)
-                rows += sum(finished.rows_written.values())
-                log(f"[{number}/{total}] {summary(finished)}")
+            for number, group in enumerate(groups, start=1):
+                started = time.perf_counter()
+                for record in run_batch(store, group, engine, airflow=airflow, progress=progress):
+                    done[record.id] = record
+                online = [done[r.id] for r in group if "online" in r.stores]
+                if online:
+                    keys = sum(r.rows_written.get("online", 0) for r in online)
+                    log(
+                        f"batch {number}/{len(groups)}: {len(group)} job(s); online: {keys:,} key(s) written "
+                        f"once for {len(online)} job(s); {time.perf_counter() - started:.1f}s"
+                    )
     except BaseException:
-        for record in records[len(done) + 1 :]:
-            store.table.finish_job(record.id, {}, error="not run: the backfill was interrupted")
+        for record in records:
+            if record.id not in done and store.table.job(record.id).state in ("queued", "running"):
+                store.table.finish_job(record.id, {}, error="not run: the backfill was interrupted")
         raise
-    failed = sum(1 for r in done if r.state != "succeeded")
+    results = [done[r.id] for r in records]
+    failed = sum(1 for r in results if r.state != "succeeded")
+    rows = sum(sum(r.rows_written.values()) for r in results)
     log(
-        f"{total} job(s): {total - failed} succeeded, {failed} failed; {rows:,} rows written "
-        f"in {time.perf_counter() - began:.1f}s"
+        f"{total} job(s) in {len(groups)} batch(es): {total - failed} succeeded, {failed} failed; "
+        f"{rows:,} rows written in {time.perf_counter() - began:.1f}s"
     )
-    return done
+    return results
 
 
 def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:

@@ -78,6 +78,7 @@ import redis
 
 from airflow_provider_featurestore.config import FeatureStoreConfig, load_config
 from airflow_provider_featurestore.engines import EmbeddedEngine, _Sail
+from airflow_provider_featurestore.job_model import BatchSpec, ChunkResult, ChunkSpec
 from airflow_provider_featurestore.online import OnlineLayout, OnlineStore
 from spark_jobs import materialize
 
@@ -273,17 +274,12 @@ class Bench:
 
     # -- one run of each thing measured --
 
-    def job(self, stores: tuple[str, ...]) -> materialize.JobResult:
-        job = materialize.JobSpec(
-            config_path=self.config.config_path,
-            feature_set=FEATURE_SET,
-            version=1,
-            start=START,
-            end=END,
-            stores=stores,
-            job_id="bench-" + "-".join(stores),
-        )
-        result = materialize.run(self.spark, job, self.config)
+    def job(self, stores: tuple[str, ...]) -> ChunkResult:
+        chunk = ChunkSpec("bench-" + "-".join(stores), START, END, stores)
+        reports: list[ChunkResult] = []
+        batch = BatchSpec(self.config.config_path, FEATURE_SET, 1, (chunk,))
+        materialize.run_batch(self.spark, batch, reports.append, self.config)
+        result = reports[-1]
         if result.error is not None:
             raise SystemExit(f"job {stores} failed: {result.error}")
         return result

@@ -1,31 +1,40 @@
-"""The materialization job: one feature set version, one feature window, one or both stores.
+"""The materialization job: one feature set version, a batch of chunks, one or both stores.
 
-Every engine runs this same code: the embedded engine and Spark Connect call `run()` with their
-session in-process; spark-submit runs this file (`main()`), which builds a classic session.
+Every engine runs this same code: the embedded engine and Spark Connect call `run_batch()` with
+their session in-process; spark-submit runs this file (`main()`), which builds a classic session.
 Plain DataFrame API and SQL only, so it behaves the same on Sail and on Spark + delta-spark
 (see the project's Sail notes: filter to the window before a `replaceWhere` overwrite; no
 dynamic partition overwrite; no `df.rdd`).
 
-The job touches no interval table: it computes, writes and returns a `JobResult`; the caller
-records it. A store counts as completed only once its write committed.
+A batch runs its chunks in time order. Offline, each chunk's window is transformed and replaced
+in its own commit, and reported as it commits. Online, the latest row per entity over all the
+batch's committed chunks is written once, so a key is written at most once per batch (a
+day-by-day backfill used to write most keys once per day). A chunk that fails is reported with
+its own error; the others go on.
+
+The job touches no interval table: it computes, writes and reports `ChunkResult`s; the caller
+records them. A store counts as completed only once its write committed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from airflow_provider_featurestore.config import FeatureSetSpec, FeatureStoreConfig, load_config
+from airflow_provider_featurestore.job_model import BatchSpec, ChunkResult, ChunkSpec, Report
 from airflow_provider_featurestore.online import OnlineLayout, OnlineStore
 from airflow_provider_featurestore.timeutil import to_datetime
 
 PARTITION_COLUMN = "event_date"
 COMMIT_RETRIES = 5
+HISTORY_DEPTH = 50  # how far back in the Delta log a commit's own metrics are looked for
 RESULT_MARKER = "FEATURESTORE_RESULT "
 ENGINE_CONF = "featurestore.engine"  # "sail" on the embedded engine's session: see _sail_files
 LATEST_METHOD_CONF = "featurestore.latestPerEntity"  # "window" (default) or "join": see latest_per_entity
@@ -47,53 +56,6 @@ class TransformationOutputError(ValueError):
 
 
 @dataclass(frozen=True)
-class JobSpec:
-    """What an engine hands the job: which feature set, which window, which stores."""
-
-    config_path: str
-    feature_set: str
-    version: int
-    start: int
-    end: int
-    stores: tuple[str, ...]
-    job_id: str
-    from_offline: bool = False  # online-only job over time whose offline status is Complete
-    redis_url: str | None = None  # resolved by the caller when the config names an Airflow connection
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> JobSpec:
-        raw = json.loads(text)
-        raw["stores"] = tuple(raw["stores"])
-        return cls(**raw)
-
-
-@dataclass
-class JobResult:
-    """What a job did; `completed` says per store whether its write committed."""
-
-    rows_read: int = 0
-    rows_written: dict[str, int] = field(default_factory=dict)
-    entities: int | None = None
-    seconds: float = 0.0
-    completed: dict[str, bool] = field(default_factory=dict)
-    error: str | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.error is None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> JobResult:
-        return cls(**json.loads(text))
-
-
-@dataclass(frozen=True)
 class FeatureWindow:
     """The window a transformation is asked for: `[start, end)` as UTC datetimes."""
 
@@ -101,41 +63,141 @@ class FeatureWindow:
     end: datetime
 
 
-def run(spark, job: JobSpec, config: FeatureStoreConfig | None = None) -> JobResult:  # type: ignore[no-untyped-def]
-    """Materialize one job on `spark`; never raises for a job failure, reports it instead."""
-    began = time.perf_counter()
-    result = JobResult(completed=dict.fromkeys(job.stores, False))
+def run_batch(spark, batch: BatchSpec, report: Report, config: FeatureStoreConfig | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Materialize a batch on `spark`, reporting every chunk; never raises for a job failure.
+
+    Each chunk gets exactly one report with `done=True` (and, when it writes both stores, one
+    before it with `done=False` as its offline commit lands).
+    """
+    results = {
+        c.job_id: ChunkResult(c.job_id, completed=dict.fromkeys(c.stores, False)) for c in batch.chunks
+    }
+
+    def finish(chunk: ChunkSpec, error: str | None = None) -> None:
+        result = results.pop(chunk.job_id)
+        result.error = error
+        report(result)
+
     try:
-        config = config or load_config(job.config_path)
-        spec = config.get(job.feature_set, job.version)
+        config = config or load_config(batch.config_path)
+        spec = config.get(batch.feature_set, batch.version)
         table_path = config.offline_table_path(spec)
-        if job.from_offline:
-            rows = read_offline_window(spark, table_path, spec, job.start, job.end)
-        else:
-            source = read_source(spark, spec, job.start - spec.source_lookback, job.end)
-            result.rows_read = source.count()
-            rows = in_window(
-                check_output(apply_transformation(spec, source, job), spec), spec, job.start, job.end
-            )
-        if "offline" in job.stores:
-            write_offline(spark, rows, table_path, spec, job.start, job.end)
-            result.completed["offline"] = True
-            # The online store reads back what just committed: no second run of the transformation.
-            rows = read_offline_window(spark, table_path, spec, job.start, job.end)
-            result.rows_written["offline"] = rows.count()
-        if "online" in job.stores:
-            redis_url = job.redis_url or config.redis_url
-            if not redis_url:
-                raise ValueError(
-                    "online_store: no redis_url (an Airflow conn_id is resolved only under Airflow)"
+    except Exception as exc:  # noqa: BLE001 - nothing ran: every chunk fails with the reason
+        for chunk in batch.chunks:
+            finish(chunk, _one_line(exc))
+        return
+    from_source = [c for c in batch.chunks if not c.from_offline]
+    try:
+        for job_id, count in (rows_read(spark, spec, from_source) if from_source else {}).items():
+            results[job_id].rows_read = count
+    except Exception:  # noqa: BLE001 - an unreadable source fails each chunk below, with its own error
+        pass
+
+    exists = None
+    online_rows = []  # per online chunk: where its rows come from (the offline table, or its frame)
+    for chunk in batch.chunks:
+        began = time.perf_counter()
+        result = results[chunk.job_id]
+        try:
+            if chunk.from_offline:  # nothing read from the source: its rows are the offline table's
+                result.rows_read = 0
+                online_rows.append((chunk, None))
+                continue
+            rows = chunk_rows(spark, spec, chunk)
+            if "offline" in chunk.stores:
+                if exists is None:
+                    exists = table_exists(spark, table_path)
+                result.rows_written["offline"] = write_offline(
+                    spark, rows, table_path, spec, chunk.start, chunk.end, create=not exists
                 )
-            written, entities = write_online(rows, redis_url, OnlineLayout.from_spec(config, spec))
-            result.rows_written["online"], result.entities = written, entities
-            result.completed["online"] = True
-    except Exception as exc:  # noqa: BLE001 - a job failure is a result, with its message
-        result.error = _one_line(exc)
-    result.seconds = round(time.perf_counter() - began, 3)
-    return result
+                exists = True
+                result.completed["offline"] = True
+                rows = None  # committed: the online write reads it back with the batch's other chunks
+            if "online" in chunk.stores:
+                online_rows.append((chunk, rows))
+        except Exception as exc:  # noqa: BLE001 - this chunk failed; the batch goes on
+            result.seconds = round(time.perf_counter() - began, 3)
+            finish(chunk, _one_line(exc))
+            continue
+        result.seconds = round(time.perf_counter() - began, 3)
+        if "online" not in chunk.stores:
+            finish(chunk)
+        elif "offline" in chunk.stores:  # offline committed; online comes with the batch's write
+            report(
+                replace(
+                    result,
+                    done=False,
+                    completed=dict(result.completed),
+                    rows_written=dict(result.rows_written),
+                )
+            )
+    if online_rows:
+        for chunk, error in write_online_batch(spark, config, spec, table_path, batch, online_rows, results):
+            finish(chunk, error)
+
+
+def chunk_rows(spark, spec: FeatureSetSpec, chunk: ChunkSpec):  # type: ignore[no-untyped-def]
+    """The chunk's feature rows: its source with lookback, transformed, checked, kept to its window."""
+    source = read_source(spark, spec, chunk.start - spec.source_lookback, chunk.end)
+    output = check_output(apply_transformation(spec, source, chunk), spec)
+    return in_window(output, spec, chunk.start, chunk.end)
+
+
+def write_online_batch(  # type: ignore[no-untyped-def]
+    spark,
+    config: FeatureStoreConfig,
+    spec: FeatureSetSpec,
+    table_path: str,
+    batch: BatchSpec,
+    online_rows: list,
+    results: dict[str, ChunkResult],
+) -> list[tuple[ChunkSpec, str | None]]:
+    """One online write of the latest row per entity over the batch's online chunks; each chunk
+    is credited with the keys whose latest row lies in its window. When the write fails for a
+    reason other than the store itself, each chunk is written alone, so that one chunk's bad
+    rows do not cost the others their write (the event-time guard makes the order irrelevant)."""
+    redis_url = batch.redis_url or config.redis_url
+    layout = OnlineLayout.from_spec(config, spec)
+    chunks = [chunk for chunk, _rows in online_rows]
+    try:
+        if not redis_url:
+            raise ValueError("online_store: no redis_url (an Airflow conn_id is resolved only under Airflow)")
+        counts = write_online(_union_rows(spark, spec, table_path, online_rows), redis_url, layout, chunks)
+    except Exception as exc:  # noqa: BLE001 - reported per chunk
+        error = _one_line(exc)
+        if len(online_rows) == 1 or "OnlineStoreUnavailable" in error or not redis_url:
+            return [(chunk, error) for chunk in chunks]
+        return [
+            item
+            for single in online_rows
+            for item in write_online_batch(spark, config, spec, table_path, batch, [single], results)
+        ]
+    for chunk in chunks:
+        written, entities = counts.get(chunk.job_id, (0, 0))
+        result = results[chunk.job_id]
+        result.rows_written["online"], result.entities = written, entities
+        result.completed["online"] = True
+    return [(chunk, None) for chunk in chunks]
+
+
+def _union_rows(spark, spec: FeatureSetSpec, table_path: str, online_rows: list):  # type: ignore[no-untyped-def]
+    """The feature rows of every online chunk: one read of the offline table over the committed
+    (or offline-Complete) windows, and the frames of the online-only chunks computed from source."""
+    committed = [(chunk.start, chunk.end) for chunk, rows in online_rows if rows is None]
+    computed = [(chunk, rows) for chunk, rows in online_rows if rows is not None]
+    if spec.transformation is None and len(computed) > 1:
+        # The source as is: the chunks' rows are the source's rows in their windows, in one read.
+        frames = [
+            check_output(read_source_ranges(spark, spec, [(c.start, c.end) for c, _r in computed]), spec)
+        ]
+    else:
+        frames = [rows for _chunk, rows in computed]
+    if committed:
+        frames.insert(0, read_offline_ranges(spark, table_path, spec, committed))
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -159,8 +221,24 @@ def _offline_predicate(spec: FeatureSetSpec, start: int, end: int) -> str:
     return f"{_window_predicate(spec.timestamp_column, start, end)} AND {dates}"
 
 
+def _ranges_predicate(column: str, ranges: Sequence[tuple[int, int]]) -> str:
+    """Rows in any of the windows, contiguous ones merged into one range."""
+    merged: list[list[int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return " OR ".join(f"({_window_predicate(column, start, end)})" for start, end in merged)
+
+
 def read_source(spark, spec: FeatureSetSpec, start: int, end: int):  # type: ignore[no-untyped-def]
     """The source rows with event time in `[start, end)`; the filter is pushed down to the scan."""
+    return read_source_ranges(spark, spec, [(start, end)])
+
+
+def read_source_ranges(spark, spec: FeatureSetSpec, ranges: Sequence[tuple[int, int]]):  # type: ignore[no-untyped-def]
+    """The source rows with event time in any of the windows `ranges`."""
     source = spec.source
     reader = spark.read.format(source.format)
     if source.format == "csv":
@@ -172,18 +250,53 @@ def read_source(spark, spec: FeatureSetSpec, start: int, end: int):  # type: ign
         )
     if source.format == "csv":  # CSV types differ between engines: the event time is read as UTC text
         frame = frame.withColumn(source.timestamp_column, frame[source.timestamp_column].cast("timestamp"))
-    return frame.where(_window_predicate(source.timestamp_column, start, end))
+    return frame.where(_ranges_predicate(source.timestamp_column, ranges))
+
+
+def rows_read(spark, spec: FeatureSetSpec, chunks: Sequence[ChunkSpec]) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """How many source rows each chunk reads (its window with the lookback before it), counted in
+    one pass over the batch's source: rows are counted per stretch between consecutive window
+    edges (found by a binary search written as nested CASE), and each chunk sums its stretches."""
+    from pyspark.sql import functions as F  # noqa: N812 - Spark's usual alias
+
+    windows = {c.job_id: (c.start - spec.source_lookback, c.end) for c in chunks}
+    edges = sorted({edge for window in windows.values() for edge in window})
+    stamp = F.col(f"`{spec.source.timestamp_column}`")
+
+    def stretch(lo: int, hi: int):  # type: ignore[no-untyped-def] - the index j with edges[j] <= t < edges[j + 1]
+        if hi - lo == 1:
+            return F.lit(lo)
+        mid = (lo + hi) // 2
+        return F.when(stamp < F.expr(_ts_literal(edges[mid])), stretch(lo, mid)).otherwise(stretch(mid, hi))
+
+    frame = read_source_ranges(spark, spec, list(windows.values()))
+    counts = {
+        row[0]: row[1] for row in frame.groupBy(stretch(0, len(edges) - 1).alias("j")).count().collect()
+    }
+    position = {edge: j for j, edge in enumerate(edges)}
+    return {
+        job_id: sum(counts.get(j, 0) for j in range(position[lo], position[hi]))
+        for job_id, (lo, hi) in windows.items()
+    }
+
+
+def read_offline_ranges(spark, table_path: str, spec: FeatureSetSpec, ranges: Sequence[tuple[int, int]]):  # type: ignore[no-untyped-def]
+    """The feature rows of the windows `ranges` in the offline table (partition column dropped)."""
+    start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    first = to_datetime(start).strftime("%Y-%m-%d")
+    last = to_datetime(end - 1).strftime("%Y-%m-%d")
+    inside = _ranges_predicate(spec.timestamp_column, ranges)
+    files = _sail_files(spark, table_path, [(PARTITION_COLUMN, ">=", first), (PARTITION_COLUMN, "<=", last)])
+    if files:
+        return spark.read.parquet(*files).where(inside)
+    frame = spark.read.format("delta").load(table_path)
+    dates = f"`{PARTITION_COLUMN}` >= date'{first}' AND `{PARTITION_COLUMN}` <= date'{last}'"
+    return frame.where(f"({inside}) AND {dates}").drop(PARTITION_COLUMN)
 
 
 def read_offline_window(spark, table_path: str, spec: FeatureSetSpec, start: int, end: int):  # type: ignore[no-untyped-def]
     """The feature rows of `[start, end)` in the offline table (partition column dropped)."""
-    first = to_datetime(start).strftime("%Y-%m-%d")
-    last = to_datetime(end - 1).strftime("%Y-%m-%d")
-    files = _sail_files(spark, table_path, [(PARTITION_COLUMN, ">=", first), (PARTITION_COLUMN, "<=", last)])
-    if files:
-        return spark.read.parquet(*files).where(_window_predicate(spec.timestamp_column, start, end))
-    frame = spark.read.format("delta").load(table_path)
-    return frame.where(_offline_predicate(spec, start, end)).drop(PARTITION_COLUMN)
+    return read_offline_ranges(spark, table_path, spec, [(start, end)])
 
 
 def read_offline_table(spark, table_path: str):  # type: ignore[no-untyped-def]
@@ -209,11 +322,11 @@ def _sail_files(spark, table_path: str, partition_filters: list | None) -> list[
     return list(DeltaTable(table_path).file_uris(partition_filters))
 
 
-def apply_transformation(spec: FeatureSetSpec, source, job: JobSpec):  # type: ignore[no-untyped-def]
+def apply_transformation(spec: FeatureSetSpec, source, chunk: ChunkSpec):  # type: ignore[no-untyped-def]
     transform = spec.load_transformation()
     if transform is None:
         return source
-    window = FeatureWindow(to_datetime(job.start), to_datetime(job.end))
+    window = FeatureWindow(to_datetime(chunk.start), to_datetime(chunk.end))
     output = transform(source, window)
     if output is None or not hasattr(output, "columns"):
         raise TransformationOutputError(
@@ -256,12 +369,15 @@ def in_window(frame, spec: FeatureSetSpec, start: int, end: int):  # type: ignor
 # ---- writing -------------------------------------------------------------------------------
 
 
-def write_offline(spark, rows, table_path: str, spec: FeatureSetSpec, start: int, end: int) -> None:  # type: ignore[no-untyped-def]
-    """Replace exactly the window's rows of the Delta table in one commit (idempotent).
+def write_offline(
+    spark, rows, table_path: str, spec: FeatureSetSpec, start: int, end: int, *, create: bool
+) -> int:  # type: ignore[no-untyped-def]
+    """Replace exactly the window's rows of the Delta table in one commit (idempotent); returns
+    the rows written, from the commit's own metrics.
 
-    The rows are already filtered to the window (Sail would append strays). The first write
-    creates the table (Sail cannot `replaceWhere` into a missing table). Concurrent commits to
-    one table can conflict; a bounded retry re-runs the (idempotent) overwrite.
+    The rows are already filtered to the window (Sail would append strays). `create`: the first
+    write creates the table (Sail cannot `replaceWhere` into a missing table). Concurrent commits
+    to one table can conflict; a bounded retry re-runs the (idempotent) overwrite.
     """
     from pyspark.sql import functions as F  # noqa: N812 - Spark's usual alias
 
@@ -270,15 +386,51 @@ def write_offline(spark, rows, table_path: str, spec: FeatureSetSpec, start: int
     for attempt in range(1, COMMIT_RETRIES + 1):
         try:
             writer = frame.write.format("delta").partitionBy(PARTITION_COLUMN)
-            if table_exists(spark, table_path):
-                writer.mode("overwrite").option("replaceWhere", predicate).save(table_path)
-            else:
+            if create:
                 writer.mode("append").save(table_path)
-            return
+            else:
+                writer.mode("overwrite").option("replaceWhere", predicate).save(table_path)
+            break
         except Exception as exc:
+            if create and attempt < COMMIT_RETRIES and _is_commit_conflict(exc):
+                create = False  # another writer created the table first: replace our window in it
+                continue
             if attempt == COMMIT_RETRIES or not _is_commit_conflict(exc):
                 raise
             time.sleep(0.2 * attempt)
+    written = committed_rows(spark, table_path, None if create else predicate)
+    if written is None:  # the log keeps no metrics we can find: count what landed
+        written = read_offline_window(spark, table_path, spec, start, end).count()
+    return written
+
+
+def committed_rows(spark, table_path: str, predicate: str | None) -> int | None:  # type: ignore[no-untyped-def]
+    """`numOutputRows` of our commit, from the Delta log: the newest commit whose replaceWhere is
+    `predicate` (None: the table's first commit). None when no such commit or metric is found."""
+    try:
+        if spark.conf.get(ENGINE_CONF, "") == "sail":
+            from deltalake import DeltaTable
+
+            history = DeltaTable(table_path).history(HISTORY_DEPTH)
+            entries = [
+                (h.get("operationParameters") or {}, h.get("operationMetrics") or {}, h) for h in history
+            ]
+        else:  # delta-spark: the same log through SQL (its predicate is written as a list)
+            query = f"DESCRIBE HISTORY delta.`{table_path}` LIMIT {HISTORY_DEPTH}"
+            rows = spark.sql(query).select("version", "operationParameters", "operationMetrics").collect()
+            entries = [(r[1] or {}, r[2] or {}, {"version": r[0]}) for r in rows]
+        for parameters, metrics, entry in entries:
+            ours = entry.get("version") == 0 if predicate is None else _same_predicate(parameters, predicate)
+            if ours and "numOutputRows" in metrics:
+                return int(metrics["numOutputRows"])
+    except Exception:  # noqa: BLE001 - the caller counts instead
+        return None
+    return None
+
+
+def _same_predicate(parameters: dict, predicate: str) -> bool:
+    recorded = str(parameters.get("predicate", ""))
+    return recorded == predicate or all(literal in recorded for literal in re.findall(r"'[^']*'", predicate))
 
 
 def table_exists(spark, table_path: str) -> bool:  # type: ignore[no-untyped-def]
@@ -347,35 +499,59 @@ def latest_per_entity(rows, index_names: list[str], timestamp_column: str, metho
     return rows.withColumn("_fs_rank", F.row_number().over(order)).where("_fs_rank = 1").drop("_fs_rank")
 
 
-def write_online(rows, redis_url: str, layout: OnlineLayout, partitions: int = 4) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    """Write the latest row per entity to Redis from the executors; returns (written, entities).
+def write_online(
+    rows, redis_url: str, layout: OnlineLayout, chunks: Sequence[ChunkSpec], partitions: int = 4
+) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """Write the latest row per entity to Redis from the executors, once for all `chunks` (in
+    time order, disjoint); returns per chunk id (keys written, entities) of the rows whose event
+    time lies in that chunk's window.
 
-    Each task opens its own connection and writes its partition in batches; only per-task
-    counts come back to the driver.
+    Each task opens its own connection and writes its partition in batches; only per-task,
+    per-chunk counts come back to the driver.
     """
     index_names = [c.name for c in layout.index_columns]
     method = rows.sparkSession.conf.get(LATEST_METHOD_CONF, "window")
     latest = latest_per_entity(rows, index_names, layout.timestamp_column, method).repartition(partitions)
     now = int(time.time())
+    starts_us = [chunk.start * 1_000_000 for chunk in chunks]
 
     def write_partition(batches):  # type: ignore[no-untyped-def]
+        import numpy as np
         import pyarrow as pa
 
         store = OnlineStore(redis_url)
-        total = written = 0
+        totals = np.zeros(len(starts_us), np.int64)
+        written = np.zeros(len(starts_us), np.int64)
         try:
             for batch in batches:
-                stats = store.write(layout, batch, now=now)
-                total += stats.rows
-                written += stats.written
+                if batch.num_rows == 0:
+                    continue
+                stamp = batch.column(layout.timestamp_column).cast(pa.timestamp("us", tz="UTC"))
+                index = (
+                    np.searchsorted(starts_us, stamp.cast(pa.int64()).to_numpy(zero_copy_only=False), "right")
+                    - 1
+                )
+                order = np.argsort(index, kind="stable")
+                batch, index = batch.take(pa.array(order)), index[order]
+                bounds = np.flatnonzero(np.diff(index)) + 1
+                for lo, hi in zip([0, *bounds], [*bounds, len(index)], strict=True):
+                    stats = store.write(layout, batch.slice(lo, hi - lo), now=now)
+                    totals[index[lo]] += stats.rows
+                    written[index[lo]] += stats.written
         finally:
             store.close()
         yield pa.record_batch(
-            [pa.array([total], pa.int64()), pa.array([written], pa.int64())], names=["rows", "written"]
+            [pa.array(range(len(starts_us)), pa.int64()), pa.array(totals), pa.array(written)],
+            names=["chunk", "rows", "written"],
         )
 
-    counts = latest.mapInArrow(write_partition, "rows long, written long").collect()
-    return sum(r["written"] for r in counts), sum(r["rows"] for r in counts)
+    counts = latest.mapInArrow(write_partition, "chunk long, rows long, written long").collect()
+    per_chunk = {chunk.job_id: [0, 0] for chunk in chunks}
+    for row in counts:
+        tally = per_chunk[chunks[row["chunk"]].job_id]
+        tally[0] += row["written"]
+        tally[1] += row["rows"]
+    return {job_id: (written, entities) for job_id, (written, entities) in per_chunk.items()}
 
 
 _RAISED = re.compile(r"\b[A-Za-z_][\w.]*(?:Error|Exception|Unavailable|Exit|Interrupt|Failure|Timeout): .*")
@@ -399,29 +575,42 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`spark-submit spark_jobs/materialize.py --job JSON [--result-file PATH]`."""
+    """`spark-submit spark_jobs/materialize.py --batch JSON [--result-dir DIR]`.
+
+    Each chunk report is written to DIR as it happens (one file each, renamed into place, so the
+    submitter reads whole files while the batch runs) and printed as a marker line (read from
+    the driver's output where DIR is not shared, as in cluster deploy mode).
+    """
     parser = argparse.ArgumentParser(prog="materialize.py")
-    parser.add_argument("--job", required=True, help="the JobSpec as JSON")
-    parser.add_argument("--result-file", help="also write the JobResult JSON here")
+    parser.add_argument("--batch", required=True, help="the BatchSpec as JSON")
+    parser.add_argument("--result-dir", help="write each ChunkResult as JSON into this folder")
     args = parser.parse_args(argv)
-    job = JobSpec.from_json(args.job)
+    batch = BatchSpec.from_json(args.batch)
+    sequence = iter(range(1_000_000))
+    failed = []
+
+    def report(result: ChunkResult) -> None:
+        text = result.to_json()
+        if args.result_dir:
+            final = os.path.join(args.result_dir, f"{next(sequence):06d}-{result.job_id}.json")
+            with open(final + ".tmp", "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(final + ".tmp", final)
+        print(RESULT_MARKER + text, flush=True)
+        if result.done and result.error:
+            failed.append(result.job_id)
 
     from pyspark.sql import SparkSession
 
-    config = load_config(job.config_path)
+    config = load_config(batch.config_path)
     # engine.conf and spark_conf arrive as --conf from the submitter; only UTC is insisted on here.
-    builder = SparkSession.builder.appName(f"featurestore {job.feature_set} v{job.version} {job.job_id}")
-    spark = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    name = f"featurestore {batch.feature_set} v{batch.version} batch of {len(batch.chunks)}"
+    spark = SparkSession.builder.appName(name).config("spark.sql.session.timeZone", "UTC").getOrCreate()
     try:
-        result = run(spark, job, config)
+        run_batch(spark, batch, report, config)
     finally:
         spark.stop()
-    text = result.to_json()
-    if args.result_file:
-        with open(args.result_file, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    print(RESULT_MARKER + text, flush=True)
-    return 0 if result.succeeded else 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ def test_example_loads(fraud: Path) -> None:
     assert mat.start == 1704067200  # 2024-01-01T00:00:00Z
     assert mat.online_ttl == 30 * 86400
     assert mat.max_job_window == 86400
+    assert mat.max_batch_window == 30 * 86400
     assert tx.enabled_stores() == STORES
     assert tx.spec_path == str(fraud / TRANSACTIONS)
     assert callable(tx.load_transformation())
@@ -167,6 +168,7 @@ def test_defaults(fraud: Path) -> None:
     )
     edit(TRANSACTIONS, "  offline: true\n", "")
     edit(TRANSACTIONS, "  max_job_window: 1d\n", "")
+    edit(TRANSACTIONS, "  max_batch_window: 30d", "  # max_batch_window")
     edit(TRANSACTIONS, "  online_ttl: 30d\n", "")
     config = load_config()
     assert config.feature_sets_dir == str(fraud / "featuresets")
@@ -175,6 +177,7 @@ def test_defaults(fraud: Path) -> None:
     assert (config.redis_url, config.redis_conn_id) == (None, "redis_default")
     mat = config.get("transactions").materialization
     assert (mat.offline, mat.max_job_window, mat.online_ttl) == (True, 86400, None)
+    assert mat.max_batch_window == 30 * 86400
 
 
 def test_get_errors(fraud: Path) -> None:
@@ -292,6 +295,13 @@ MALFORMED: list[tuple[str, Callable[[], None], str, str | None, str]] = [
         TRANSACTIONS,
         "source.format",
         "'orc' is not one of parquet, delta, csv",
+    ),
+    (
+        "zero_max_batch_window",
+        lambda: edit(TRANSACTIONS, "max_batch_window: 30d", "max_batch_window: 0s"),
+        TRANSACTIONS,
+        "materialization.max_batch_window",
+        "longer than 0s",
     ),
     (
         "zero_max_job_window",

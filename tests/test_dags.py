@@ -175,13 +175,13 @@ def test_the_dags_parse_without_touching_an_engine_redis_or_a_database(fraud) ->
     assert result["heavy"] == [], "parsing imported an engine or a transformation"
 
 
-def test_a_backfill_run_materializes_its_window_with_one_mapped_task_per_job(fraud) -> None:  # type: ignore[no-untyped-def]
+def test_a_backfill_run_materializes_its_window_with_one_mapped_task_per_batch(fraud) -> None:  # type: ignore[no-untyped-def]
     root, env = fraud
     conf = {"feature_set": "transactions", "start": day(6), "end": day(9)}
     run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
     assert run["state"] == "success", run
     mapped = [t for t in run["tasks"] if t[0] == "materialize"]
-    assert len(mapped) == 3 and all(t[2] == "success" for t in mapped)
+    assert len(mapped) == 1 and mapped[0][2] == "success"  # 3 daily jobs: one 30d batch, one task
     assert statuses(root) == {
         "offline": [(day(6), day(9), "Complete")],
         "online": [(day(6), day(9), "Complete")],
@@ -227,25 +227,33 @@ def test_a_scheduled_run_materializes_exactly_its_data_interval(fraud) -> None: 
 
 def test_a_backfill_larger_than_max_map_length_runs_in_batches(fraud) -> None:  # type: ignore[no-untyped-def]
     root, env = fraud
+    spec = root / "featuresets" / "transactions.yaml"
+    spec.write_text(spec.read_text().replace("max_batch_window: 30d", "max_batch_window: 1d"))
     env = {**env, "AIRFLOW__CORE__MAX_MAP_LENGTH": "2"}
     conf = {"feature_set": "transactions", "start": day(4), "end": day(9), "stores": ["offline"]}
     run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
     assert run["state"] == "success", run
-    assert len([t for t in run["tasks"] if t[0] == "materialize"]) == 2  # 5 jobs in 2 mapped tasks
+    assert len([t for t in run["tasks"] if t[0] == "materialize"]) == 2  # 5 one-day batches in 2 tasks
     assert statuses(root)["offline"] == [(day(4), day(9), "Complete")]
     assert statuses(root)["online"] == []  # never requested
     jobs = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions")
     assert len(jobs) == 5 and {j.stores for j in jobs} == {("offline",)}
 
 
-def test_batches_are_contiguous_and_never_more_than_allowed() -> None:
-    from airflow_provider_featurestore.operators.featurestore import batches
+def test_task_groups_are_contiguous_batches_and_never_more_than_allowed() -> None:
+    from airflow_provider_featurestore.interval_table import JobRecord
+    from airflow_provider_featurestore.operators.featurestore import task_groups
 
-    ids = [f"j{i}" for i in range(5000)]
-    groups = batches(ids, 1024)
+    jobs = [JobRecord(f"j{i}", "t", 1, i * DAY, (i + 1) * DAY, ("offline",), "queued") for i in range(5000)]
+    ids = [j.id for j in jobs]
+    groups = task_groups(jobs, 30 * DAY, 1024)
+    assert [i for g in groups for i in g] == ids  # every job once, in time order
+    assert len(groups) == 167 and all(len(g) == 30 for g in groups[:-1])  # a batch per task
+    groups = task_groups(jobs, DAY, 1024)  # 5000 one-day batches: several per task
     assert len(groups) <= 1024 and [i for g in groups for i in g] == ids
-    assert batches(ids[:3], 1024) == [["j0"], ["j1"], ["j2"]]
-    assert batches([], 1024) == []
+    assert task_groups(jobs[:3], DAY, 1024) == [["j0"], ["j1"], ["j2"]]
+    assert task_groups(jobs[:3], 30 * DAY, 1024) == [["j0", "j1", "j2"]]
+    assert task_groups([], DAY, 1024) == []
 
 
 def test_the_example_training_dag_trains_on_the_offline_store(fraud) -> None:  # type: ignore[no-untyped-def]

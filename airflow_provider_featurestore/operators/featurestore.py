@@ -2,10 +2,12 @@
 
 A materialization DAG run is four steps, for the manual backfill and the scheduled runs alike:
 1. `FeatureStorePlanOperator` validates the window, claims the matching time as Pending and
-   returns the job ids in batches (one mapped task per batch: mapping stops at
-   `max_map_length`, a backfill of any size does not).
-2. `FeatureStoreMaterializeOperator` (mapped) runs its batch's jobs on the configured engine and
-   finishes each per store. A retry re-claims the Incomplete time its earlier try left.
+   returns the job ids in batches (at most `max_batch_window` of time each; one mapped task per
+   batch; past `max_map_length` batches, a task takes several consecutive ones, so a backfill
+   of any size still maps).
+2. `FeatureStoreMaterializeOperator` (mapped) runs its jobs through the core's `run_batches`:
+   one engine run per batch (one `spark-submit`), each job recorded per store as it commits. A
+   retry re-claims the Incomplete time its earlier try left.
 3. `FeatureStorePublishOperator` (all_done) emits the asset events of the run's jobs, one per
    store written, through the alias `featurestore`. One task emits them all: mapped tasks
    emitting at once race inside Airflow when an alias first meets an asset (a unique violation
@@ -29,7 +31,8 @@ from ..errors import BadInput
 from ..featurestore import FeatureStore
 from ..interval_table import JobRecord, StreamKey
 from ..intervals import INCOMPLETE
-from ..runner import finish_unfinished, run_job, summary
+from ..job_model import batches
+from ..runner import finish_unfinished, run_batches, summary
 from ..timeutil import iso
 
 DEFAULT_MAX_MAP_LENGTH = 1024
@@ -47,12 +50,15 @@ def airflow_ids(context: Any) -> dict[str, object]:
     }
 
 
-def batches(ids: Sequence[str], max_batches: int) -> list[list[str]]:
-    """Contiguous, time-ordered batches: as many as allowed, each as small as that permits."""
-    if not ids:
-        return []
-    size = math.ceil(len(ids) / max(1, max_batches))
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+def task_groups(jobs: Sequence[JobRecord], max_batch_window: int, max_tasks: int) -> list[list[str]]:
+    """The job ids of each mapped task: one batch per task, time-ordered; when there would be more
+    than `max_tasks` batches, consecutive batches share a task (it runs them one after another)."""
+    groups = batches(jobs, max_batch_window)
+    per_task = math.ceil(len(groups) / max(1, max_tasks)) if groups else 1
+    return [
+        [job.id for group in groups[i : i + per_task] for job in group]
+        for i in range(0, len(groups), per_task)
+    ]
 
 
 def max_map_length() -> int:
@@ -123,21 +129,21 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
         self.log.info("%s v%s: %d job(s) claimed for %s", spec.name, spec.version, len(jobs), window)
-        groups = batches([job.id for job in jobs], max_map_length())
+        groups = task_groups(jobs, spec.materialization.max_batch_window, max_map_length())
         if groups:
-            self.log.info("%d batch(es) of up to %d job(s)", len(groups), len(groups[0]))
+            self.log.info("%d task(s) of up to %d job(s)", len(groups), max(len(g) for g in groups))
         return groups
 
 
 class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
-    """Runs one batch of claimed jobs, in time order, and emits the stores' asset events."""
+    """Runs its claimed jobs, a batch per engine run, and fails when one of them failed."""
 
     template_fields = ("job_ids",)
 
     def __init__(self, *, job_ids: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job_ids = job_ids
-        self._running: str | None = None
+        self._records: list[JobRecord] = []
         self._store: FeatureStore | None = None
 
     def execute(self, context: Any) -> dict[str, int]:
@@ -145,15 +151,13 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         store = self._store = hook.store
         engine = hook.engine()
         ids = airflow_ids(context)
-        done: list[JobRecord] = []
         try:
-            records = [r for job_id in self.job_ids for r in self._runnable(store, job_id, ids)]
-            for number, record in enumerate(records, start=1):
-                self._running = record.id
-                finished = run_job(store, record, engine, airflow=ids)
-                self._running = None
-                done.append(finished)
-                self.log.info("[%d/%d] %s", number, len(records), summary(finished))
+            self._records = [r for job_id in self.job_ids for r in self._runnable(store, job_id, ids)]
+            done = (
+                run_batches(store, self._records, engine, airflow=ids, log=self.log.info)
+                if self._records
+                else []
+            )
         finally:
             engine.close()
             hook.close()
@@ -186,8 +190,11 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         return again
 
     def on_kill(self) -> None:
-        if self._store is not None and self._running is not None:
-            self._store.table.finish_job(self._running, {}, error="the Airflow task was killed")
+        if self._store is None:
+            return
+        for record in self._records:
+            if self._store.table.job(record.id).state in ("queued", "running"):
+                self._store.table.finish_job(record.id, {}, error="the Airflow task was killed")
 
 
 class _RunEndOperator(_FeatureStoreOperator):
