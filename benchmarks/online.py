@@ -3,30 +3,43 @@
 Why: `FeatureStore.get_online_features` is what a model calls per prediction, so its latency
 must stay close to what Redis and redis-py cost anyway (goal: p50 and p99 within 1.5x of a
 bare redis-py HMGET pipeline of the same keys and fields), and well under Feast's (goal: at
-least 3x faster at 100 entities).
+least 3x faster at 100 entities). A `long` index column must cost what a string one does, in
+lookups and in writes, and the first lookup of a process must not pay for imports (goal: within
+5x of a warm one).
 
 Set-up (not timed): a copy of `examples/fraud` in a temporary folder with a project name of
-its own and one more feature set, `profile` (index `accountID`, 10 double features `f0`..`f9`,
-online only, no TTL); `--entities` entities' rows written through `OnlineStore.write`. Its keys
-are purged at the end (the Redis database is not flushed).
+its own and two more feature sets, online only, no TTL, 10 double features `f0`..`f9` each:
+`profile` (index `accountID`, a string: `A0000000`...) and `cards` (index `cardID`, a long:
+10000000...; keys of the same length); `--entities` entities of each written through
+`OnlineStore.write`. Their keys are purged at the end (the Redis database is not flushed).
 
 What is timed:
 
-* in process, for 1 entity and for 100 entities (random ones, fresh each call) x 10 features:
+* in process, for 1 entity and for 100 entities (random ones, fresh each call) x 10 features,
+  with the string key and with the long key:
   - ours: `FeatureStore.get_online_features(["profile:f0", ..., "profile:f9"], rows)`;
   - bare: a redis-py pipeline (`transaction=False`) of one `HMGET key _event_time f0 .. f9` per
     entity, keys built with an f-string, every value decoded to a Python float;
   the two alternate call by call (so both see the same machine load); p50/p95/p99 of each, the
   ratios ours/bare, and beside them Feast 0.67's figures for this machine class with our
   speed-up over them;
-* over HTTP: `featurestore serve` in a subprocess, driven on loopback by `wrk` (installed from
-  Debian's packages when missing and we are root) or else by a Python asyncio load generator
-  in another process: requests/s and latency percentiles for 1 and for 100 entities per
-  request at `--connections` connections, each response checked first.
+* the keys alone: `OnlineStore._keys` (what a lookup builds) per call for 1 and 100 entities,
+  string and long, best of 5, and the ratio long/string;
+* the writer: `OnlineStore.write` of the `--entities` rows (equal event times: every key
+  replaced) and `OnlineLayout.keys` of the index column alone, string and long alternating,
+  best of `--write-repeats`, rows/s and the ratio long/string;
+* the first lookup of a process: a fresh interpreter (`-c`, only the package imported) builds a
+  `FeatureStore` and times its first `get_online_features` of 1 entity x 10 features, then the
+  p50 of 300 more (warm), then the same for a bare redis-py client made in that process; once
+  with the connection opened by the first lookup itself ("cold") and once after a PING
+  ("connected", as `featurestore serve` is after its first `/health`); the median over
+  `--first-repeats` processes of each figure, first/warm ratios, whether pandas was imported
+  and which modules the first lookup imported.
 
 Run: `python benchmarks/online.py [--entities 10000] [--iterations-1 2000] [--iterations-100 500]
 [--redis-url redis://127.0.0.1:6379/13] [--connections 16] [--duration 10] [--workers 1]
-[--load-generator auto|wrk|python] [--no-http] [--profile]`.
+[--load-generator auto|wrk|python] [--write-repeats 5] [--first-repeats 3] [--no-http]
+[--profile]`.
 
 `--profile` prints where one call's time goes (its parts timed one by one) and a cProfile top;
 the breakdown is printed anyway for a case that misses the 1.5x goal.
@@ -47,6 +60,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +69,7 @@ import timeit
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -64,20 +79,50 @@ import pyarrow as pa
 import redis
 from common import aligned
 
+import airflow_provider_featurestore
 from airflow_provider_featurestore import online as online_module
 from airflow_provider_featurestore.featurestore import FeatureStore
-from airflow_provider_featurestore.online import EVENT_TIME_FIELD, _hmget_many
-from airflow_provider_featurestore.retrieval import resolve
+from airflow_provider_featurestore.online import EVENT_TIME_FIELD, OnlineStore, _hmget_many
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fraud"
-FEATURE_SET = "profile"
 FEATURES = 10
 # Feast 0.67's Python SDK `get_online_features` on this machine class (Redis online store,
 # 10 features): p50 / p99 in ms, given for comparison (not measured here).
 FEAST_MS = {1: (0.55, 0.84), 100: (7.0, 12.8)}
 GOAL_RATIO = 1.5  # ours within 1.5x of bare
 GOAL_FEAST_100 = 3.0  # at least 3x faster than Feast at 100 entities
+GOAL_FIRST = 5.0  # the first lookup of a process within 5x of a warm one
 PERCENTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of index column: the feature set keyed by it and its entities' values."""
+
+    name: str  # the index column's type
+    feature_set: str
+    index: str
+
+    def ids(self, entities: int) -> list[Any]:
+        """Entity values of equal text length: `A0000000`... or 10000000..."""
+        if self.name == "string":
+            return [f"A{i:07d}" for i in range(entities)]
+        return [10_000_000 + i for i in range(entities)]
+
+    def array(self, ids: list[Any]) -> pa.Array:
+        if self.name == "string":
+            return pa.array(ids, pa.string())
+        return pa.array(np.asarray(ids, np.int64), pa.int64())
+
+    @property
+    def refs(self) -> list[str]:
+        return [f"{self.feature_set}:f{j}" for j in range(FEATURES)]
+
+    def rows(self, keys: Sequence[Any]) -> list[dict[str, Any]]:
+        return [{self.index: key} for key in keys]
+
+
+KINDS = (Kind("string", "profile", "accountID"), Kind("long", "cards", "cardID"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -93,7 +138,8 @@ def default_redis_url() -> str:
 
 
 def build_store(root: Path, redis_url: str) -> str:
-    """A copy of the fraud example plus the `profile` feature set; returns its config path."""
+    """A copy of the fraud example plus the `profile` and `cards` feature sets; returns its
+    config path."""
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", "__pycache__"))
     config = root / "featurestore.yaml"
     text = config.read_text()
@@ -101,36 +147,44 @@ def build_store(root: Path, redis_url: str) -> str:
     text = re.sub(r"(?m)^  redis_url: .*$", f"  redis_url: {redis_url}", text)
     config.write_text(text)
     features = "".join(f"  - {{name: f{j}, type: double}}\n" for j in range(FEATURES))
-    (root / "featuresets" / f"{FEATURE_SET}.yaml").write_text(
-        f"# {FEATURES} double features per account, for benchmarks/online.py; online only, no TTL.\n"
-        f"name: {FEATURE_SET}\nversion: 1\n"
-        "index_columns:\n  - {name: accountID, type: string}\n"
-        "timestamp_column: timestamp\n"
-        f"source: {{format: parquet, path: data/source/{FEATURE_SET}}}\n"
-        f"features:\n{features}"
-        "materialization:\n  offline: false\n  online: true\n"
-    )
+    for kind in KINDS:
+        (root / "featuresets" / f"{kind.feature_set}.yaml").write_text(
+            f"# {FEATURES} double features per {kind.index} ({kind.name}), for benchmarks/online.py; "
+            "online only, no TTL.\n"
+            f"name: {kind.feature_set}\nversion: 1\n"
+            f"index_columns:\n  - {{name: {kind.index}, type: {kind.name}}}\n"
+            "timestamp_column: timestamp\n"
+            f"source: {{format: parquet, path: data/source/{kind.feature_set}}}\n"
+            f"features:\n{features}"
+            "materialization:\n  offline: false\n  online: true\n"
+        )
     return str(config)
 
 
-def entity_ids(entities: int) -> list[str]:
-    return [f"A{i:07d}" for i in range(entities)]
-
-
-def fill(store: FeatureStore, ids: list[str]) -> None:
-    """Every entity's row (event time an hour ago) written through OnlineStore.write."""
+def rows_table(kind: Kind, ids: list[Any]) -> pa.Table:
+    """Every entity's row (event time an hour ago), as an Arrow table, as a job writes it."""
     rng = np.random.default_rng(0)
     n = len(ids)
     event_us = (int(time.time()) - 3600) * 1_000_000
     columns: dict[str, Any] = {
-        "accountID": ids,
+        kind.index: kind.array(ids),
         "timestamp": pa.array(np.full(n, event_us), pa.timestamp("us", tz="UTC")),
     }
     for j in range(FEATURES):
-        columns[f"f{j}"] = np.round(rng.normal(100.0, 50.0, n), 3)
+        columns[f"f{j}"] = pa.array(np.round(rng.normal(100.0, 50.0, n), 3))
+    return pa.table(columns)
+
+
+def fill(store: FeatureStore, kind: Kind, table: pa.Table) -> float:
+    """Write the rows through OnlineStore.write; returns the seconds it took."""
+    layout = store.online_layout(store.spec(kind.feature_set))
     with store.online_store() as online:
-        stats = online.write(store.online_layout(store.spec(FEATURE_SET)), pa.table(columns))
-    check(stats.written == n, f"wrote {stats.written} of {n} entities")
+        online.ping()
+        started = time.perf_counter()
+        stats = online.write(layout, table)
+        seconds = time.perf_counter() - started
+    check(stats.written == table.num_rows, f"wrote {stats.written} of {table.num_rows} {kind.name} entities")
+    return seconds
 
 
 def check(condition: bool, message: str) -> None:
@@ -146,15 +200,15 @@ def check(condition: bool, message: str) -> None:
 class Bare:
     """The baseline: one redis-py pipeline of HMGETs of the same keys and fields, floats out."""
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, index: str) -> None:
         self.client = redis.Redis.from_url(url)
-        self.prefix = prefix
+        self.prefix, self.index = prefix, index
         self.fields = [EVENT_TIME_FIELD, *(f"f{j}" for j in range(FEATURES))]
 
-    def __call__(self, rows: Sequence[dict[str, str]]) -> list[list[float | None]]:
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> list[list[float | None]]:
         pipe = self.client.pipeline(transaction=False)
         for row in rows:
-            pipe.hmget(f"{self.prefix}{row['accountID']}", self.fields)
+            pipe.hmget(f"{self.prefix}{row[self.index]}", self.fields)
         return [[None if v is None else float(v) for v in reply[1:]] for reply in pipe.execute()]
 
 
@@ -163,16 +217,22 @@ def percentiles_ms(seconds: list[float]) -> list[float]:
 
 
 def in_process(
-    store: FeatureStore, bare: Bare, ids: list[str], batch: int, iterations: int, rng: random.Random
+    store: FeatureStore,
+    bare: Bare,
+    kind: Kind,
+    ids: list[Any],
+    batch: int,
+    iterations: int,
+    rng: random.Random,
 ) -> tuple[list[float], list[float]]:
     """Latencies (ms p50/p95/p99) of ours and bare, alternating call by call on the same rows."""
-    refs = [f"{FEATURE_SET}:f{j}" for j in range(FEATURES)]
+    refs = kind.refs
     ours_s: list[float] = []
     bare_s: list[float] = []
     warm_up = min(200, iterations // 5)
     clock = time.perf_counter
     for i in range(warm_up + iterations):
-        rows = [{"accountID": key} for key in rng.sample(ids, batch)]
+        rows = kind.rows(rng.sample(ids, batch))
         started = clock()
         got = store.get_online_features(refs, rows)
         middle = clock()
@@ -189,40 +249,188 @@ def in_process(
     return percentiles_ms(ours_s), percentiles_ms(bare_s)
 
 
-def breakdown(store: FeatureStore, bare: Bare, ids: list[str], batch: int) -> list[tuple[str, float]]:
+def best_us(func: Callable[[], object], number: int, repeat: int = 3) -> float:
+    """Microseconds per call of `func`, best of `repeat` runs of `number` calls."""
+    func()
+    return min(timeit.repeat(func, number=number, repeat=repeat)) / number * 1e6
+
+
+def breakdown(
+    store: FeatureStore, bare: Bare, kind: Kind, ids: list[Any], batch: int
+) -> list[tuple[str, float]]:
     """Where one call's time goes (us, best of 3 x many calls): the whole call, the same call
     with the Redis round trip replaced by its recorded replies (Python work only), the parts
     of that timed one by one through the package's internals, and the round trip alone."""
-    refs = [f"{FEATURE_SET}:f{j}" for j in range(FEATURES)]
-    rows = [{"accountID": key} for key in ids[:batch]]
+    refs = kind.refs
+    rows = kind.rows(ids[:batch])
     online = store._online()
-    layout = store._online_layout(store.spec(FEATURE_SET))
+    layout = store._online_layout(store.spec(kind.feature_set))
     client = online._connect()
     commands = [(key, bare.fields) for key in online._keys(layout, rows)]
     replies = _hmget_many(client, commands)
     number = max(20, 20_000 // batch)
-
-    def us(func: Callable[[], object]) -> float:
-        func()
-        return min(timeit.repeat(func, number=number, repeat=3)) / number * 1e6
-
-    whole = us(lambda: store.get_online_features(refs, rows))
+    whole = best_us(lambda: store.get_online_features(refs, rows), number)
     online_module._hmget_many = lambda _client, _commands: replies
     try:
-        python = us(lambda: store.get_online_features(refs, rows))
+        python = best_us(lambda: store.get_online_features(refs, rows), number)
     finally:
         online_module._hmget_many = _hmget_many
-    resolving = us(lambda: resolve(store.config, refs))
-    keys = us(lambda: online._keys(layout, rows))
+    resolving = best_us(lambda: store._resolved(refs), number)
+    keys = best_us(lambda: online._keys(layout, rows), number)
     return [
         ("get_online_features, whole call", whole),
         ("  its Python work (Redis replies canned)", python),
-        ("    resolve the 10 refs (retrieval.resolve)", resolving),
-        ("    build the keys (OnlineStore._keys, Arrow)", keys),
+        ("    resolve the 10 refs (FeatureStore._resolved)", resolving),
+        (f"    build the {kind.name} keys (OnlineStore._keys)", keys),
         ("    the rest: checks, decoding, result dicts", python - resolving - keys),
-        ("  HMGET round trip alone (_hmget_many)", us(lambda: _hmget_many(client, commands))),
-        ("bare: redis-py pipeline + float decoding", us(lambda: bare(rows))),
+        ("  HMGET round trip alone (_hmget_many)", best_us(lambda: _hmget_many(client, commands), number)),
+        ("bare: redis-py pipeline + float decoding", best_us(lambda: bare(rows), number)),
     ]
+
+
+def key_building(store: FeatureStore, ids: dict[str, list[Any]]) -> dict[tuple[str, int], float]:
+    """us per `OnlineStore._keys` call (what a lookup builds), per kind and batch, best of 5."""
+    figures = {}
+    for batch in (1, 100):
+        for kind in KINDS:
+            layout = store.online_layout(store.spec(kind.feature_set))
+            rows = kind.rows(ids[kind.name][:batch])
+            figures[kind.name, batch] = best_us(
+                lambda layout=layout, rows=rows: OnlineStore._keys(layout, rows), 20_000 // batch, 5
+            )
+    return figures
+
+
+def writer(store: FeatureStore, tables: dict[str, pa.Table], repeats: int) -> dict[str, tuple[float, float]]:
+    """Per kind: (seconds of `OnlineStore.write` of the rows, seconds of `OnlineLayout.keys` of
+    the index column alone), best of `repeats`, the kinds alternating."""
+    best = {kind.name: (float("inf"), float("inf")) for kind in KINDS}
+    for _ in range(repeats):
+        for kind in KINDS:
+            table = tables[kind.name]
+            layout = store.online_layout(store.spec(kind.feature_set))
+            column = table.column(kind.index)
+            started = time.perf_counter()
+            layout.keys([column])
+            keys = time.perf_counter() - started
+            write = fill(store, kind, table)
+            best[kind.name] = (min(best[kind.name][0], write), min(best[kind.name][1], keys))
+    return best
+
+
+# ---------------------------------------------------------------------------------------
+# The first lookup of a process
+# ---------------------------------------------------------------------------------------
+
+# Run with `python -c` in a fresh interpreter: only the package (and redis-py) imported.
+FIRST_LOOKUP = r"""
+import json, sys, time
+
+args = json.loads(sys.argv[1])
+clock = time.perf_counter
+import airflow_provider_featurestore as package
+from airflow_provider_featurestore.featurestore import FeatureStore
+import redis
+
+store = FeatureStore(args["config"], check_transformations=False)
+refs, rows, index, prefix = args["refs"], args["rows"], args["index"], args["prefix"]
+fields = ["_event_time", *(f"f{j}" for j in range(10))]
+if args["connected"]:
+    store._online().ping()
+before = set(sys.modules)
+started = clock()
+got = store.get_online_features(refs, rows)
+first = clock() - started
+imported = sorted(set(sys.modules) - before)
+warm = []
+for _ in range(args["warm"]):
+    started = clock()
+    store.get_online_features(refs, rows)
+    warm.append(clock() - started)
+
+
+def bare(client):
+    pipe = client.pipeline(transaction=False)
+    for row in rows:
+        pipe.hmget(f"{prefix}{row[index]}", fields)
+    return [[None if v is None else float(v) for v in reply[1:]] for reply in pipe.execute()]
+
+
+started = clock()
+client = redis.Redis.from_url(args["redis_url"])
+if args["connected"]:
+    client.ping()
+    started = clock()
+expected = bare(client)
+bare_first = clock() - started
+bare_warm = []
+for _ in range(args["warm"]):
+    started = clock()
+    bare(client)
+    bare_warm.append(clock() - started)
+same = [[row[f"f{j}"] for j in range(10)] for row in got] == expected and expected[0][0] is not None
+print(json.dumps({
+    "first": first, "warm": sorted(warm)[len(warm) // 2], "bare_first": bare_first,
+    "bare_warm": sorted(bare_warm)[len(bare_warm) // 2], "pandas": "pandas" in sys.modules,
+    "imported": imported, "same": same, "package": package.__file__,
+}))
+"""
+
+
+def imported_summary(modules: list[str], width: int = 60) -> str:
+    """`nothing`, or how many modules and their top-level packages, cut to `width` characters."""
+    if not modules:
+        return "nothing"
+    packages = sorted({name.split(".")[0].lstrip("_") or name for name in modules})
+    text = f"{len(modules)} modules: {', '.join(packages)}"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def first_lookup(
+    store: FeatureStore, config: str, redis_url: str, kind: Kind, key: Any, connected: bool, repeats: int
+) -> dict[str, Any]:
+    """The median over `repeats` fresh processes of the FIRST_LOOKUP figures."""
+    layout = store.online_layout(store.spec(kind.feature_set))
+    package_root = str(Path(airflow_provider_featurestore.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
+    argument = json.dumps(
+        {
+            "config": config,
+            "redis_url": redis_url,
+            "refs": kind.refs,
+            "rows": kind.rows([key]),
+            "index": kind.index,
+            "prefix": layout.prefix,
+            "connected": connected,
+            "warm": 300,
+        }
+    )
+    runs = []
+    for _ in range(repeats):
+        result = subprocess.run(
+            [sys.executable, "-c", FIRST_LOOKUP, argument],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=Path(config).parent,  # not here: `-c` puts the working directory first on sys.path
+        )
+        check(result.returncode == 0, f"the first-lookup process failed: {result.stderr[-2000:]}")
+        run = json.loads(result.stdout.strip().splitlines()[-1])
+        check(
+            run["package"] == airflow_provider_featurestore.__file__,
+            f"the first-lookup process imported {run['package']}, not {airflow_provider_featurestore.__file__}",
+        )
+        check(run["same"], "the first-lookup process: get_online_features and the bare pipeline disagree")
+        runs.append(run)
+    figures: dict[str, Any] = {
+        name: statistics.median(run[name] for run in runs)
+        for name in ("first", "warm", "bare_first", "bare_warm")
+    }
+    figures["ratio"] = statistics.median(run["first"] / run["warm"] for run in runs)
+    figures["bare_ratio"] = statistics.median(run["bare_first"] / run["bare_warm"] for run in runs)
+    figures["pandas"] = any(run["pandas"] for run in runs)
+    figures["imported"] = sorted({name for run in runs for name in run["imported"]})
+    return figures
 
 
 # ---------------------------------------------------------------------------------------
@@ -278,12 +486,11 @@ def post(url: str, body: bytes) -> dict[str, Any]:
         return json.loads(response.read())
 
 
-def bodies(ids: list[str], batch: int, count: int, rng: random.Random) -> list[bytes]:
+def bodies(kind: Kind, ids: list[Any], batch: int, count: int, rng: random.Random) -> list[bytes]:
     """`count` request bodies of `batch` random entities each (the load cycles through them)."""
-    refs = [f"{FEATURE_SET}:f{j}" for j in range(FEATURES)]
     return [
         json.dumps(
-            {"features": refs, "entities": [{"accountID": key} for key in rng.sample(ids, batch)]},
+            {"features": kind.refs, "entities": kind.rows(rng.sample(ids, batch))},
             separators=(",", ":"),
         ).encode()
         for _ in range(count)
@@ -443,6 +650,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="HTTP load: seconds per case")
     parser.add_argument("--workers", type=int, default=1, help="featurestore serve --workers")
     parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--write-repeats", type=int, default=5, help="writer: best of this many")
+    parser.add_argument("--first-repeats", type=int, default=3, help="first lookup: processes per case")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP part")
     parser.add_argument(
         "--profile", action="store_true", help="always print the breakdown and a cProfile top"
@@ -450,20 +659,21 @@ def main() -> None:
     options = parser.parse_args()
 
     rng = random.Random(0)
-    ids = entity_ids(options.entities)
+    ids = {kind.name: kind.ids(options.entities) for kind in KINDS}
     folder = Path(tempfile.mkdtemp(prefix="bench_online_"))
     config = build_store(folder / "fraud", options.redis_url)
     store = FeatureStore(config, check_transformations=False)
-    layout = store.online_layout(store.spec(FEATURE_SET))
+    layouts = {kind.name: store.online_layout(store.spec(kind.feature_set)) for kind in KINDS}
     try:
+        tables = {kind.name: rows_table(kind, ids[kind.name]) for kind in KINDS}
         started = time.perf_counter()
-        fill(store, ids)
+        for kind in KINDS:
+            fill(store, kind, tables[kind.name])
         print(
-            f"{options.entities:,} entities x {FEATURES} double features written in "
-            f"{time.perf_counter() - started:.2f} s to {options.redis_url}; "
+            f"{options.entities:,} entities x {FEATURES} double features per key kind (string, long) "
+            f"written in {time.perf_counter() - started:.2f} s to {options.redis_url}; "
             f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
         )
-        bare = Bare(options.redis_url, layout.prefix)
         cases = [(1, options.iterations_1), (100, options.iterations_100)]
         lines = [
             [
@@ -479,45 +689,138 @@ def main() -> None:
             ]
         ]
         slow = []
+        bares = {kind.name: Bare(options.redis_url, layouts[kind.name].prefix, kind.index) for kind in KINDS}
         for batch, iterations in cases:
-            ours_ms, bare_ms = in_process(store, bare, ids, batch, iterations, rng)
-            feast = FEAST_MS[batch]
-            ratio = (ours_ms[0] / bare_ms[0], ours_ms[2] / bare_ms[2])
-            if max(ratio) > GOAL_RATIO:
-                slow.append(batch)
-            lines.append(
-                [
-                    f"{batch} entit{'y' if batch == 1 else 'ies'}",
-                    f"{iterations:,}",
-                    triple(ours_ms),
-                    triple(bare_ms),
-                    f"{ratio[0]:.2f}x",
-                    f"{ratio[1]:.2f}x",
-                    f"{feast[0]:.2f}/{feast[1]:.2f}",
-                    f"{feast[0] / ours_ms[0]:.1f}x",
-                    f"{feast[1] / ours_ms[2]:.1f}x",
-                ]
-            )
+            for kind in KINDS:
+                ours_ms, bare_ms = in_process(
+                    store, bares[kind.name], kind, ids[kind.name], batch, iterations, rng
+                )
+                feast = FEAST_MS[batch]
+                ratio = (ours_ms[0] / bare_ms[0], ours_ms[2] / bare_ms[2])
+                if max(ratio) > GOAL_RATIO:
+                    slow.append((batch, kind))
+                lines.append(
+                    [
+                        f"{batch} entit{'y' if batch == 1 else 'ies'}, {kind.name} key",
+                        f"{iterations:,}",
+                        triple(ours_ms),
+                        triple(bare_ms),
+                        f"{ratio[0]:.2f}x",
+                        f"{ratio[1]:.2f}x",
+                        f"{feast[0]:.2f}/{feast[1]:.2f}",
+                        f"{feast[0] / ours_ms[0]:.1f}x",
+                        f"{feast[1] / ours_ms[2]:.1f}x",
+                    ]
+                )
         print()
         print("get_online_features in process (ours) vs a bare redis-py HMGET pipeline (bare)")
         print(aligned(lines, 1))
         print(
             f"goals: ours/bare <= {GOAL_RATIO}x at p50 and p99; >= {GOAL_FEAST_100:g}x faster than Feast at 100 entities"
         )
-        for batch in sorted(set(slow) | ({1, 100} if options.profile else set())):
+
+        keys = key_building(store, ids)
+        lines = [["keys a lookup builds (OnlineStore._keys)", "string us", "long us", "long/string"]]
+        for batch in (1, 100):
+            string_us, long_us = keys["string", batch], keys["long", batch]
+            lines.append(
+                [
+                    f"{batch} entit{'y' if batch == 1 else 'ies'} per call",
+                    f"{string_us:.2f}",
+                    f"{long_us:.2f}",
+                    f"{long_us / string_us:.2f}x",
+                ]
+            )
+        print()
+        print(aligned(lines, 1))
+
+        written = writer(store, tables, options.write_repeats)
+        n = options.entities
+        lines = [["writer, " + f"{n:,} rows x {FEATURES} doubles", "string", "long", "long/string"]]
+        for label, at in (("OnlineStore.write rows/s", 0), ("OnlineLayout.keys alone, M keys/s", 1)):
+            string_rate, long_rate = n / written["string"][at], n / written["long"][at]
+            scale = 1.0 if at == 0 else 1e-6
+            lines.append(
+                [
+                    label,
+                    f"{string_rate * scale:,.{0 if at == 0 else 2}f}",
+                    f"{long_rate * scale:,.{0 if at == 0 else 2}f}",
+                    f"{long_rate / string_rate:.2f}x",
+                ]
+            )
+        print()
+        print(
+            f"best of {options.write_repeats}, every key replaced (equal event time); rates: higher is faster"
+        )
+        print(aligned(lines, 1))
+
+        lines = [
+            [
+                "first lookup of a process",
+                "mode",
+                "first ms",
+                "warm p50 ms",
+                "first/warm",
+                "bare first ms",
+                "bare warm ms",
+                "bare first/warm",
+                "pandas",
+                "imported by the first lookup",
+            ]
+        ]
+        for connected in (False, True):
+            for kind in KINDS:
+                figures = first_lookup(
+                    store,
+                    config,
+                    options.redis_url,
+                    kind,
+                    ids[kind.name][1],
+                    connected,
+                    options.first_repeats,
+                )
+                lines.append(
+                    [
+                        f"1 entity, {kind.name} key",
+                        "connected" if connected else "cold",
+                        f"{figures['first'] * 1e3:.2f}",
+                        f"{figures['warm'] * 1e3:.3f}",
+                        f"{figures['ratio']:.1f}x",
+                        f"{figures['bare_first'] * 1e3:.2f}",
+                        f"{figures['bare_warm'] * 1e3:.3f}",
+                        f"{figures['bare_ratio']:.1f}x",
+                        "yes" if figures["pandas"] else "no",
+                        imported_summary(figures["imported"]),
+                    ]
+                )
+        print()
+        print(
+            f"fresh processes, median of {options.first_repeats}; cold: the first lookup opens the "
+            "connection (redis-py's handshake, and ours asks INFO cluster); connected: after a PING"
+        )
+        print(aligned(lines, 2))
+        print(f"goal: first/warm <= {GOAL_FIRST:g}x")
+
+        for batch, kind in sorted(
+            set(slow) | ({(1, k) for k in KINDS} | {(100, k) for k in KINDS} if options.profile else set()),
+            key=lambda case: (case[0], case[1].name),
+        ):
             print()
             print(
-                f"where the time of one call goes, {batch} entit{'y' if batch == 1 else 'ies'} (best of 3, us):"
+                f"where the time of one call goes, {batch} entit{'y' if batch == 1 else 'ies'}, "
+                f"{kind.name} key (best of 3, us):"
             )
-            for name, value in breakdown(store, bare, ids, batch):
+            for name, value in breakdown(store, bares[kind.name], kind, ids[kind.name], batch):
                 print(f"  {name:<50} {value:8.1f}")
         if options.profile:
-            refs = [f"{FEATURE_SET}:f{j}" for j in range(FEATURES)]
-            rows = [{"accountID": key} for key in ids[:1]]
-            profiler = cProfile.Profile()
-            profiler.runcall(lambda: [store.get_online_features(refs, rows) for _ in range(3000)])
-            print("\ncProfile of 3,000 calls of 1 entity x 10 features:")
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+            for kind in KINDS:
+                refs, rows = kind.refs, kind.rows(ids[kind.name][:1])
+                profiler = cProfile.Profile()
+                profiler.runcall(
+                    lambda refs=refs, rows=rows: [store.get_online_features(refs, rows) for _ in range(3000)]
+                )
+                print(f"\ncProfile of 3,000 calls of 1 entity x 10 features, {kind.name} key:")
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 
         if options.no_http:
             return
@@ -542,7 +845,7 @@ def main() -> None:
         ]
         with server(config, options.workers, folder / "serve.log") as url:
             for batch in (1, 100):
-                loads = bodies(ids, batch, 200, rng)
+                loads = bodies(KINDS[0], ids["string"], batch, 200, rng)
                 document = json.loads(loads[0])
                 expected = store.get_online_features(document["features"], document["entities"])
                 check(
@@ -572,7 +875,8 @@ def main() -> None:
         print(aligned(lines, 2))
     finally:
         with store.online_store() as online:
-            online.purge(layout)
+            for layout in layouts.values():
+                online.purge(layout)
         store.close()
         shutil.rmtree(folder, ignore_errors=True)
 
