@@ -16,10 +16,10 @@ the same run, as a ratio:
   execute, no guard, of the same latest rows computed once with pyarrow and already turned into
   text (none of that timed). Goal: ours/bare entities/s >= 1.0. Shown too: our writer alone
   (`OnlineStore.write` of those precomputed rows, no Spark), the Sail part alone (read + latest
-  per entity drained by a no-op `mapInArrow`), and the job's source rows/s and peak memory beside
-  Feast 0.67's `materialize` of the same shape, measured by others on this machine class and
-  NOT in this run (goal: >= 10x faster). The latest rows are the one with the greatest event
-  time per entity; the source has distinct event times, so there are no ties.
+  per entity drained by a no-op `mapInArrow`), and the job's source rows/s and peak memory. Feast
+  is run beside us, in the same run on its own benchmark data, by `benchmarks/vs_feast.py`. The
+  latest rows are the one with the greatest event time per entity; the source has distinct event
+  times, so there are no ties.
 * both -- one job with stores ("offline", "online").
 
 Every figure is the median of `--repeats` runs (time.perf_counter, wall clock), ours and bare
@@ -88,10 +88,6 @@ END = START + 86_400
 PROJECT, FEATURE_SET = "bench", "bench_features"
 BARE_CHUNK = 1_000  # HSET commands per pipeline execute
 SPOT_CHECKS = 5
-# Feast 0.67 `materialize` of the same shape (1M rows, 100k entities, 10 doubles, one day) on
-# this machine class, measured elsewhere: NOT measured by this run.
-FEAST = {"seconds": 11.5, "entities_per_s": 8_700, "rows_per_s": 87_000, "peak_gb": 1.4}
-DEFAULT_SHAPE = (1_000_000, 100_000, 10)
 
 
 class CheckFailed(AssertionError):
@@ -467,15 +463,10 @@ def print_report(
         f"peak RSS during the both-store jobs {mb['both']:,.0f} MB; ru_maxrss over the whole run "
         f"(set-up included) {max_rss_mb:,.0f} MB"
     )
-    print(
-        f"Feast 0.67 materialize, same shape (measured elsewhere, not in this run): {FEAST['seconds']} s median, "
-        f"{FEAST['entities_per_s']:,} entities/s, {FEAST['rows_per_s']:,} source rows/s, {FEAST['peak_gb']} GB peak"
-    )
 
     offline_ratio = med["offline_ours"] / med["offline_bare"]
     online_ratio = med["online_bare"] / online_s  # entities/s ours over bare
     writer_ratio = med["online_bare"] / med["online_writer"]
-    same_shape = (rows, entities, len(src.features)) == DEFAULT_SHAPE
     print(f"\n{'goal':<58} {'figure':>8} {'target':>8}  met")
     goals = [
         ("offline: ours / bare seconds", offline_ratio, "<= 1.25", offline_ratio <= 1.25),
@@ -487,20 +478,8 @@ def print_report(
             writer_ratio >= 1.0,
         ),
     ]
-    if same_shape:
-        speedup = FEAST["seconds"] / online_s
-        goals.append(
-            (
-                "online: speed-up over Feast 0.67 (figure from elsewhere)",
-                speedup,
-                ">= 10",
-                speedup >= 10,
-            )
-        )
     for label, value, target, met in goals:
         print(f"{label:<58} {value:>8.2f} {target:>8}  {'yes' if met else 'NO'}")
-    if not same_shape:
-        print("(no speed-up over Feast: its figure is for 1,000,000 rows, 100,000 entities, 10 features)")
 
 
 # ---- main ---------------------------------------------------------------------------------

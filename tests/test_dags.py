@@ -279,3 +279,74 @@ def test_the_example_training_dag_trains_on_the_offline_store(fraud) -> None:  #
     model = json.loads((root / "data" / "models" / "fraud_model.json").read_text())
     assert model["rows"] == 600 and len(model["weights"]) == 4
     assert model["features"][0] == "transactions:transaction_amount_7d_sum"
+
+
+def test_a_mapped_task_on_spark_submit_submits_its_batch_once_and_records_chunks_as_they_land(fraud) -> None:  # type: ignore[no-untyped-def]
+    """The cluster path under Airflow: one spark-submit for a 3-day batch, counted by a
+    `spark-submit` on SPARK_HOME that logs each call and runs pyspark's own. The first day's
+    transformation fails at once and the last day's takes a while, so the interval table must show
+    the first day Incomplete while the batch's application is still running."""
+    import contextlib
+    import threading
+
+    import pyspark
+
+    root, env = fraud
+    config = root / "featurestore.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "  type: embedded                     # a local Spark session in the worker",
+            "  type: spark-submit\n  master: local[2]",
+        )
+    )
+    first, last = FIRST_DAY + 6 * DAY, FIRST_DAY + 8 * DAY
+    (root / "transforms" / "timed.py").write_text(
+        "import time\nfrom transforms.transactions import transform as rolling\n\n\n"
+        "def transform(df, window):\n"
+        "    start = int(window.start.timestamp())\n"
+        f"    if start == {first}:\n"
+        "        raise ValueError('no feed for this day')\n"
+        f"    if start == {last}:\n"
+        "        time.sleep(8)\n"
+        "    return rolling(df, window)\n"
+    )
+    spec = root / "featuresets" / "transactions.yaml"
+    spec.write_text(
+        spec.read_text().replace("transforms.transactions:transform", "transforms.timed:transform")
+    )
+    home, calls = root / "spark_home", root / "spark_submit_calls.log"
+    (home / "bin").mkdir(parents=True)
+    real = Path(pyspark.__file__).parent
+    wrapper = home / "bin" / "spark-submit"
+    wrapper.write_text(
+        "#!/bin/sh\n"  # one line per call: how many chunks its batch holds
+        f'echo "$@" | grep -o \'"job_id"\' | wc -l >> "{calls}"\n'
+        f'export SPARK_HOME="{real}"\nexec "{real}/bin/spark-submit" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = {**env, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable}
+
+    seen: list[dict] = []
+    outcome: dict = {}
+    conf = {"feature_set": "transactions", "start": day(6), "end": day(9), "stores": ["online"]}
+    runner = threading.Thread(
+        target=lambda: outcome.update(run=dag_test(env, "featurestore_backfill", f"run_conf={conf!r}"))
+    )
+    runner.start()
+    while runner.is_alive():
+        with contextlib.suppress(Exception):  # the interval table may not exist yet
+            seen.append(statuses(root))
+        runner.join(0.2)
+    run = outcome["run"]
+    assert run["state"] == "failed", run  # a job failed: the run says so
+    assert len([t for t in run["tasks"] if t[0] == "materialize"]) == 1
+    # One spark-submit for the 3-day batch; the task's retry re-claims the failed day alone.
+    assert calls.read_text().split() == ["3", "1"]
+    assert {"online": [(day(6), day(7), "Incomplete"), (day(7), day(9), "Pending")], "offline": []} in seen
+    assert statuses(root)["online"] == [(day(6), day(7), "Incomplete"), (day(7), day(9), "Complete")]
+    by_start = {
+        iso(j.start): j for j in FeatureStore(str(config), check_transformations=False).jobs("transactions")
+    }
+    assert "no feed for this day" in by_start[day(6)].error
+    assert by_start[day(7)].state == by_start[day(8)].state == "succeeded"
+    assert all(j.airflow["task_id"] == "materialize" for j in by_start.values())
