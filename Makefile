@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo fraud test lint bench airflow clean
+.PHONY: setup demo fraud test lint bench bench-feast airflow clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ bench: setup
 	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py && \
 	  $(PY) benchmarks/online.py && \
 	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py && $(PY) benchmarks/status_page.py
+
+# Feast 0.67 side by side (installed into benchmarks/.feast-venv on first use) and what chunked
+# backfills cost against bare pipelines and one JVM job; both start a throwaway redis-server.
+bench-feast: setup
+	$(PY) benchmarks/vs_feast.py && $(PY) benchmarks/batches.py
 
 # Airflow in one process tree (SQLite metadata under .airflow/) over the demo's feature store:
 # the DAGs, and the status page under Browse -> Feature store. The admin password is printed.
