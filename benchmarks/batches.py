@@ -1,9 +1,9 @@
 """Benchmark: what chunking a backfill costs, against bare pipelines measured in the same run.
 
-Why: a backfill is cut into chunks of at most `max_job_window` (1d by default), and today each
-chunk is a whole job. These figures show what that costs on the embedded engine (a 10-day
-both-store backfill against the same work done bare) and on a JVM Spark (many small
-spark-submit jobs against one job over the same rows). Every job runs the code of this
+Why: a backfill is cut into chunks of at most `max_job_window` (1d by default), run in batches
+(one engine run each, one online write per batch). These figures show what chunking still
+costs on the embedded engine (a 10-day both-store backfill against the same work done bare)
+and on a JVM Spark (a backfill of many small chunks against one job over the same rows). Every job runs the code of this
 checkout, whatever it does: nothing here assumes how chunks are run.
 
 (a) `embedded`: the dataset of `vs_feast.py` (seeded, `--rows` 1,000,000, `--entities`
