@@ -9,6 +9,9 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from airflow_provider_featurestore.online import OnlineStore, OnlineStoreUnavailable
+
+REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
@@ -36,3 +39,15 @@ def table_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/intervals.db"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store() -> Iterator[OnlineStore]:
+    """The tests' Redis server as an `OnlineStore` (a module may define its own `store`)."""
+    online = OnlineStore(REDIS_URL)
+    try:
+        online.ping()
+    except OnlineStoreUnavailable as exc:  # pragma: no cover - a broken test machine
+        pytest.fail(f"{exc} (or set FEATURESTORE_TEST_REDIS_URL)")
+    yield online
+    online.close()

@@ -61,17 +61,6 @@ ALL_TYPES = (
 
 
 @pytest.fixture
-def store() -> Iterator[OnlineStore]:
-    online = OnlineStore(REDIS_URL)
-    try:
-        online.ping()
-    except OnlineStoreUnavailable as exc:  # pragma: no cover - a broken test machine
-        pytest.fail(f"{exc} (or set FEATURESTORE_TEST_REDIS_URL)")
-    yield online
-    online.close()
-
-
-@pytest.fixture
 def raw() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(REDIS_URL)
     yield client

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from airflow_provider_featurestore.config import Column
 from airflow_provider_featurestore.errors import BadInput
 from airflow_provider_featurestore.featurestore import FeatureStore
-from airflow_provider_featurestore.online import OnlineLayout, OnlineStore, OnlineStoreUnavailable
+from airflow_provider_featurestore.online import OnlineLayout, OnlineStore
 
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -33,17 +33,6 @@ INT64 = st.integers(-(2**63), 2**63 - 1)
 INT32 = st.integers(-(2**31), 2**31 - 1)
 ARROW = {"int": pa.int32(), "long": pa.int64()}
 PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
-
-
-@pytest.fixture
-def store() -> Iterator[OnlineStore]:
-    online = OnlineStore(REDIS_URL)
-    try:
-        online.ping()
-    except OnlineStoreUnavailable as exc:  # pragma: no cover - a broken test machine
-        pytest.fail(f"{exc} (or set FEATURESTORE_TEST_REDIS_URL)")
-    yield online
-    online.close()
 
 
 @pytest.fixture
