@@ -182,15 +182,9 @@ def run_batches(
 ) -> list[JobRecord]:
     """Run claimed jobs (in time order) batch by batch, logging progress per job and per batch;
     on interrupt, the jobs not run are finished as Incomplete before the interrupt goes on."""
-    groups = [
-        group
-        for _key, same in groupby(records, key=lambda r: (r.feature_set, r.version))
-        for same_version in [list(same)]
-        for group in batches(
-            same_version,
-            store.spec(same_version[0].feature_set, same_version[0].version).materialization.max_batch_window,
-        )
-    ]
+    groups: list[list[JobRecord]] = []
+    for (name, version), same in groupby(records, key=lambda r: (r.feature_set, r.version)):
+        groups += batches(list(same), store.spec(name, version).materialization.max_batch_window)
     total = len(records)
     logged: set[str] = set()
     done: dict[str, JobRecord] = {}
