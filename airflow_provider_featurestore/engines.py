@@ -30,6 +30,11 @@ from .errors import BadInput
 from .job_model import BatchSpec, ChunkResult, Report
 
 UTC_CONF = {"spark.sql.session.timeZone": "UTC"}
+# delta-spark rebuilds the table's state after each commit in `snapshotPartitions` tasks (50 by
+# default, sized for logs of millions of files). A feature table's log holds a few files per
+# chunk, and a batch commits once per chunk: 50 tasks per commit made an hourly chunk cost ~5 s
+# on local[2], 4 tasks ~2.5 s (benchmarks/README.md). A user's engine.conf or spark_conf wins.
+DELTA_SPARK_DEFAULT_CONF = {"spark.databricks.delta.snapshotPartitions": "4"}
 # pyspark 4.2 warns on every import that it does not fully support pandas 3; the job uses no
 # pandas conversion, so the warning is noise in every user's log.
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -53,10 +58,12 @@ class _SessionEngine:
     def session(self):  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
+    default_conf: Mapping[str, str] = {}
+
     def run_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
         spark = self.session()
         with self._lock:  # runtime conf is per session: one batch at a time sets it
-            for key, value in {**conf, **UTC_CONF}.items():
+            for key, value in {**self.default_conf, **conf, **UTC_CONF}.items():
                 spark.conf.set(key, value)
             materialize.run_batch(spark, batch, report, self.config)
 
@@ -117,6 +124,8 @@ class EmbeddedEngine(_SessionEngine):
 
 class SparkConnectEngine(_SessionEngine):
     """A remote Spark Connect server; the driver-side code runs here, the work there."""
+
+    default_conf = DELTA_SPARK_DEFAULT_CONF
 
     def __init__(self, config: FeatureStoreConfig, remote: str) -> None:
         super().__init__(config)
@@ -180,7 +189,9 @@ class SparkSubmitEngine:
 
         def submit() -> None:
             try:
-                outcome["output"] = self.submit(args, {**conf, **UTC_CONF}, self.package())
+                outcome["output"] = self.submit(
+                    args, {**DELTA_SPARK_DEFAULT_CONF, **conf, **UTC_CONF}, self.package()
+                )
             except Exception as exc:  # noqa: BLE001 - reported per chunk below
                 outcome["error"] = exc
 
