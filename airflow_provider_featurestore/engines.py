@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -233,9 +234,13 @@ class SparkSubmitEngine:
         # A Spark Connect session in this process (Sail, say) sets pyspark's connect-mode
         # variables; the submitted driver must not inherit them or it tries to connect.
         env = {k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES}
+        if "SPARK_HOME" not in env and command[0] == str(Path(sys.executable).with_name("spark-submit")):
+            env["SPARK_HOME"] = pip_spark_home()  # pip's spark-submit looks for it with `python` on PATH
         if str(self.master).startswith("local"):  # executors share this machine: use this Python
             env.setdefault("PYSPARK_PYTHON", sys.executable)
-        completed = subprocess.run(command, env=env, capture_output=True, text=True)
+        completed = subprocess.run(
+            command, env=env, capture_output=True, text=True, preexec_fn=_die_with_parent
+        )
         if completed.returncode != 0:  # `run` still reads the job's own result when it wrote one
             lines = [
                 line for line in completed.stderr.splitlines() if line.strip() and not _spark_log_noise(line)
@@ -268,6 +273,23 @@ def _spark_log_noise(line: str) -> bool:
     return any(
         mark in line for mark in (" WARN ", " INFO ", "log4j", "incubator modules")
     ) or line.lstrip().startswith("at ")
+
+
+def _die_with_parent() -> None:
+    """In the spark-submit child: ask Linux for SIGTERM when the submitting thread dies, so a
+    killed backfill leaves no driver committing on its own after its leases ran out (the next
+    backfill redoes that time). Elsewhere nothing is done."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def pip_spark_home() -> str:
+    """The Spark distribution inside the pip-installed pyspark."""
+    import pyspark
+
+    return str(Path(pyspark.__file__).resolve().parent)
 
 
 def spark_submit_binary() -> str:

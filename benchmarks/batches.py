@@ -18,14 +18,13 @@ checkout, whatever it does: nothing here assumes how chunks are run.
     Delta table and no interval table.
 
 (b) `jvm`: `engine: {type: spark-submit, master: "local[2]"}` (pyspark's spark-submit on the
-    JVM), delta-spark's jars by `spark.jars.packages=io.delta:delta-spark_2.13:<version>`
-    through Maven Central (the installed delta-spark's version, else the newest earlier patch
-    of its minor that resolves; an Ivy cache under `benchmarks/.ivy` is kept between runs),
+    JVM), delta-spark's jars by their Maven coordinates (`scripts/delta-jars.sh`, the version
+    setup.cfg pins, cached after the first run),
     with Delta's SQL extension and catalog. A smaller dataset (`--jvm-rows` 100,000 rows,
     `--jvm-entities` 10,000) over `--jvm-hours` (48) hours; a both-store backfill of the whole
     window with `max_job_window: 1h` (48 jobs) against the same window with `max_job_window`
     equal to the window (1 job), each a fresh process. Also timed: an empty spark-submit with
-    the same packages (the per-job floor: JVM start, Ivy from the cache, session start).
+    the same jars (the per-job floor: JVM start, session start).
 
 For each: the call (in-process), the process's wall clock, its peak RSS (`ru_maxrss` from
 `wait4`: with spark-submit, the largest of the process and the JVMs it waited for), the Redis
@@ -47,6 +46,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,12 +60,10 @@ from common import aligned
 
 FEATURE_SET = "tenday"
 DB = {"ours": 3, "bare": 4, "hourly": 5, "whole": 6}
-IVY = wl.BENCH / ".ivy"
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.ui.enabled": "false",
-    "spark.jars.ivy": str(IVY),
 }
 PROBE = '''"""An empty job: a session with Delta, one tiny table written and read back."""
 import sys
@@ -257,60 +255,32 @@ def delta_version() -> str:
     return importlib.metadata.version("delta-spark")
 
 
-def candidates(version: str) -> list[str]:
-    """The installed version, then the earlier patches of its minor, newest first."""
-    major, minor, patch = (version.split(".") + ["0", "0"])[:3]
-    digits = int("".join(c for c in patch if c.isdigit()) or 0)
-    return [version] + [f"{major}.{minor}.{p}" for p in range(digits - 1, -1, -1)]
+def delta_jars() -> str:
+    """delta-spark's jars by their Maven coordinates (scripts/delta-jars.sh, cached after the first run)."""
+    done = subprocess.run([str(wl.ROOT / "scripts" / "delta-jars.sh")], capture_output=True, text=True)
+    wl.expect(done.returncode == 0, f"scripts/delta-jars.sh failed: {done.stderr.strip()[-500:]}")
+    return done.stdout.strip()
 
 
-def probe(bench: Bench, version: str, number: int) -> wl.ChildRun:
-    """An empty spark-submit with the Delta packages (resolves them into the Ivy cache)."""
+def probe(bench: Bench, jars: str, number: int) -> wl.ChildRun:
+    """An empty spark-submit with the Delta jars: the floor every job pays (JVM, session, Delta)."""
     from airflow_provider_featurestore.engines import spark_submit_binary
 
     script = os.path.join(bench.folder, "delta_probe.py")
     Path(script).write_text(PROBE)
-    conf = {**DELTA_CONF, "spark.jars.packages": f"io.delta:delta-spark_2.13:{version}"}
     command = [spark_submit_binary(), "--master", "local[2]"]
-    for key, value in conf.items():
+    for key, value in {**DELTA_CONF, "spark.jars": jars}.items():
         command += ["--conf", f"{key}={value}"]
     command += [script, os.path.join(bench.folder, f"probe_table_{number}")]
-    return wl.run_child(
-        f"delta probe {version} {number}",
+    run = wl.run_child(
+        f"delta probe {number}",
         command,
         log_dir=os.path.join(bench.folder, "logs"),
         timeout=900,
         env={**wl.child_env(), "PYSPARK_PYTHON": sys.executable},
     )
-
-
-def unresolved(bench: Bench, version: str, number: int) -> str | None:
-    """Ivy's own words for a module it could not find, from the probe's stderr."""
-    path = os.path.join(bench.folder, "logs", f"delta_probe_{version}_{number}.err")
-    with open(path, errors="replace") as handle:
-        for line in handle:
-            if "module not found" in line:
-                return line.strip() + " (Maven Central and the other default repositories)"
-    return None
-
-
-def resolve_delta(bench: Bench) -> tuple[str, list[str]]:
-    """The delta-spark version whose jars resolve, trying the installed one first."""
-    installed = delta_version()
-    failures: list[str] = []
-    for number, version in enumerate(candidates(installed)):
-        try:
-            run = probe(bench, version, number)
-        except wl.CheckFailed as exc:
-            reason = unresolved(bench, version, number) or str(exc).splitlines()[0]
-            failures.append(f"{version}: {reason}")
-            print(f"  delta-spark {version}: its jars do not resolve ({reason})", flush=True)
-            continue
-        wl.expect(run.result.get("count") == 3, f"delta probe read back {run.result}")
-        return version, failures
-    raise wl.CheckFailed(
-        f"no delta-spark jar resolves for the installed delta-spark {installed}: " + "; ".join(failures)
-    )
+    wl.expect(run.result.get("count") == 3, f"delta probe read back {run.result}")
+    return run
 
 
 def jvm(bench: Bench) -> list[list[str]]:
@@ -323,12 +293,12 @@ def jvm(bench: Bench) -> list[list[str]]:
         f"\n(b) jvm: spark-submit --master local[2], pyspark {pyspark_version}, delta-spark {delta_version()}"
     )
     began = time.perf_counter()
-    version, failures = resolve_delta(bench)
-    resolve_s = time.perf_counter() - began
-    floor = probe(bench, version, 99)  # the Ivy cache is warm now: what every job pays first
+    jars = delta_jars()
+    fetch_s = time.perf_counter() - began
+    floor = probe(bench, jars, 1)
     print(
-        f"  delta-spark jars io.delta:delta-spark_2.13:{version} (resolved and probed in {resolve_s:.0f} s; "
-        f"an empty spark-submit with them: {floor.wall:.1f} s wall, {floor.rss_mb:,.0f} MB)",
+        f"  delta-spark jars {jars} (scripts/delta-jars.sh: {fetch_s:.0f} s); "
+        f"an empty spark-submit with them: {floor.wall:.1f} s wall, {floor.rss_mb:,.0f} MB",
         flush=True,
     )
     source = wl.generate(
@@ -339,7 +309,7 @@ def jvm(bench: Bench) -> list[list[str]]:
         seconds=hours * 3600,
         seed=options.seed + 7,
     )
-    conf = {**DELTA_CONF, "spark.jars.packages": f"io.delta:delta-spark_2.13:{version}"}
+    conf = {**DELTA_CONF, "spark.jars": jars}
     engine = "engine:\n  type: spark-submit\n  master: local[2]\n  conf:\n" + "".join(
         f"    {key}: {value}\n" for key, value in conf.items()
     )
@@ -365,7 +335,7 @@ def jvm(bench: Bench) -> list[list[str]]:
         flush=True,
     )
     runs: dict[str, list[wl.ChildRun]] = {"hourly": [], "whole": []}
-    lines = [HEADER, row("empty spark-submit with the Delta packages", floor, source.entities)]
+    lines = [HEADER, row("empty spark-submit with the Delta jars", floor, source.entities)]
     for number in range(1, options.jvm_rounds + 1):
         for name, label in (("whole", f"max_job_window {hours}h"), ("hourly", "max_job_window 1h")):
             client = bench.client(name)
@@ -405,8 +375,6 @@ def jvm(bench: Bench) -> list[list[str]]:
             )
     print(f"\n(b) per round ({source.entities:,} entities)")
     print(aligned(lines, text_columns=1))
-    if failures:
-        print("  not resolvable through Maven Central: " + "; ".join(failures))
     h_call, w_call = wl.median([r.call for r in runs["hourly"]]), wl.median([r.call for r in runs["whole"]])
     h_wall, w_wall = wl.median([r.wall for r in runs["hourly"]]), wl.median([r.wall for r in runs["whole"]])
     h_rss, w_rss = wl.median([r.rss_mb for r in runs["hourly"]]), wl.median([r.rss_mb for r in runs["whole"]])

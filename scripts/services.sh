@@ -24,7 +24,7 @@ apt_install() {
 
 redis_up() { redis-cli -u "$1" ping 2>/dev/null | grep -q PONG; }
 
-wanted=${*:-redis postgresql chromium}
+wanted=${*:-redis postgresql chromium jvm}
 
 # ---- Redis ---------------------------------------------------------------------------------
 redis_url=${FEATURESTORE_TEST_REDIS_URL:-${FEATURESTORE_REDIS_URL:-redis://127.0.0.1:6379/0}}
@@ -74,3 +74,10 @@ chromium=${FEATURESTORE_TEST_CHROMIUM:-$(command -v chromium || true)}
 [ -n "$chromium" ] || { apt_install chromium; chromium=$(command -v chromium); }
 say "Chromium at $chromium"
 echo "export FEATURESTORE_TEST_CHROMIUM=$chromium"
+case " $wanted " in *" jvm "*) ;; *) exit 0 ;; esac
+
+# ---- Java 17 and Maven (the engine tier: Spark with delta-spark, jars by Maven coordinates) ---
+command -v java >/dev/null || apt_install openjdk-17-jdk-headless
+command -v mvn >/dev/null || apt_install maven
+jars=$("$(dirname "$0")/delta-jars.sh")  # fetched once, then cached
+say "Java $(java -version 2>&1 | head -n 1 | cut -d'"' -f2), delta-spark jars $jars"

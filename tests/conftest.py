@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from spark_cluster import SparkServices
 
 from airflow_provider_featurestore.online import OnlineStore, OnlineStoreUnavailable
 
@@ -51,3 +52,19 @@ def store() -> Iterator[OnlineStore]:
         pytest.fail(f"{exc} (or set FEATURESTORE_TEST_REDIS_URL)")
     yield online
     online.close()
+
+
+ENGINES = ("embedded", "spark-submit", "spark-connect")
+
+
+@pytest.fixture(scope="session")
+def spark_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkServices]:
+    """The session's standalone Spark cluster and Spark Connect server, each started on first use."""
+    services = SparkServices(tmp_path_factory.mktemp("spark"))
+    yield services
+    services.stop()
+    if services.started_s:
+        print(
+            "\nspark services started in: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in services.started_s.items())
+        )

@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
+import yaml
+from conftest import ENGINES
 from deltalake import DeltaTable
 from intervals_view import statuses as interval_view  # noqa: E402
 
@@ -47,14 +49,31 @@ def _generator():  # type: ignore[no-untyped-def]
     return module
 
 
+@pytest.fixture(params=ENGINES)
+def fraud(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The acceptance tier: a private fraud feature store on each engine (embedded Sail,
+    spark-submit to the standalone cluster, Spark Connect to a JVM server, both with delta-spark)."""
+    engine = request.getfixturevalue("spark_services").engine_yaml(request.param)
+    yield from _fraud(tmp_path, monkeypatch, engine)
+
+
 @pytest.fixture
-def fraud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def embedded_fraud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The fraud feature store on the embedded engine only (its own config, as shipped)."""
+    yield from _fraud(tmp_path, monkeypatch, None)
+
+
+def _fraud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str | None):  # type: ignore[no-untyped-def]
     """A private fraud feature store with 10 days of recent data; its Redis keys purged after."""
     root = tmp_path / "fraud"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", "__pycache__"))
     project = f"t{uuid.uuid4().hex[:10]}"
     config = root / "featurestore.yaml"
-    config.write_text(config.read_text().replace("project: fraud", f"project: {project}"))
+    text = config.read_text().replace("project: fraud", f"project: {project}")
+    if engine is not None:
+        head, _sep, _old = text.partition("engine:\n")
+        text = head + engine
+    config.write_text(text)
     start = datetime.fromtimestamp(FIRST_DAY, UTC).strftime("%Y-%m-%d")
     _generator().generate(str(root / "data"), accounts=40, transactions_per_day=300, start=start, days=10)
     monkeypatch.setenv("FEATURESTORE_REDIS_URL", REDIS_URL)
@@ -67,6 +86,10 @@ def fraud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-u
         client.delete(*keys)
     for name in [m for m in sys.modules if m == "transforms" or m.startswith("transforms.")]:
         del sys.modules[name]
+
+
+def engine_of(root: Path) -> str:
+    return str(yaml.safe_load((root / "featurestore.yaml").read_text())["engine"]["type"])
 
 
 def backfill(root: Path, *args: str) -> int:
@@ -296,7 +319,8 @@ def test_a_killed_backfill_leaves_no_pending_after_the_next_one(fraud: Path) -> 
     )
 
 
-def test_ctrl_c_leaves_the_time_incomplete_not_pending(fraud: Path) -> None:
+def test_ctrl_c_leaves_the_time_incomplete_not_pending(embedded_fraud: Path) -> None:
+    fraud = embedded_fraud
     process, _original = start_slow_backfill(fraud, stderr=subprocess.PIPE)
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=60)
@@ -331,7 +355,9 @@ def _write_profiles(root: Path, rows: list[dict]) -> None:
 
 def test_online_ttl_expires_keys_and_skips_expired_rows(fraud: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    soon = now - timedelta(hours=1) + timedelta(seconds=3)  # expires 3 s from now
+    # expires shortly after the backfill has written it (a JVM engine's backfill takes longer)
+    margin = timedelta(seconds={"embedded": 3, "spark-connect": 60}.get(engine_of(fraud), 120))
+    soon = now - timedelta(hours=1) + margin
     gone = now - timedelta(hours=2)  # expired an hour ago: never written
     _write_profiles(
         fraud,
@@ -351,7 +377,7 @@ def test_online_ttl_expires_keys_and_skips_expired_rows(fraud: Path) -> None:
         {"userID": "u1", "score": 1.5},
         {"userID": "u2", "score": None},
     ]
-    time.sleep(4)
+    time.sleep(max(0.0, to_epoch(soon) + 3600 - time.time()) + 1)
     assert not client.exists(prefix + "u1")
     assert store.get_online("profiles", [{"userID": "u1"}])[0]["score"] is None
     assert len(offline_rows_of(fraud, "profiles")) == 2  # the offline store keeps history
@@ -361,9 +387,10 @@ def offline_rows_of(root: Path, name: str) -> pd.DataFrame:
     return DeltaTable(str(root / "data" / "offline" / name / "v1")).to_pandas()
 
 
-def test_get_online_disable_and_enable(fraud: Path, capsys: pytest.CaptureFixture) -> None:
+def test_get_online_disable_and_enable(embedded_fraud: Path, capsys: pytest.CaptureFixture) -> None:
     import json
 
+    fraud = embedded_fraud
     config = ["--config", str(fraud / "featurestore.yaml")]
     assert backfill(fraud, "transactions", "--start", day(8), "--end", day(9)) == 0
     capsys.readouterr()
@@ -402,3 +429,21 @@ def test_get_online_disable_and_enable(fraud: Path, capsys: pytest.CaptureFixtur
     assert online_values(fraud, ["A0001"])["A0001"]["transaction_7d_count"] == str(
         rows[0]["transaction_7d_count"]
     )
+
+
+def test_a_multi_day_backfill_is_one_engine_run(
+    fraud: Path, capsys: pytest.CaptureFixture, request: pytest.FixtureRequest
+) -> None:
+    """Three daily chunks, one batch: one engine run (on the cluster: one application), each
+    chunk's rows as pandas computes them."""
+    services = request.getfixturevalue("spark_services")
+    before = {app["id"] for app in services.applications()} if engine_of(fraud) == "spark-submit" else set()
+    assert backfill(fraud, "transactions", "--start", day(6), "--end", day(9)) == 0
+    assert "batch 1/1: 3 job(s)" in capsys.readouterr().err
+    if engine_of(fraud) == "spark-submit":
+        new = [app for app in services.applications() if app["id"] not in before]
+        assert [app["name"] for app in new] == ["featurestore transactions v1 batch of 3"]
+    got = sort_rows(offline_rows(fraud).drop(columns=["event_date"]))
+    want = sort_rows(expected_rolling(fraud, FIRST_DAY + 6 * DAY, FIRST_DAY + 9 * DAY))
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
+    assert statuses(fraud)["offline"] == [(day(6), day(9), "Complete")]

@@ -54,11 +54,27 @@ materialization: {offline: true, online: true, online_ttl: 30d}
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FeatureStore]:
     """The fraud example plus `risk` (which shares the feature name credit_limit with accounts
     and has a 2-day temporal_join_lookback), with a project of its own in Redis."""
+    yield from _store(tmp_path, monkeypatch, None)
+
+
+@pytest.fixture(params=["embedded", "spark-connect"])
+def join_store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FeatureStore]:
+    """`store` on the embedded engine and on a JVM Spark Connect server with delta-spark."""
+    engine = request.getfixturevalue("spark_services").engine_yaml(request.param)
+    yield from _store(tmp_path, monkeypatch, engine)
+
+
+def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str | None) -> Iterator[FeatureStore]:
     root = tmp_path / "fraud"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", "model", "__pycache__"))
     project = f"r{uuid.uuid4().hex[:10]}"
     config = root / "featurestore.yaml"
-    config.write_text(config.read_text().replace("project: fraud", f"project: {project}"))
+    text = config.read_text().replace("project: fraud", f"project: {project}")
+    if engine is not None:
+        text = text.partition("engine:\n")[0] + engine
+    config.write_text(text)
     (root / "featuresets" / "risk.yaml").write_text(RISK_SPEC)
     monkeypatch.setenv("FEATURESTORE_REDIS_URL", REDIS_URL)
     with FeatureStore(str(config), check_transformations=False) as opened:
@@ -283,11 +299,12 @@ feature_times = st.lists(st.integers(0, 200), min_size=0, max_size=12, unique=Tr
     ),
 )
 def test_the_point_in_time_join_equals_a_brute_force_join(
-    store: FeatureStore, accounts_times: dict, risk_times: dict, observations: list
+    join_store: FeatureStore, accounts_times: dict, risk_times: dict, observations: list
 ) -> None:
     """Hours since T0: account snapshots (no lookback) and risk rows (2-day lookback) at random
     distinct times per account; observations at random times, some before every row, some of
-    an account with no rows at all."""
+    an account with no rows at all. On Sail and on Spark with delta-spark."""
+    store = join_store
     hour = timedelta(hours=1)
     rng = np.random.default_rng(len(observations))
     accounts = pd.DataFrame(
