@@ -24,7 +24,7 @@ import os
 import shutil
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ import pytest
 import redis
 
 from airflow_provider_featurestore.config import FeatureStoreConfig, load_config
-from airflow_provider_featurestore.engines import SparkSubmitEngine
+from airflow_provider_featurestore.engines import SparkSubmitEngine, Submission
 from airflow_provider_featurestore.job_model import BatchSpec, ChunkResult, ChunkSpec
 from airflow_provider_featurestore.timeutil import to_epoch
 
@@ -182,9 +182,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     submitted: list[str] = []
     plain = engine.submit
 
-    def submit(args: list[str], conf: Mapping[str, str], py_files: str) -> None:
-        submitted.append(py_files)
-        plain(args, conf, py_files)
+    def submit(submission: Submission) -> None:
+        submitted.append(submission.py_files)
+        plain(submission)
 
     engine.submit = submit
     try:
