@@ -70,18 +70,24 @@ def redis_url_from_connection(
 
 
 def spark_submit_via_airflow(conn_id: str):  # type: ignore[no-untyped-def]
-    """A submitter that runs spark-submit through Airflow's SparkSubmitHook and `conn_id`."""
+    """A submitter that runs spark-submit through Airflow's SparkSubmitHook and `conn_id`: the
+    same arguments, name and files as the plain submit (the hook logs its command line, and that
+    line holds no secret: the batch goes as a file)."""
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
     from spark_jobs import materialize
 
-    def submit(args: list[str], conf: Mapping[str, str], py_files: str) -> None:
+    from .engines import Submission, cluster_deploy_mode
+
+    def submit(submission: Submission) -> None:
+        deploy_mode = _connection(conn_id, "engine.conn_id").extra_dejson.get("deploy-mode")
         hook = SparkSubmitHook(
             conn_id=conn_id,
-            conf=dict(conf),
-            py_files=py_files,
-            application_args=args,
-            name="featurestore-materialize",
+            conf=dict(submission.conf),
+            py_files=submission.py_files,
+            files=submission.batch_file if cluster_deploy_mode(submission.conf, deploy_mode) else None,
+            application_args=list(submission.args),
+            name=submission.name,
         )
         hook.submit(materialize.__file__)
 

@@ -6,6 +6,9 @@ is the same on all of them, and a batch is one engine run on each.
 - `spark-submit`: a Spark cluster (or `local[N]`): one `spark-submit` of the job file per batch,
   the package shipped as `--py-files`; each chunk's result comes back as a file in a result
   folder, read while the application runs (or as a marker line of the driver's output).
+  The batch (it carries the resolved Redis URL, password included) never goes on a command line
+  or into a Spark property: it is a mode-0600 file in the submitter's private folder, named by
+  `--batch-file PATH` (and shipped with `--files` in cluster deploy mode).
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ import threading
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from spark_jobs import materialize
 
 from .config import FeatureStoreConfig
-from .errors import BadInput
+from .errors import BadInput, redact_credentials
 from .job_model import BatchSpec, ChunkResult, Report
 
 UTC_CONF = {"spark.sql.session.timeZone": "UTC"}
@@ -146,9 +150,29 @@ class SparkConnectEngine(_SessionEngine):
             self._spark = None
 
 
-Submitter = Callable[[list[str], Mapping[str, str], str], "str | None"]
-"""Runs `spark-submit` for (application args, conf, py-files zip); raises on failure; returns the
-driver's stdout when it has it (the result's marker line is read from it when no file was written)."""
+@dataclass(frozen=True)
+class Submission:
+    """One spark-submit of the job. Nothing here is secret except the contents of `batch_file`:
+    `args` and `conf` go on a command line (any local user's `ps`) and into the Spark UI and
+    event log, so they hold paths and settings only."""
+
+    args: tuple[str, ...]  # the job's arguments: `--batch-file PATH --result-dir DIR`
+    conf: Mapping[str, str]
+    py_files: str  # the package zip
+    batch_file: str  # the BatchSpec JSON, mode 0600: ship it with `--files` in cluster deploy mode
+    name: str  # the application's name (Spark UI, cluster manager)
+
+
+Submitter = Callable[[Submission], "str | None"]
+"""Runs `spark-submit` for a `Submission`; raises on failure; returns the driver's stdout when it
+has it (the result's marker line is read from it when no file was written)."""
+
+
+def cluster_deploy_mode(conf: Mapping[str, str], deploy_mode: object = None) -> bool:
+    """Whether the driver runs on the cluster (`deploy_mode`, as a connection gives it, else
+    `spark.submit.deployMode`): then it cannot read the submitter's files and the batch file goes
+    with `--files`. In client mode it does not, so no copy of the secret lands in Spark's folders."""
+    return str(deploy_mode or conf.get("spark.submit.deployMode") or "client") == "cluster"
 
 
 class SparkSubmitEngine:
@@ -185,14 +209,19 @@ class SparkSubmitEngine:
         """One spark-submit for the whole batch. The submit runs in a thread; this thread reports
         each chunk result file as the driver writes it, so statuses move while the batch runs."""
         result_dir = tempfile.mkdtemp(prefix="batch-", dir=self._workdir)
-        args = ["--batch", batch.to_json(), "--result-dir", result_dir]
+        batch_file = write_batch_file(batch, self._workdir)
+        submission = Submission(
+            args=("--batch-file", batch_file, "--result-dir", result_dir),
+            conf={**DELTA_SPARK_DEFAULT_CONF, **conf, **UTC_CONF},
+            py_files=self.package(),
+            batch_file=batch_file,
+            name=f"featurestore {batch.feature_set} v{batch.version} batch of {len(batch.chunks)}",
+        )
         outcome: dict[str, object] = {}
 
         def submit() -> None:
             try:
-                outcome["output"] = self.submit(
-                    args, {**DELTA_SPARK_DEFAULT_CONF, **conf, **UTC_CONF}, self.package()
-                )
+                outcome["output"] = self.submit(submission)
             except Exception as exc:  # noqa: BLE001 - reported per chunk below
                 outcome["error"] = exc
 
@@ -217,7 +246,7 @@ class SparkSubmitEngine:
             if line.startswith(materialize.RESULT_MARKER):
                 deliver(ChunkResult.from_json(line[len(materialize.RESULT_MARKER) :]))
         error = (
-            f"spark-submit failed: {outcome['error']}"
+            redact_credentials(f"spark-submit failed: {outcome['error']}")
             if "error" in outcome
             else "spark-submit reported no result"
         )
@@ -225,12 +254,16 @@ class SparkSubmitEngine:
             if (chunk.job_id, True) not in seen:
                 deliver(ChunkResult(chunk.job_id, completed=dict.fromkeys(chunk.stores, False), error=error))
         shutil.rmtree(result_dir, ignore_errors=True)
+        os.unlink(batch_file)
 
-    def _plain_submit(self, args: list[str], conf: Mapping[str, str], py_files: str) -> str:
-        command = [spark_submit_binary(), "--master", str(self.master), "--py-files", py_files]
-        for key, value in conf.items():
+    def _plain_submit(self, submission: Submission) -> str:
+        command = [spark_submit_binary(), "--master", str(self.master), "--name", submission.name]
+        command += ["--py-files", submission.py_files]
+        if cluster_deploy_mode(submission.conf):
+            command += ["--files", submission.batch_file]
+        for key, value in submission.conf.items():
             command += ["--conf", f"{key}={value}"]
-        command += [materialize.__file__, *args]
+        command += [materialize.__file__, *submission.args]
         # A Spark Connect session in this process (Sail, say) sets pyspark's connect-mode
         # variables; the submitted driver must not inherit them or it tries to connect.
         env = {k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES}
@@ -255,6 +288,15 @@ class SparkSubmitEngine:
 
 CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 RESULT_POLL_SECONDS = 0.25
+
+
+def write_batch_file(batch: BatchSpec, folder: str) -> str:
+    """The batch as a JSON file only its owner can read (mkstemp creates it 0600, in a 0700
+    folder); the driver is handed its path, never its contents."""
+    handle, path = tempfile.mkstemp(prefix="batch-", suffix=".json", dir=folder)
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(batch.to_json())
+    return path
 
 
 def _new_results(result_dir: str, delivered: set[str]) -> list[ChunkResult]:

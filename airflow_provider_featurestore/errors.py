@@ -6,6 +6,8 @@ that names the file, field or argument at fault. Everything else is a job or sys
 
 from __future__ import annotations
 
+import re
+
 
 class BadInput(Exception):
     """Bad user input: a config file, a spec, a CLI argument or a form value.
@@ -25,3 +27,14 @@ class ConfigError(BadInput):
         self.field = field
         where = f"{file}: {field}: " if field else f"{file}: "
         super().__init__(where + message)
+
+
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:]*:)[^\s/@]+@")
+_QUERY_PASSWORD = re.compile(r"(?i)\b(password=)[^\s&'\"]+")
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with the password of every URL in it (`redis://user:pw@host`, `?password=pw`) as
+    `***`: a last guard on what becomes a job record's error or a log line, since an exception
+    from a client library may quote the URL it was given."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from . import intervals as iv
+from .errors import redact_credentials
 from .planner import PlannedJob, plan_backfill
 from .timeutil import iso
 
@@ -671,7 +672,7 @@ class IntervalTable:
             }
             if live:
                 values["state"] = "succeeded" if succeeded else "failed"
-                values["error"] = error
+                values["error"] = redact_credentials(error) if error else error  # no URL's password kept
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(values))
         return self.job(job_id)
 

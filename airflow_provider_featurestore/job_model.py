@@ -5,7 +5,8 @@ its unit of execution is the batch: consecutive chunks of one feature set versio
 engine run (one Spark session, one `spark-submit`). Inside a batch each chunk is transformed
 and written offline in its own commit and reported as soon as that commit lands; the online
 store is written once for the whole batch. Plain data, JSON both ways: the spark-submit driver
-gets the batch as JSON and reports each chunk as a JSON line.
+gets the batch as a JSON file (never on its command line: it holds the Redis URL's password) and
+reports each chunk as a JSON line.
 """
 
 from __future__ import annotations

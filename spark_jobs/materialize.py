@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from airflow_provider_featurestore.config import FeatureSetSpec, FeatureStoreConfig, load_config
+from airflow_provider_featurestore.errors import redact_credentials
 from airflow_provider_featurestore.job_model import BatchSpec, ChunkResult, ChunkSpec, Report
 from airflow_provider_featurestore.online import OnlineLayout, OnlineStore
 from airflow_provider_featurestore.timeutil import to_datetime
@@ -560,7 +561,8 @@ _RAISED = re.compile(r"\b[A-Za-z_][\w.]*(?:Error|Exception|Unavailable|Exit|Inte
 def _one_line(exc: BaseException) -> str:
     """The failure in one line. An exception raised in a Python worker reaches the driver wrapped
     in the worker's traceback (PythonException); the exception it ends with comes first here,
-    the traceback after it, so a truncated view still says what went wrong."""
+    the traceback after it, so a truncated view still says what went wrong. A URL's password in
+    it is masked: this text becomes a job record's error and a line of the driver's output."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     message = f"{type(exc).__name__}: {text}"
     if "Traceback (most recent call last)" in text:
@@ -568,24 +570,31 @@ def _one_line(exc: BaseException) -> str:
         raised = _RAISED.search(text, frames if frames >= 0 else 0)
         if raised is not None:
             message = f"{raised.group(0)} (in a Python worker; {message})"
-    return message[:2000]
+    return redact_credentials(message)[:2000]
 
 
 # ---- spark-submit entry point --------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`spark-submit spark_jobs/materialize.py --batch JSON [--result-dir DIR]`.
+    """`spark-submit spark_jobs/materialize.py --batch-file PATH [--result-dir DIR]`.
 
-    Each chunk report is written to DIR as it happens (one file each, renamed into place, so the
-    submitter reads whole files while the batch runs) and printed as a marker line (read from
-    the driver's output where DIR is not shared, as in cluster deploy mode).
+    The batch is read from a file because it carries the online store's URL with its password:
+    a command line is visible to every local user (`ps`) and recorded by Spark (the driver's
+    `sun.java.command` in the Spark UI and event log). Each chunk report is written to DIR as it
+    happens (one file each, renamed into place, so the submitter reads whole files while the
+    batch runs) and printed as a marker line (read from the driver's output where DIR is not
+    shared, as in cluster deploy mode).
     """
     parser = argparse.ArgumentParser(prog="materialize.py")
-    parser.add_argument("--batch", required=True, help="the BatchSpec as JSON")
+    parser.add_argument(
+        "--batch-file",
+        required=True,
+        help="the BatchSpec as a JSON file: this path, else its name in the driver's working "
+        "folder or among the application's files (cluster deploy mode: shipped with --files)",
+    )
     parser.add_argument("--result-dir", help="write each ChunkResult as JSON into this folder")
     args = parser.parse_args(argv)
-    batch = BatchSpec.from_json(args.batch)
     sequence = iter(range(1_000_000))
     failed = []
 
@@ -602,15 +611,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyspark.sql import SparkSession
 
-    config = load_config(batch.config_path)
-    # engine.conf and spark_conf arrive as --conf from the submitter; only UTC is insisted on here.
-    name = f"featurestore {batch.feature_set} v{batch.version} batch of {len(batch.chunks)}"
-    spark = SparkSession.builder.appName(name).config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    # engine.conf, spark_conf and the application's name arrive from the submitter; only UTC is
+    # insisted on here.
+    spark = SparkSession.builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     try:
-        run_batch(spark, batch, report, config)
+        batch = read_batch_file(args.batch_file)
+        run_batch(spark, batch, report, load_config(batch.config_path))
     finally:
         spark.stop()
     return 1 if failed else 0
+
+
+def read_batch_file(path: str) -> BatchSpec:
+    """The BatchSpec at `path` (client deploy mode: the submitter's own file), else the file of
+    that name shipped with `--files` (cluster deploy mode: in the driver's working folder on
+    YARN, in SparkFiles' folder elsewhere)."""
+    name = os.path.basename(path)
+    candidates = [path, os.path.join(os.getcwd(), name)]
+    found = next((c for c in candidates if os.path.isfile(c)), None)
+    if found is None:
+        from pyspark import SparkFiles
+
+        found = SparkFiles.get(name)
+    with open(found, encoding="utf-8") as handle:
+        return BatchSpec.from_json(handle.read())
 
 
 if __name__ == "__main__":

@@ -319,8 +319,9 @@ def test_a_mapped_task_on_spark_submit_submits_its_batch_once_and_records_chunks
     real = Path(pyspark.__file__).parent
     wrapper = home / "bin" / "spark-submit"
     wrapper.write_text(
-        "#!/bin/sh\n"  # one line per call: how many chunks its batch holds
-        f'echo "$@" | grep -o \'"job_id"\' | wc -l >> "{calls}"\n'
+        "#!/bin/sh\n"  # one line per call: how many chunks its batch (the --batch-file) holds
+        "batch=$(printf '%s\\n' \"$@\" | sed -n '/^--batch-file$/{n;p;q;}')\n"
+        f'grep -o \'"job_id"\' "$batch" | wc -l >> "{calls}"\n'
         f'export SPARK_HOME="{real}"\nexec "{real}/bin/spark-submit" "$@"\n'
     )
     wrapper.chmod(0o755)
