@@ -38,8 +38,14 @@ UTC_CONF = {"spark.sql.session.timeZone": "UTC"}
 # delta-spark rebuilds the table's state after each commit in `snapshotPartitions` tasks (50 by
 # default, sized for logs of millions of files). A feature table's log holds a few files per
 # chunk, and a batch commits once per chunk: 50 tasks per commit made an hourly chunk cost ~5 s
-# on local[2], 4 tasks ~2.5 s (benchmarks/README.md). A user's engine.conf or spark_conf wins.
-DELTA_SPARK_DEFAULT_CONF = {"spark.databricks.delta.snapshotPartitions": "4"}
+# on local[2], 4 tasks ~2.5 s (benchmarks/README.md). Spark writes Parquet timestamps as INT96 by
+# default, which Sail's Parquet reader (the embedded engine's read of the offline table) takes
+# as timestamp_ntz and cannot merge with INT64 UTC files: a table continued on Sail after Spark
+# would not read back (docs/engines.md). A user's engine.conf or spark_conf wins.
+DELTA_SPARK_DEFAULT_CONF = {
+    "spark.databricks.delta.snapshotPartitions": "4",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
 # pyspark 4.2 warns on every import that it does not fully support pandas 3; the job uses no
 # pandas conversion, so the warning is noise in every user's log.
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)

@@ -289,7 +289,7 @@ def read_offline_ranges(spark, table_path: str, spec: FeatureSetSpec, ranges: Se
     inside = _ranges_predicate(spec.timestamp_column, ranges)
     files = _sail_files(spark, table_path, [(PARTITION_COLUMN, ">=", first), (PARTITION_COLUMN, "<=", last)])
     if files:
-        return spark.read.parquet(*files).where(inside)
+        return spark.read.parquet(*files).where(inside).drop(PARTITION_COLUMN)
     frame = spark.read.format("delta").load(table_path)
     dates = f"`{PARTITION_COLUMN}` >= date'{first}' AND `{PARTITION_COLUMN}` <= date'{last}'"
     return frame.where(f"({inside}) AND {dates}").drop(PARTITION_COLUMN)
@@ -304,7 +304,7 @@ def read_offline_table(spark, table_path: str):  # type: ignore[no-untyped-def]
     """Every feature row of the offline table (partition column dropped)."""
     files = _sail_files(spark, table_path, None)
     if files:
-        return spark.read.parquet(*files)
+        return spark.read.parquet(*files).drop(PARTITION_COLUMN)  # delta-spark writes it into its files
     return spark.read.format("delta").load(table_path).drop(PARTITION_COLUMN)
 
 
@@ -314,7 +314,10 @@ def _sail_files(spark, table_path: str, partition_filters: list | None) -> list[
 
     Sail's Delta reader answers a column whose min equals its max in a file from the file's JSON
     statistics, and parses some doubles one ulp off (0.9560017096289753 reads back as
-    0.9560017096289752): constant columns, single-row files. Its Parquet reader is exact.
+    0.9560017096289752): constant columns, single-row files. Its Parquet reader is exact. The
+    files delta-spark writes also hold the partition column (dropped by the callers) and, unless
+    the writer set `spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS` (the JVM engines'
+    default conf does), INT96 timestamps that this reader cannot merge with INT64 ones.
     """
     if spark.conf.get(ENGINE_CONF, "") != "sail":
         return []

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from jvm_worker import JvmWorker
 from spark_cluster import SparkServices
 
 from airflow_provider_featurestore.online import OnlineStore, OnlineStoreUnavailable
@@ -68,3 +69,16 @@ def spark_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSe
             "\nspark services started in: "
             + ", ".join(f"{k} {v:.1f} s" for k, v in services.started_s.items())
         )
+
+
+@pytest.fixture(scope="session")
+def jvm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JvmWorker]:
+    """A classic JVM session with delta-spark in a worker process, started once per test session
+    (15-35 s on 2 cores) for the modules that compare Sail with delta-spark."""
+    log = tmp_path_factory.mktemp("jvm") / "jvm-worker.log"
+    try:
+        worker = JvmWorker.start(log)
+    except Exception as exc:  # pragma: no cover - a broken test machine
+        pytest.fail(f"the JVM worker did not start ({exc}); its log: {log}")
+    yield worker
+    worker.close()
