@@ -23,7 +23,7 @@ fraud: setup
 	eval "$$(scripts/services.sh redis)" && $(PY) examples/fraud/run_example.py
 
 test: setup
-	eval "$$(scripts/services.sh)" && $(PY) -m pytest -q
+	eval "$$(scripts/services.sh)" && $(PY) -m pytest -q --durations=40
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -356,7 +356,7 @@ def _write_profiles(root: Path, rows: list[dict]) -> None:
 def test_online_ttl_expires_keys_and_skips_expired_rows(fraud: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     # expires shortly after the backfill has written it (a JVM engine's backfill takes longer)
-    margin = timedelta(seconds={"embedded": 3, "spark-connect": 60}.get(engine_of(fraud), 120))
+    margin = timedelta(seconds={"embedded": 3, "spark-connect": 30}.get(engine_of(fraud), 60))
     soon = now - timedelta(hours=1) + margin
     gone = now - timedelta(hours=2)  # expired an hour ago: never written
     _write_profiles(
