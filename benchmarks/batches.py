@@ -46,7 +46,6 @@ import importlib.metadata
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +56,9 @@ from pathlib import Path
 import redis
 import workload as wl  # first: it puts this checkout on the path before common imports the package
 from common import aligned
+
+sys.path.insert(0, str(wl.ROOT / "tests"))
+from spark_cluster import delta_jars  # noqa: E402 - the tests' jar fetch, one mechanism
 
 FEATURE_SET = "tenday"
 DB = {"ours": 3, "bare": 4, "hourly": 5, "whole": 6}
@@ -253,13 +255,6 @@ def embedded(bench: Bench) -> list[list[str]]:
 
 def delta_version() -> str:
     return importlib.metadata.version("delta-spark")
-
-
-def delta_jars() -> str:
-    """delta-spark's jars by their Maven coordinates (scripts/delta-jars.sh, cached after the first run)."""
-    done = subprocess.run([str(wl.ROOT / "scripts" / "delta-jars.sh")], capture_output=True, text=True)
-    wl.expect(done.returncode == 0, f"scripts/delta-jars.sh failed: {done.stderr.strip()[-500:]}")
-    return done.stdout.strip()
 
 
 def probe(bench: Bench, jars: str, number: int) -> wl.ChildRun:

@@ -23,19 +23,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from spark_cluster import delta_jars
+
+from airflow_provider_featurestore.engines import CONNECT_MODE_VARIABLES
+
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "JVM_RESULT "
-CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
-
-
-def delta_jars() -> str:
-    """The delta-spark jars by Maven coordinates (scripts/delta-jars.sh, cached after one fetch)."""
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "delta-jars.sh")], capture_output=True, text=True, timeout=600
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"scripts/delta-jars.sh failed: {done.stderr.strip()[-500:]}")
-    return done.stdout.strip()
 
 
 def classic_session(jars: str):  # type: ignore[no-untyped-def]
