@@ -21,14 +21,14 @@ import pandas as pd
 import pytest
 import redis
 from redis_servers import free_port, start_server, stop, wait_until
-from test_materialize import (  # noqa: F401 - `fraud` is a fixture
+from test_materialize import (  # noqa: F401 - `embedded_fraud` is a fixture
     DAY,
     FIRST_DAY,
     REDIS_URL,
     backfill,
     day,
+    embedded_fraud,
     expected_rolling,
-    fraud,
     offline_rows,
     sort_rows,
     statuses,
@@ -36,6 +36,14 @@ from test_materialize import (  # noqa: F401 - `fraud` is a fixture
 
 from airflow_provider_featurestore.featurestore import FeatureStore
 from airflow_provider_featurestore.timeutil import iso
+
+
+@pytest.fixture
+def fraud(embedded_fraud: Path) -> Path:  # noqa: F811
+    """The embedded engine's fraud store: batching on the JVM engines is the engine tier's part
+    (test_materialize's multi-day test counts one application per batch on the cluster)."""
+    return embedded_fraud
+
 
 FEATURES = ["transaction_amount_7d_sum", "transaction_7d_count", "transaction_amount_7d_avg"]
 
