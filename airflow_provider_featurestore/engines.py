@@ -110,7 +110,7 @@ class _Sail:
                             materialize.ENGINE_CONF: "sail",
                         }
                     )
-                    .getOrCreate()
+                    .create()
                 )
                 atexit.register(cls.stop)
             return cls.spark
@@ -147,7 +147,7 @@ class SparkConnectEngine(_SessionEngine):
         if self._spark is None:
             from pyspark.sql import SparkSession
 
-            self._spark = SparkSession.builder.remote(self.remote).config(map=UTC_CONF).getOrCreate()
+            self._spark = SparkSession.builder.remote(self.remote).config(map=UTC_CONF).create()
         return self._spark
 
     def close(self) -> None:
