@@ -77,10 +77,11 @@ def spark_submit_via_airflow(conn_id: str):  # type: ignore[no-untyped-def]
 
     from spark_jobs import materialize
 
-    from .engines import Submission, cluster_deploy_mode
+    from .engines import Submission, cluster_deploy_mode, die_with_parent, submit_environment
 
     def submit(submission: Submission) -> None:
-        deploy_mode = _connection(conn_id, "engine.conn_id").extra_dejson.get("deploy-mode")
+        connection = _connection(conn_id, "engine.conn_id")
+        deploy_mode = connection.extra_dejson.get("deploy-mode")
         hook = SparkSubmitHook(
             conn_id=conn_id,
             conf=dict(submission.conf),
@@ -89,6 +90,8 @@ def spark_submit_via_airflow(conn_id: str):  # type: ignore[no-untyped-def]
             application_args=list(submission.args),
             name=submission.name,
         )
-        hook.submit(materialize.__file__)
+        # The hook runs `spark-submit` from SPARK_HOME or PATH, in the environment given here.
+        environment = submit_environment("spark-submit", str(connection.host or ""))
+        hook.submit(materialize.__file__, env=environment, preexec_fn=die_with_parent)
 
     return submit

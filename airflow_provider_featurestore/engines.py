@@ -270,15 +270,12 @@ class SparkSubmitEngine:
         for key, value in submission.conf.items():
             command += ["--conf", f"{key}={value}"]
         command += [materialize.__file__, *submission.args]
-        # A Spark Connect session in this process (Sail, say) sets pyspark's connect-mode
-        # variables; the submitted driver must not inherit them or it tries to connect.
-        env = {k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES}
-        if "SPARK_HOME" not in env and command[0] == str(Path(sys.executable).with_name("spark-submit")):
-            env["SPARK_HOME"] = pip_spark_home()  # pip's spark-submit looks for it with `python` on PATH
-        if str(self.master).startswith("local"):  # executors share this machine: use this Python
-            env.setdefault("PYSPARK_PYTHON", sys.executable)
         completed = subprocess.run(
-            command, env=env, capture_output=True, text=True, preexec_fn=_die_with_parent
+            command,
+            env=submit_environment(command[0], str(self.master)),
+            capture_output=True,
+            text=True,
+            preexec_fn=die_with_parent,
         )
         if completed.returncode != 0:  # `run` still reads the job's own result when it wrote one
             lines = [
@@ -323,7 +320,20 @@ def _spark_log_noise(line: str) -> bool:
     ) or line.lstrip().startswith("at ")
 
 
-def _die_with_parent() -> None:
+def submit_environment(binary: str, master: str) -> dict[str, str]:
+    """The environment every spark-submit runs in, whoever launches it (the plain submit or
+    Airflow's hook). A Spark Connect session earlier in this process (Sail, a retrieval, a test)
+    leaves pyspark's connect-mode variables set; a driver that inherits them tries to connect
+    instead of starting its own SparkContext, and fails within seconds."""
+    env = {k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES}
+    if "SPARK_HOME" not in env and binary == str(Path(sys.executable).with_name("spark-submit")):
+        env["SPARK_HOME"] = pip_spark_home()  # pip's spark-submit looks for it with `python` on PATH
+    if master.startswith("local"):  # executors share this machine: use this Python
+        env.setdefault("PYSPARK_PYTHON", sys.executable)
+    return env
+
+
+def die_with_parent() -> None:
     """In the spark-submit child: ask Linux for SIGTERM when the submitting thread dies, so a
     killed backfill leaves no driver committing on its own after its leases ran out (the next
     backfill redoes that time). Elsewhere nothing is done."""
