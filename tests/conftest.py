@@ -9,12 +9,13 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from jvm_worker import JvmWorker
-from spark_cluster import SparkServices
+from spark_cluster import SHORT_LIVED_JVM, SparkServices
 
 from airflow_provider_featurestore.online import OnlineStore, OnlineStoreUnavailable
 
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+os.environ.setdefault("JAVA_TOOL_OPTIONS", SHORT_LIVED_JVM)  # the tests' JVMs (spark_cluster.py says why)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from spark_cluster import delta_jars
+from spark_cluster import delta_jars, long_lived_env
 
 from airflow_provider_featurestore.engines import CONNECT_MODE_VARIABLES
 
@@ -58,7 +58,7 @@ class JvmWorker:
 
     @classmethod
     def start(cls, log: Path) -> JvmWorker:
-        env = {k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES}
+        env = long_lived_env({k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES})
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
         env["PYSPARK_PYTHON"] = sys.executable
         env["FEATURESTORE_DELTA_JARS"] = delta_jars()
