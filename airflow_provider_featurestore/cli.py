@@ -1,30 +1,37 @@
 """`featurestore`: the command line of a feature store.
 
-Exit status 0 on success, 1 when a job failed, 2 on bad input (one line on stderr naming the
-file, field or argument at fault; nothing written). `--json` prints one JSON document on
+Exit status 0 on success, 1 when a job failed or a store cannot be reached, 2 on bad input (one
+line on stderr naming the file, field or argument at fault; nothing written), 130 when
+interrupted. No traceback unless `--verbose` is given or FEATURESTORE_DEBUG is set. `--json` prints one JSON document on
 stdout and nothing else there; progress and messages go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 
 from . import __version__
 from .config import STORES, FeatureSetSpec
-from .errors import BadInput
-from .featurestore import FeatureStore
+from .errors import BadInput, ServiceUnavailable, redact_credentials
+from .featurestore import DEFAULT_MAX_JOBS, FeatureStore
 from .interval_table import JobRecord, StreamKey
 from .intervals import STATUSES
 from .report import axis, feature_set_row, intervals_document, jobs_document
+from .runner import abandon_live_jobs
 from .timeline import legend, stream_timeline, text_bar
 from .timeutil import format_duration, iso
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +45,9 @@ def _build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config", help="featurestore.yaml (default: $FEATURESTORE_CONFIG, else ./featurestore.yaml)"
+    )
+    common.add_argument(
+        "--verbose", action="store_true", help="print the traceback of an error (or set FEATURESTORE_DEBUG=1)"
     )
     listing = argparse.ArgumentParser(add_help=False)
     listing.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -65,6 +75,12 @@ def _build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--store", help="stores to write: offline,online (default: every enabled store)")
     backfill.add_argument(
         "--dry-run", action="store_true", help="print the jobs it would submit, submit nothing"
+    )
+    backfill.add_argument(
+        "--max-jobs",
+        type=_positive_int,
+        default=DEFAULT_MAX_JOBS,
+        help=f"refuse a plan of more jobs than this (default {DEFAULT_MAX_JOBS:,})",
     )
 
     intervals = commands.add_parser(
@@ -119,10 +135,13 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer from 1 to {MAX_INT}") from None
+    if not 1 <= value <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer from 1 to {MAX_INT}")
     return value
+
+
+MAX_INT = 2**31 - 1  # what every interval table database stores in an integer column
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -157,7 +176,7 @@ def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
         args.name, args.start, args.end, version=args.version, statuses=args.status, stores=args.store
     )
     if args.dry_run:
-        planned = store.claim(request, dry_run=True)
+        planned = store.claim(request, dry_run=True, max_jobs=args.max_jobs)
         if args.json:
             _print_json(
                 [{"start": iso(j.start), "end": iso(j.end), "stores": list(j.stores)} for j in planned]
@@ -175,13 +194,51 @@ def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
             )
         return EXIT_OK
     try:
-        done = store.backfill(request)
+        with _terminate_as_interrupt():
+            done = store.backfill(request, max_jobs=args.max_jobs)
     except KeyboardInterrupt:
+        _INTERRUPTED.set()
         print("featurestore backfill: interrupted; the jobs not finished are Incomplete", file=sys.stderr)
         return EXIT_JOB_FAILED
     if args.json:
         _print_json([r.to_json() for r in done])
     return EXIT_OK if all(r.state == "succeeded" for r in done) else EXIT_JOB_FAILED
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM (a `kill`, a stopping container or service manager) end a backfill
+    within seconds: the interrupt unwinds the backfill, which records its unfinished jobs as
+    Incomplete. An engine call can swallow that for minutes (pyspark answers an interrupt with
+    a blocking request to a server still running the query), so a watchdog then records them
+    itself after STOP_GRACE_SECONDS and ends the process."""
+
+    def watchdog() -> None:
+        time.sleep(STOP_GRACE_SECONDS)
+        abandon_live_jobs(f"interrupted: the engine did not stop within {STOP_GRACE_SECONDS:.0f} s")
+        print("featurestore backfill: interrupted; the jobs not finished are Incomplete", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_JOB_FAILED)
+
+    def interrupt(signum: int, _frame: object) -> None:
+        _INTERRUPTED.set()
+        if not any(t.name == "featurestore-stop-watchdog" for t in threading.enumerate()):
+            threading.Thread(target=watchdog, name="featurestore-stop-watchdog", daemon=True).start()
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+STOP_GRACE_SECONDS = 5.0
 
 
 def cmd_get_online(store: FeatureStore, args: argparse.Namespace) -> int:
@@ -192,8 +249,18 @@ def cmd_get_online(store: FeatureStore, args: argparse.Namespace) -> int:
         _print_json(rows)
     else:
         header = list(rows[0]) if rows else []
-        _print_table(header, [["-" if r[h] is None else r[h] for h in header] for r in rows])
+        _print_table(header, [[_readable(r[h]) for h in header] for r in rows])
     return EXIT_OK
+
+
+def _readable(value: object) -> object:
+    """A cell as a person reads it: `-` for none, doubles to 10 significant digits (the
+    stored value, `2149.459999999999`, stays exact in --json)."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return value
 
 
 def parse_key(text: str, spec: FeatureSetSpec) -> dict[str, object]:
@@ -342,8 +409,14 @@ def _written(record: JobRecord) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `featurestore` console script."""
+    """Entry point of the `featurestore` console script: the one error path of the console.
+
+    Bad input exits 2, an unreachable store or an unexpected failure 1, an interrupt 130; each
+    with one line on stderr, the traceback only with `--verbose` or FEATURESTORE_DEBUG set.
+    """
     args = _build_parser().parse_args(argv)
+    verbose = args.verbose or os.environ.get("FEATURESTORE_DEBUG", "") not in ("", "0")
+    prefix = f"featurestore {args.command}:"
     try:
         store = FeatureStore(args.config)
         try:
@@ -351,8 +424,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             store.close()
     except BadInput as exc:
-        print(f"featurestore {args.command}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(prefix, str(exc), EXIT_BAD_INPUT, verbose)
+    except ServiceUnavailable as exc:
+        return _fail(prefix, str(exc), EXIT_JOB_FAILED, verbose)
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, to anyone
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_JOB_FAILED
+    except KeyboardInterrupt:
+        _INTERRUPTED.set()
+        return _fail(prefix, "interrupted", EXIT_INTERRUPTED, verbose)
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: one line, and how to see more
+        message = redact_credentials(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        hint = "" if verbose else " (run again with --verbose for the traceback)"
+        return _fail(prefix, f"unexpected error: {message}{hint}", EXIT_JOB_FAILED, verbose)
+
+
+_INTERRUPTED = threading.Event()
+
+
+def interrupted() -> bool:
+    """Whether a command of this process was interrupted (its records are written by then)."""
+    return _INTERRUPTED.is_set()
+
+
+def _fail(prefix: str, message: str, status: int, verbose: bool) -> int:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    print(f"{prefix} {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

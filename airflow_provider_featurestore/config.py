@@ -27,7 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from airflow_provider_featurestore import intervals as iv
 from airflow_provider_featurestore.errors import BadInput, ConfigError
-from airflow_provider_featurestore.timeutil import parse_duration, to_epoch
+from airflow_provider_featurestore.timeutil import check_feature_time, parse_duration, to_epoch
 
 STATUSES = iv.STATUSES  # re-exported: the one spelling of the data statuses
 STORES = ("offline", "online")
@@ -128,7 +128,7 @@ class FeatureSetSpec:
         module_name, _, function_name = self.transformation.partition(":")
         try:
             module = _import_from(module_name, self.config_dir)
-        except Exception as exc:  # any failure while importing user code is bad input
+        except (Exception, SystemExit) as exc:  # any failure importing user code is bad input (exit() too)
             reason = str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
             raise _error(
                 self.spec_path, "transformation", f"cannot import module {module_name!r}: {reason}"
@@ -244,7 +244,10 @@ def _timestamp(value: Any) -> int:
         raise ValueError(
             f"{_show(value)} is not a date: use ISO-8601 such as 2024-01-01 or 2024-01-01T12:00:00Z"
         )
-    return to_epoch(value)
+    try:
+        return check_feature_time(to_epoch(value))
+    except OverflowError as exc:
+        raise ValueError(f"{_show(value)}: {exc}") from None
 
 
 def _version(value: Any) -> int:
@@ -293,8 +296,23 @@ def _conf(value: Any) -> Any:
 
 
 def _redis_url(value: Any) -> Any:
-    if isinstance(value, str) and not value.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"{_show(value)} is not a Redis URL (redis://, rediss:// or unix://)")
+    """A redis://, rediss:// or unix:// URL whose port and database are numbers; an error shows
+    the value with its password masked."""
+    if not isinstance(value, str):
+        return value
+    shown = _show(re.sub(r"(?<=:)[^:@/\s]+(?=@)", "***", value))  # a password, even in a mistyped URL
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{shown} is not a Redis URL (redis://, rediss:// or unix://)")
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"{shown}: the port is not a number from 1 to 65535")
+    database = parts.path.strip("/") if parts.scheme != "unix" else ""
+    if database and not database.isdigit():
+        raise ValueError(f"{shown}: the database {database!r} is not a number (redis://host:6379/0)")
     return value
 
 
@@ -643,6 +661,12 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Dates stay text: the field's own validator reads them and names the field when one is
+# impossible (`start: 2024-02-30`); PyYAML would raise while loading, naming no field.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _read_yaml(path: str) -> dict[str, Any]:
@@ -657,6 +681,8 @@ def _read_yaml(path: str) -> dict[str, Any]:
         raise _error(path, line, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise _error(path, None, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise _error(path, None, "invalid YAML: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise _error(path, None, f"cannot read file: {exc}") from None
     if data is None:

@@ -117,9 +117,14 @@ class _Sail:
 
     @classmethod
     def stop(cls) -> None:
+        """The session first (or the process hangs at exit), then the server. The session's stop
+        is a call to the server that pyspark retries for minutes when the server is busy or gone
+        (after a Ctrl-C, say): it gets STOP_SECONDS in a thread, then the server stops anyway."""
         with cls.lock:
             if cls.spark is not None:
-                cls.spark.stop()  # the session first, or the process hangs at exit
+                stopping = threading.Thread(target=cls.spark.stop, name="featurestore-sail-stop", daemon=True)
+                stopping.start()
+                stopping.join(STOP_SECONDS)
                 cls.spark = None
             if cls.server is not None:
                 cls.server.stop()
@@ -291,6 +296,7 @@ class SparkSubmitEngine:
 
 CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 RESULT_POLL_SECONDS = 0.25
+STOP_SECONDS = 5.0  # the longest wait for a Spark Connect session to close
 
 
 def write_batch_file(batch: BatchSpec, folder: str) -> str:

@@ -1,7 +1,9 @@
 """Error types shared by every layer.
 
 `BadInput` is the user's mistake (exit status 2, nothing written); its message is one line
-that names the file, field or argument at fault. Everything else is a job or system failure.
+that names the file, field or argument at fault. `ServiceUnavailable` is a store that cannot be
+reached (exit status 1; the line names the store, never its password, and what to start or
+fix). Everything else is a job failure or a bug.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ class ConfigError(BadInput):
         self.field = field
         where = f"{file}: {field}: " if field else f"{file}: "
         super().__init__(where + message)
+
+
+class ServiceUnavailable(Exception):
+    """A store (the online store, the interval table's database) cannot be reached or refuses
+    us; the one-line message names it without its password and says what to do."""
 
 
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:]*:)[^\s/@]+@")

@@ -19,11 +19,11 @@ from .connections import interval_table_url, redis_url
 from .engines import Engine, engine_for
 from .errors import BadInput
 from .interval_table import IntervalTable, JobRecord, StreamKey
-from .online import OnlineLayout, OnlineStore
+from .online import OnlineLayout, OnlineStore, OnlineStoreUnavailable
 from .planner import DEFAULT_STATUSES
 from .retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
 from .runner import Log, log_to_stderr, run_batches
-from .timeutil import iso, to_epoch
+from .timeutil import check_feature_time, iso, to_epoch
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ def split_list(value: str | Iterable[str] | None) -> list[str] | None:
         return None
     items = value.split(",") if isinstance(value, str) else list(value)
     return [item.strip() for item in items if item and item.strip()]
+
+
+DEFAULT_MAX_JOBS = 10_000
+"""The most jobs one backfill plans unless told otherwise: a year of hourly chunks is 8,760."""
 
 
 class FeatureStore:
@@ -116,11 +120,17 @@ class FeatureStore:
         )
 
     def claim(
-        self, request: BackfillRequest, *, dry_run: bool = False, airflow: Mapping[str, object] | None = None
+        self,
+        request: BackfillRequest,
+        *,
+        dry_run: bool = False,
+        airflow: Mapping[str, object] | None = None,
+        max_jobs: int | None = DEFAULT_MAX_JOBS,
     ) -> list[JobRecord]:
         """Claim the request's matching time as Pending and return the queued jobs.
 
-        With `dry_run` the plan is computed in a transaction that is rolled back.
+        With `dry_run` the plan is computed in a transaction that is rolled back. A plan of more
+        than `max_jobs` jobs (None: no limit) is refused with its size, nothing claimed.
         """
         return self.table.claim(
             request.key,
@@ -131,13 +141,19 @@ class FeatureStore:
             request.spec.materialization.max_job_window,
             airflow=airflow,
             dry_run=dry_run,
+            max_jobs=max_jobs,
         )
 
     def backfill(
-        self, request: BackfillRequest, *, engine: Engine | None = None, log: Log = log_to_stderr
+        self,
+        request: BackfillRequest,
+        *,
+        engine: Engine | None = None,
+        log: Log = log_to_stderr,
+        max_jobs: int | None = DEFAULT_MAX_JOBS,
     ) -> list[JobRecord]:
         """Claim the request's time and run its jobs on the configured engine, a batch per run."""
-        records = self.claim(request)
+        records = self.claim(request, max_jobs=max_jobs)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
         if not records:
@@ -315,15 +331,27 @@ class FeatureStore:
         if not spec.materialization.online:
             raise BadInput(f"{spec.spec_path}: materialization.online: is false; enable it in the spec first")
         key = StreamKey(spec.name, spec.version)
-        self.table.set_disabled(key, "online", not enabled)
         if enabled:
+            self.table.set_disabled(key, "online", False)
             return 0
-        self.table.reset_store(key, "online")
+        # Redis first: when it cannot be reached nothing changes (the keys would stay served
+        # while the statuses said None). Then no backfill may write online, the keys go, and
+        # the statuses say None.
         store = self.online_store()
         try:
-            return store.purge(self.online_layout(spec))
+            store.ping()
+            self.table.set_disabled(key, "online", True)
+            try:
+                purged = store.purge(self.online_layout(spec))
+            except OnlineStoreUnavailable as exc:
+                raise OnlineStoreUnavailable(
+                    f"{exc}; online is disabled but some keys may remain: run disable-online again "
+                    "once the online store is back"
+                ) from None
         finally:
             store.close()
+        self.table.reset_store(key, "online")
+        return purged
 
     # ---- inspection --------------------------------------------------------------------------
 
@@ -350,8 +378,8 @@ def _time_arg(name: str, value: object) -> int:
     if value is None or value == "":
         raise BadInput(f"{name}: is required (ISO-8601, e.g. 2024-01-01 or 2024-01-01T12:00:00Z)")
     try:
-        return to_epoch(value)
-    except ValueError as exc:
+        return check_feature_time(to_epoch(value))
+    except (ValueError, OverflowError) as exc:
         raise BadInput(f"{name}: {exc}") from None
 
 

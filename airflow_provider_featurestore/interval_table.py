@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from . import intervals as iv
-from .errors import redact_credentials
+from .errors import BadInput, ServiceUnavailable, redact_credentials
 from .planner import PlannedJob, plan_backfill
 from .timeutil import iso
 
@@ -218,7 +218,11 @@ class IntervalTable:
         self.url = url
         self.lease_seconds = lease_seconds
         self.engine = create_engine(url)
-        self._create_schema()
+        try:
+            self._create_schema()
+        except sa.exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise _opening_error(url, exc) from None
 
     def _create_schema(self) -> None:
         for attempt in range(3):
@@ -461,11 +465,14 @@ class IntervalTable:
         airflow: Mapping[str, object] | None = None,
         dry_run: bool = False,
         now: float | None = None,
+        max_jobs: int | None = None,
     ) -> list[JobRecord]:
         """Atomically plan a backfill and mark its time Pending: the jobs to run, queued.
 
         Expired leases of this feature set version are first turned into Incomplete. With
         `dry_run` the transaction is rolled back once planned: the plan is exact, nothing is written.
+        A plan of more than `max_jobs` jobs is refused (BadInput, nothing written): a window
+        mistyped by centuries would otherwise queue millions of jobs.
         """
         now = time.time() if now is None else now
         with self.engine.connect() as conn:
@@ -483,6 +490,12 @@ class IntervalTable:
                 if offline is None and "online" in stores:
                     offline = iv.coalesce(seg for _id, seg in self._slice(conn, key, "offline", start, end))
                 planned = plan_backfill(current, start, end, statuses, max_job_window, cut_at=offline or ())
+                if max_jobs is not None and len(planned) > max_jobs:
+                    raise BadInput(
+                        f"the backfill of {key.feature_set} v{key.version} [{iso(start)}, {iso(end)}) would plan "
+                        f"{len(planned):,} jobs, more than the {max_jobs:,} allowed (max_jobs): narrow the "
+                        f"window, or allow {len(planned):,} jobs"
+                    )
                 records = [
                     self._new_job(key, job, now, airflow, _reads(job, offline or ())) for job in planned
                 ]
@@ -775,3 +788,22 @@ def _stream_filter(table: sa.Table, key: StreamKey, store: str | None = None) ->
     if store is not None:
         clauses.append(table.c.store == store)
     return sa.and_(*clauses)
+
+
+def _opening_error(url: str, exc: sa.exc.DBAPIError) -> Exception:
+    """Why the interval table cannot be opened, in one line without the URL's password: a bad
+    SQLite file or path is the user's to fix (BadInput); a server that cannot be reached is a
+    service to start (ServiceUnavailable)."""
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    if url.startswith("sqlite"):
+        return BadInput(
+            f"interval_table.url {shown}: {reason}: not a usable SQLite interval table "
+            "(move the file away to start a new one, or fix the path)"
+        )
+    if isinstance(exc, sa.exc.OperationalError):
+        return ServiceUnavailable(
+            f"cannot reach the interval table at {shown}: {redact_credentials(reason)}; "
+            "start the database or fix interval_table.url"
+        )
+    return BadInput(f"interval_table.url {shown}: {redact_credentials(reason)}")

@@ -43,6 +43,8 @@ from redis import exceptions as rexc
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from .errors import ServiceUnavailable
+
 if TYPE_CHECKING:
     from airflow_provider_featurestore.config import Column, FeatureSetSpec, FeatureStoreConfig
 
@@ -128,7 +130,7 @@ except ImportError:  # pragma: no cover - redis-py before 7.1
 _RETRY_ERRORS = (rexc.NoScriptError, rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
 
 
-class OnlineStoreUnavailable(Exception):
+class OnlineStoreUnavailable(ServiceUnavailable):
     """The online store cannot be reached or refuses us; the message never shows a password."""
 
 

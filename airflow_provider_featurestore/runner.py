@@ -35,6 +35,27 @@ def log_to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+_LIVE: dict[str, IntervalTable] = {}  # job id -> its table, while a backfill of this process has it
+_LIVE_LOCK = threading.Lock()
+
+
+def abandon_live_jobs(reason: str) -> int:
+    """Finish as Incomplete every job a backfill of this process still has queued or running;
+    returns how many. The last act of a process that must exit at once (an engine that does
+    not stop when interrupted): its time must not stay Pending until the leases run out."""
+    with _LIVE_LOCK:
+        live = list(_LIVE.items())
+    count = 0
+    for job_id, table in live:
+        try:
+            if table.job(job_id).state in ("queued", "running"):
+                table.finish_job(job_id, {}, error=reason)
+                count += 1
+        except Exception:  # noqa: BLE001 - the lease still ends it; the others are tried
+            continue
+    return count
+
+
 class Heartbeat:
     """Renews the leases of live jobs every quarter lease, in a background thread: the running
     job, or every job of a backfill still waiting its turn. A job no longer live is dropped."""
@@ -197,6 +218,8 @@ def run_batches(
         elif result.error:  # its batch's online write failed after its offline commit
             log(f"        {summary(record)}")
 
+    with _LIVE_LOCK:
+        _LIVE.update((r.id, store.table) for r in records)
     try:
         with Heartbeat(store.table, [r.id for r in records]):  # the queued ones keep their leases too
             for number, group in enumerate(groups, start=1):
@@ -215,6 +238,10 @@ def run_batches(
             if record.id not in done and store.table.job(record.id).state in ("queued", "running"):
                 store.table.finish_job(record.id, {}, error="not run: the backfill was interrupted")
         raise
+    finally:
+        with _LIVE_LOCK:
+            for record in records:
+                _LIVE.pop(record.id, None)
     results = [done[r.id] for r in records]
     failed = sum(1 for r in results if r.state != "succeeded")
     rows = sum(sum(r.rows_written.values()) for r in results)

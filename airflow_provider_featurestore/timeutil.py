@@ -56,6 +56,21 @@ def to_epoch(value: object) -> int:
     raise ValueError(f"{value!r} is not a timestamp: use ISO-8601 such as 2024-01-01 or 2024-01-01T12:00:00Z")
 
 
+# Feature time a store keeps: engines and Parquet readers disagree before 1900 (calendar
+# rebasing) and far-future windows only plan jobs that read nothing.
+EARLIEST, LATEST = -2_208_988_800, 7_258_118_400  # 1900-01-01, 2200-01-01 (exclusive)
+
+
+def check_feature_time(epoch: int) -> int:
+    """`epoch` when it lies in [1900-01-01, 2200-01-01); else ValueError saying the range."""
+    if not EARLIEST <= epoch < LATEST:
+        raise ValueError(
+            f"{iso(epoch) if -62135596800 <= epoch < 253402300800 else epoch} is outside "
+            "the feature time a store keeps, 1900-01-01 to 2200-01-01"
+        )
+    return epoch
+
+
 def to_datetime(epoch: int) -> datetime:
     """Whole UTC seconds -> an aware UTC datetime."""
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=epoch)

@@ -331,7 +331,12 @@ def apply_transformation(spec: FeatureSetSpec, source, chunk: ChunkSpec):  # typ
     if transform is None:
         return source
     window = FeatureWindow(to_datetime(chunk.start), to_datetime(chunk.end))
-    output = transform(source, window)
+    try:
+        output = transform(source, window)
+    except SystemExit as exc:  # user code ending "the program" must fail its chunk, not end the backfill
+        raise TransformationOutputError(
+            f"transformation {spec.transformation} called exit({exc.code!r}) instead of returning a DataFrame"
+        ) from None
     if output is None or not hasattr(output, "columns"):
         raise TransformationOutputError(
             f"transformation {spec.transformation} returned {type(output).__name__}, not a DataFrame"
@@ -359,10 +364,24 @@ def check_output(frame, spec: FeatureSetSpec):  # type: ignore[no-untyped-def]
                 f"in {spec.spec_path}: cast it in the transformation"
             )
     names = [c.name for c in spec.index_columns] + [spec.timestamp_column] + [c.name for c in spec.features]
-    frame = frame.select(*[f"`{n}`" for n in names])
+    frame = frame.select(
+        *[_not_null(n, where) for n in names[: len(spec.index_columns) + 1]],
+        *[f"`{n}`" for n in names[len(spec.index_columns) + 1 :]],
+    )
     if actual[spec.timestamp_column] == "timestamp_ntz":
         frame = frame.withColumn(spec.timestamp_column, frame[spec.timestamp_column].cast("timestamp"))
     return frame
+
+
+def _not_null(name: str, where: str):  # type: ignore[no-untyped-def]
+    """Column `name`, failing the query that reads a null in it: a row without its entity key or
+    event time cannot be stored in either store. Checked as the rows are written, so a chunk
+    with such rows fails whole (its commit never happens) at no extra pass over the data."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    column = F.col(f"`{name}`")
+    message = f"{where} output has a null in {name!r}: filter or fill those rows in the transformation"
+    return F.when(column.isNull(), F.raise_error(F.lit(message))).otherwise(column).alias(name)
 
 
 def in_window(frame, spec: FeatureSetSpec, start: int, end: int):  # type: ignore[no-untyped-def]
