@@ -36,6 +36,20 @@ class ServiceUnavailable(Exception):
     us; the one-line message names it without its password and says what to do."""
 
 
+# Where a job's error quotes the Python worker's traceback after the exception it ended with
+# (spark_jobs/materialize.py writes it so): a console line stops there.
+WORKER_DETAIL = " (in a Python worker; "
+CONSOLE_ERROR_CHARS = 300
+
+
+def console_error(error: str, limit: int = CONSOLE_ERROR_CHARS) -> str:
+    """A job's error as a progress line shows it: the exception without the worker traceback
+    quoted after it, at most `limit` characters. The job record keeps the whole text (the status
+    page and `featurestore jobs --json` show it)."""
+    head = error.split(WORKER_DETAIL, 1)[0]
+    return head if len(head) <= limit else head[: limit - 3] + "..."
+
+
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:]*:)[^\s/@]+@")
 _QUERY_PASSWORD = re.compile(r"(?i)\b(password=)[^\s&'\"]+")
 

@@ -9,6 +9,7 @@ touch only the rows around the affected range, so the table has no cap on its si
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -188,6 +189,28 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def _existing_columns(engine: Engine) -> dict[str, set[str]]:
+    """The columns of each table already in the database. A SQLite file is read through a
+    read-only connection: the engine's own would switch it to WAL mode, a write."""
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and os.path.exists(path):
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+                names = [
+                    row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                ]
+                return {
+                    n: {row[1] for row in conn.execute("SELECT * FROM pragma_table_info(?)", (n,))}
+                    for n in names
+                }
+        except sqlite3.DatabaseError:
+            pass  # not a database: the engine's own connection below says so in its words
+    inspector = sa.inspect(engine)
+    return {n: {column["name"] for column in inspector.get_columns(n)} for n in inspector.get_table_names()}
+
+
 def create_engine(url: str) -> Engine:
     """An engine for the interval table; SQLite gets one-writer transactions and a busy wait."""
     if url.startswith("sqlite"):
@@ -225,15 +248,32 @@ class IntervalTable:
             raise _opening_error(url, exc) from None
 
     def _create_schema(self) -> None:
+        self._check_schema()
         for attempt in range(3):
             try:
                 metadata.create_all(self.engine, checkfirst=True)
-                return
+                break
             except sa.exc.DBAPIError:
                 # Two processes creating the schema at once: the loser sees the winner's tables.
                 if attempt == 2:
                     raise
                 time.sleep(0.2)
+
+    def _check_schema(self) -> None:
+        """Refuse, before creating anything in it, a database whose tables of our names lack our
+        columns (another program's, or a damaged one): every later query would fail on it."""
+        existing = _existing_columns(self.engine)
+        for table in metadata.sorted_tables:
+            if table.name not in existing:
+                continue
+            missing = [column.name for column in table.columns if column.name not in existing[table.name]]
+            if missing:
+                shown = self.engine.url.render_as_string(hide_password=True)
+                self.engine.dispose()
+                raise BadInput(
+                    f"interval_table.url {shown}: table {table.name} has no column(s) {', '.join(missing)}: "
+                    "not this package's interval table (point interval_table.url at another database)"
+                )
 
     def close(self) -> None:
         self.engine.dispose()

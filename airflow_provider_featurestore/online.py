@@ -967,6 +967,11 @@ def _unavailable(url: str, password: str | None) -> Iterator[None]:
     """Turn failures to reach or log in to Redis into OnlineStoreUnavailable, passwords scrubbed."""
     try:
         yield
+    except rexc.InvalidResponse as exc:  # something answers there, in another protocol
+        raise OnlineStoreUnavailable(
+            f"the server at {_safe_url(url, password)} does not speak Redis ({exc}); "
+            "fix online_store.redis_url"
+        ) from None
     except (rexc.ConnectionError, rexc.TimeoutError, rexc.RedisClusterException) as exc:
         if isinstance(exc, rexc.RedisClusterException) and type(exc) is not rexc.RedisClusterException:
             raise  # a usage error of the cluster client, not an unreachable cluster
@@ -974,7 +979,13 @@ def _unavailable(url: str, password: str | None) -> Iterator[None]:
         for secret in (urlsplit(url).password, password):
             if secret:
                 reason = reason.replace(secret, "***")
+        refused = isinstance(exc, rexc.AuthenticationError) or "authenticat" in reason.lower()
         raise OnlineStoreUnavailable(
-            f"cannot reach the online store at {_safe_url(url, password)}: {reason}; "
-            "start Redis or fix online_store.redis_url"
+            f"{'the online store refused us' if refused else 'cannot reach the online store'} at "
+            f"{_safe_url(url, password)}: {reason}; "
+            + (
+                "give its password in online_store.redis_url (redis://:PASSWORD@host:port/db)"
+                if refused
+                else "start Redis or fix online_store.redis_url"
+            )
         ) from None

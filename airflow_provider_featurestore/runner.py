@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from .config import FeatureSetSpec
 from .connections import redis_url
 from .engines import Engine
+from .errors import console_error
 from .interval_table import IntervalTable, JobRecord, StreamKey
 from .job_model import BatchSpec, ChunkResult, ChunkSpec, batches
 from .timeutil import iso
@@ -189,7 +190,7 @@ def summary(record: JobRecord, result: ChunkResult | None = None) -> str:
     if seconds is not None:
         text += f" in {seconds:.1f}s"
     if record.error:
-        text += f"; error: {record.error}"
+        text += f"; error: {console_error(record.error)}"
     return text
 
 
@@ -248,6 +249,10 @@ def run_batches(
     log(
         f"{total} job(s) in {len(groups)} batch(es): {total - failed} succeeded, {failed} failed; "
         f"{rows:,} rows written in {time.perf_counter() - began:.1f}s"
+        + "".join(
+            f"; whole errors: featurestore jobs {name} --json"
+            for name in sorted({r.feature_set for r in results if r.state != "succeeded"})
+        )
     )
     return results
 

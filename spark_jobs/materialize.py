@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from airflow_provider_featurestore.config import FeatureSetSpec, FeatureStoreConfig, load_config
-from airflow_provider_featurestore.errors import redact_credentials
+from airflow_provider_featurestore.errors import WORKER_DETAIL, redact_credentials
 from airflow_provider_featurestore.job_model import BatchSpec, ChunkResult, ChunkSpec, Report
 from airflow_provider_featurestore.online import OnlineLayout, OnlineStore
 from airflow_provider_featurestore.timeutil import to_datetime
@@ -245,6 +245,8 @@ def read_source_ranges(spark, spec: FeatureSetSpec, ranges: Sequence[tuple[int, 
     if source.format == "csv":
         reader = reader.option("header", "true").option("inferSchema", "true")
     frame = reader.load(source.path)
+    if not frame.columns:  # Sail reads a missing path as no rows and no columns; Spark raises
+        raise ValueError(f"source {source.path}: no {source.format} data there: check source.path")
     if source.timestamp_column not in frame.columns:
         raise ValueError(
             f"source {source.path}: no column {source.timestamp_column!r} (source.timestamp_column)"
@@ -591,7 +593,7 @@ def _one_line(exc: BaseException) -> str:
         frames = text.rfind('File "')
         raised = _RAISED.search(text, frames if frames >= 0 else 0)
         if raised is not None:
-            message = f"{raised.group(0)} (in a Python worker; {message})"
+            message = f"{raised.group(0)}{WORKER_DETAIL}{message})"
     return redact_credentials(message)[:2000]
 
 

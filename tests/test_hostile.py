@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -155,6 +156,23 @@ def test_an_unreachable_postgresql_interval_table(fraud: Store, capsys: pytest.C
     assert "s3cretpw" not in line and "***" in line
 
 
+def test_an_interval_table_of_another_program(fraud: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    with sqlite3.connect(fraud.root / "data" / "intervals.db") as conn:
+        conn.execute("CREATE TABLE fs_intervals (x INTEGER)")
+        conn.execute("CREATE TABLE fs_jobs (y TEXT)")
+    refused(
+        fraud, capsys, ["jobs", "transactions"], 2, "interval_table.url", "fs_intervals", "not this package's"
+    )
+
+
+def test_a_missing_config_file(fraud: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["list", "--config", str(fraud.root / "nowhere" / "featurestore.yaml")]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "nowhere/featurestore.yaml" in lines[0] and "not found" in lines[0], lines
+
+
 # ---- config and specs --------------------------------------------------------------------
 
 
@@ -205,6 +223,79 @@ def test_a_bad_redis_url_is_refused_with_its_password_masked(
     fraud.set("redis_url: ${FEATURESTORE_REDIS_URL:-redis://localhost:6379/0}", f"redis_url: '{url}'")
     line = refused(fraud, capsys, ["validate"], 2, *needles)
     assert "hunter2" not in line
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needles"),
+    [
+        ("project: PROJECT", "project: Fraud!", ["featurestore.yaml", "project", "Fraud!"]),
+        (
+            "redis_url: ${FEATURESTORE_REDIS_URL:-redis://localhost:6379/0}",
+            "redis_url: ${NOPE_UNSET_FS_VAR}",
+            ["online_store.redis_url", "NOPE_UNSET_FS_VAR", "not set"],
+        ),
+        ("feature_sets: featuresets", "feature_sets: nosuchdir", ["feature_sets", "nosuchdir"]),
+        ("  url: sqlite:///data/intervals.db", "  url: notaurl", ["interval_table.url"]),
+        ("  type: embedded", "  type: flink", ["engine.type", "flink"]),
+        ("offline_store:", "offline_stor:", ["featurestore.yaml", "offline_store"]),
+    ],
+    ids=[
+        "bad-project",
+        "unset-variable",
+        "missing-spec-folder",
+        "bad-table-url",
+        "unknown-engine",
+        "typo-key",
+    ],
+)
+def test_a_bad_config_field(
+    fraud: Store, capsys: pytest.CaptureFixture[str], old: str, new: str, needles: list[str]
+) -> None:
+    fraud.set(old.replace("PROJECT", fraud.project), new)
+    refused(fraud, capsys, ["validate"], 2, *needles)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needles"),
+    [
+        ("type: double}", "type: decimal}", ["transactions.yaml", "features[0].type", "decimal"]),
+        ("max_job_window: 1d", "max_job_window: 1w", ["transactions.yaml", "max_job_window", "1w"]),
+        ("max_job_window: 1d", "max_job_window: 0s", ["transactions.yaml", "max_job_window", "0s"]),
+        ('schedule: "@daily"', 'schedule: "@sometimes"', ["transactions.yaml", "schedule", "@sometimes"]),
+        ("transactions:transform", "nosuch:transform", ["transactions.yaml", "transformation", "nosuch"]),
+        (
+            "transactions:transform",
+            "transactions:nosuchfn",
+            ["transactions.yaml", "transformation", "nosuchfn"],
+        ),
+        ("format: parquet", "format: orc", ["transactions.yaml", "source.format", "orc"]),
+    ],
+    ids=[
+        "unknown-type",
+        "unknown-unit",
+        "zero-window",
+        "bad-schedule",
+        "no-module",
+        "no-function",
+        "bad-format",
+    ],
+)
+def test_a_bad_spec_value(
+    fraud: Store, capsys: pytest.CaptureFixture[str], old: str, new: str, needles: list[str]
+) -> None:
+    fraud.set(old, new, "featuresets/transactions.yaml")
+    refused(fraud, capsys, ["validate"], 2, *needles)
+
+
+def test_a_spec_defined_twice(fraud: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = fraud.root / "featuresets"
+    (specs / "copy.yaml").write_bytes((specs / "transactions.yaml").read_bytes())
+    refused(fraud, capsys, ["validate"], 2, "transactions", "version 1", "already defined")
+
+
+def test_a_binary_spec_file(fraud: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    (fraud.root / "featuresets" / "garbage.yaml").write_bytes(b"\xef\xbb" + bytes(range(256)) * 8)
+    refused(fraud, capsys, ["list"], 2, "garbage.yaml")
 
 
 def test_a_config_nested_too_deeply(fraud: Store, capsys: pytest.CaptureFixture[str]) -> None:
@@ -266,6 +357,29 @@ def test_a_transformation_module_that_exits_on_import(
             ["backfill", "transactions", "--start", "2024-01-01", "--end", "2024-01-02", "--max-jobs", "-1"],
             ["--max-jobs"],
         ),
+        (
+            ["backfill", "transactions", "--start", "2024-01-01", "--end", "2024-01-02", "--status", "Bogus"],
+            ["--status", "Bogus"],
+        ),
+        (
+            [
+                "backfill",
+                "transactions",
+                "--start",
+                "2024-01-01",
+                "--end",
+                "2024-01-02",
+                "--status",
+                "Pending",
+            ],
+            ["--status", "Pending time"],
+        ),
+        (["intervals", "transactions", "--version", "9"], ["no version 9"]),
+        (["intervals", "transactions", "--store", "disk"], ["--store"]),
+        (
+            ["get-online", "transactions", "--key", "accountID=A0001", "--features", "nosuch"],
+            ["--features", "nosuch"],
+        ),
         (["get-online", "transactions", "--key", "A0001"], ["--key", "accountID=VALUE"]),
         (["get-online", "transactions", "--key", "nobody=1"], ["--key"]),
     ],
@@ -326,6 +440,65 @@ def test_disable_online_with_redis_down_changes_nothing(
     assert [i.status for i in store.intervals("transactions")["online"]] == ["Complete"]
     assert store.table.disabled_stores(StreamKey("transactions", 1)) == set()
     store.close()
+
+
+def test_a_redis_that_wants_a_password(
+    fraud: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from redis_servers import free_port, start_server, stop, wait_until
+
+    port = free_port()
+    server = start_server(tmp_path / "redis", "--port", str(port), "--requirepass", "right-pw-4567")
+    try:
+        wait_until(lambda: redis.Redis(port=port, password="right-pw-4567").ping(), "the Redis server")
+        for url in (f"redis://127.0.0.1:{port}/0", f"redis://:wrong-pw-8910@127.0.0.1:{port}/0"):
+            monkeypatch.setenv("FEATURESTORE_REDIS_URL", url)
+            line = refused(
+                fraud,
+                capsys,
+                ["get-online", "transactions", "--key", "accountID=A0001"],
+                1,
+                "the online store refused us",
+                "give its password in online_store.redis_url",
+            )
+            assert "wrong-pw-8910" not in line
+    finally:
+        stop(server)
+
+
+def test_something_else_listening_where_redis_should_be(
+    fraud: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as listener:  # accepts, then closes every connection unanswered
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        monkeypatch.setenv("FEATURESTORE_REDIS_URL", f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+        stop_serving = threading.Event()
+
+        def hang_up() -> None:
+            listener.settimeout(0.2)
+            while not stop_serving.is_set():
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    continue
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                connection.close()
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        try:
+            refused(
+                fraud,
+                capsys,
+                ["get-online", "transactions", "--key", "accountID=A0001"],
+                1,
+                "does not speak Redis",
+                "online_store.redis_url",
+            )
+        finally:
+            stop_serving.set()
+            thread.join(5)
 
 
 def test_verbose_shows_the_traceback(
@@ -435,6 +608,48 @@ def test_null_index_values_fail_the_chunk_and_reach_no_store(
         from deltalake import DeltaTable
 
         assert DeltaTable(str(offline)).to_pyarrow_table().num_rows == 0
+
+
+def test_a_missing_source_fails_its_jobs_naming_the_path(
+    fraud: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_data(fraud)
+    fraud.set("path: data/source/transactions", "path: data/source/moved", "featuresets/transactions.yaml")
+    err = failed_backfill(fraud, capsys)
+    assert "source " in err and "data/source/moved: no parquet data there: check source.path" in err
+    assert fraud.state()["redis"] == [] and not (fraud.root / "data" / "offline" / "transactions").exists()
+
+
+def test_a_corrupt_source_file_fails_its_jobs(fraud: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    with_data(fraud)
+    source = fraud.root / "data" / "source" / "transactions"
+    for file in source.rglob("*.parquet"):
+        file.write_bytes(os.urandom(2048))
+    err = failed_backfill(fraud, capsys)
+    assert "Parquet" in err or "parquet" in err, err
+    assert fraud.state()["redis"] == []
+
+
+def test_redis_down_during_a_backfill_prints_short_lines_and_keeps_the_whole_error(
+    fraud: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_data(fraud)
+    monkeypatch.setenv("FEATURESTORE_REDIS_URL", f"redis://:pw-77889900@127.0.0.1:{closed_port()}/0")
+    assert cli_main([*TWO_DAYS, "--config", str(fraud.config)]) == 1
+    out, err = capsys.readouterr()
+    console = out + err
+    assert "Traceback" not in console and "Python worker" not in console and "pw-77889900" not in console
+    failures = [line for line in console.splitlines() if "failed;" in line and "error:" in line]
+    assert len(failures) == 2 and all(len(line) < 600 for line in failures), failures
+    assert all(line.endswith("start Redis or fix online_store.redis_url") for line in failures), failures
+    assert "whole errors: featurestore jobs transactions --json" in console.splitlines()[-1]
+    assert statuses(fraud) == {"offline": ["Complete"], "online": ["Incomplete"]}
+    store = FeatureStore(str(fraud.config), check_transformations=False)
+    errors = [job.error or "" for job in store.jobs("transactions")]
+    store.close()
+    assert len(errors) == 2 and all(
+        "cannot reach the online store" in e and "pw-77889900" not in e for e in errors
+    )
 
 
 SLOW_DRIVER = "    time.sleep(60)\n    return rolling(df, window)"

@@ -403,9 +403,9 @@ def test_wrong_or_missing_password_is_unavailable_without_showing_it(
     message = str(caught.value)
     assert "wrong-pw-123" not in message
     assert message.startswith(
-        f"cannot reach the online store at redis://127.0.0.1:{port}/0 (password hidden): "
+        f"the online store refused us at redis://127.0.0.1:{port}/0 (password hidden): "
     )
-    assert message.endswith("; start Redis or fix online_store.redis_url")
+    assert message.endswith("; give its password in online_store.redis_url (redis://:PASSWORD@host:port/db)")
     with pytest.raises(OnlineStoreUnavailable, match="authenticat"):
         OnlineStore(f"redis://127.0.0.1:{port}/0").ping()
     with pytest.raises(OnlineStoreUnavailable) as caught:
