@@ -357,25 +357,7 @@ def test_a_transformation_module_that_exits_on_import(
             ["backfill", "transactions", "--start", "2024-01-01", "--end", "2024-01-02", "--max-jobs", "-1"],
             ["--max-jobs"],
         ),
-        (
-            ["backfill", "transactions", "--start", "2024-01-01", "--end", "2024-01-02", "--status", "Bogus"],
-            ["--status", "Bogus"],
-        ),
-        (
-            [
-                "backfill",
-                "transactions",
-                "--start",
-                "2024-01-01",
-                "--end",
-                "2024-01-02",
-                "--status",
-                "Pending",
-            ],
-            ["--status", "Pending time"],
-        ),
         (["intervals", "transactions", "--version", "9"], ["no version 9"]),
-        (["intervals", "transactions", "--store", "disk"], ["--store"]),
         (
             ["get-online", "transactions", "--key", "accountID=A0001", "--features", "nosuch"],
             ["--features", "nosuch"],
