@@ -84,10 +84,9 @@ class BackfillBody(BaseModel):
     max_jobs: int | None = Field(default=None, ge=1, le=MAX_INT)  # None: the CLI's default
 
 
-def _plan(store: FeatureStore, body: BackfillBody, *, snap: bool) -> tuple[BackfillRequest, list[JobRecord]]:
-    """The checked request (widened to whole chunks when `snap`) and the jobs it would plan now:
-    the core's dry run, which claims nothing and refuses more than `max_jobs` jobs."""
-    checked = store.backfill_request(
+def _request(store: FeatureStore, body: BackfillBody) -> BackfillRequest:
+    """The body checked as the DAG's plan task checks its form."""
+    return store.backfill_request(
         body.feature_set,
         body.start,
         body.end,
@@ -96,9 +95,12 @@ def _plan(store: FeatureStore, body: BackfillBody, *, snap: bool) -> tuple[Backf
         stores=body.stores,
         prefix="",
     )
-    checked = checked.snapped() if snap else checked
-    planned = store.claim(checked, dry_run=True, max_jobs=body.max_jobs or DEFAULT_MAX_JOBS)
-    return checked, planned
+
+
+def _dry_run(store: FeatureStore, checked: BackfillRequest, body: BackfillBody) -> list[JobRecord]:
+    """The jobs the request would plan now: the core's dry run, which claims nothing and refuses
+    more than `max_jobs` jobs (default: the CLI's)."""
+    return store.claim(checked, dry_run=True, max_jobs=body.max_jobs or DEFAULT_MAX_JOBS)
 
 
 def _conf(checked: BackfillRequest, body: BackfillBody) -> dict[str, Any]:
@@ -236,7 +238,8 @@ def create_app() -> FastAPI:
     def backfill_dry_run(body: BackfillBody, store: StoreDep) -> dict[str, Any]:
         """What `POST /api/backfill` would do: the window widened to whole chunks and the jobs
         planned over it now. Nothing is claimed and nothing is triggered."""
-        checked, planned = _plan(store, body, snap=True)
+        checked = _request(store, body).snapped()
+        planned = _dry_run(store, checked, body)
         requested_start, requested_end = to_epoch(body.start), to_epoch(body.end)
         return {
             **_conf(checked, body),
@@ -257,8 +260,9 @@ def create_app() -> FastAPI:
         """Trigger the backfill DAG as the signed-in user, after checking the form like the DAG's
         plan task would: a bad form, a window off the chunk edges, more than `max_jobs` jobs or
         nothing to do is refused here, and nothing is triggered."""
-        checked, planned = _plan(store, body, snap=False)
+        checked = _request(store, body)
         checked.check_on_chunks(prefix="")
+        planned = _dry_run(store, checked, body)
         if not planned:
             raise HTTPException(409, f"{checked.nothing_to_do()}: no run triggered")
         conf = _conf(checked, body)
