@@ -7,7 +7,7 @@ finalize (all_done: what the run left unfinished becomes Incomplete, and the run
 job failed).
 
 - `featurestore_backfill`: no schedule; a trigger form (feature set, version, start, end,
-  data statuses, stores).
+  data statuses and stores as multi-selects, max jobs).
 - `featurestore_materialize__<name>`: one per feature set with a schedule; the data interval is
   the schedule's period (a bare cron string in Airflow 3 gives zero-width intervals), and a run
   waits, deferred, until its interval's end + `source_delay` before materializing it.
@@ -21,6 +21,7 @@ from typing import Any
 
 from .assets import ALIAS, feature_asset
 from .config import CONFIG_ENV, STORES, FeatureSetSpec, FeatureStoreConfig, load_config
+from .featurestore import DEFAULT_MAX_JOBS
 from .intervals import STATUSES
 from .operators.featurestore import (
     FeatureStoreFinalizeOperator,
@@ -76,6 +77,7 @@ def _materialization_tasks(
     statuses: str | None,
     stores: str | None,
     specs: list[FeatureSetSpec],
+    max_jobs: str | None = None,
 ):  # type: ignore[no-untyped-def]
     from airflow.sdk import AssetAlias
 
@@ -96,6 +98,7 @@ def _materialization_tasks(
         end=end,
         statuses=statuses,
         stores=stores,
+        max_jobs=max_jobs,
         **common,
     )
     materialize = FeatureStoreMaterializeOperator.partial(
@@ -134,10 +137,13 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-
         ),
         "start": Param(type="string", format="date-time", title="Start (UTC, inclusive)"),
         "end": Param(type="string", format="date-time", title="End (UTC, exclusive)"),
+        # An array Param is drawn as a multi-select only when its options are at its top level
+        # (`examples`, Airflow 3's form); `items.enum` alone gives a free-text box.
         "data_status": Param(
             list(DEFAULT_STATUSES),
             type="array",
             title="Data status",
+            examples=list(STATUSES),
             items={"type": "string", "enum": list(STATUSES)},
             uniqueItems=True,
             description="Fill time whose status is one of these (Pending time is never taken).",
@@ -146,9 +152,20 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-
             list(STORES),
             type="array",
             title="Stores",
+            examples=list(STORES),
             items={"type": "string", "enum": list(STORES)},
             uniqueItems=True,
             description="Stores to write (only those the feature set enables).",
+        ),
+        "max_jobs": Param(
+            DEFAULT_MAX_JOBS,
+            type="integer",
+            minimum=1,
+            title="Max jobs",
+            description=(
+                "The plan refuses a backfill of more jobs than this (a mistyped window), naming its "
+                "size; raise it to confirm a larger backfill."
+            ),
         ),
     }
     with DAG(
@@ -170,6 +187,7 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-
             statuses="{{ params.data_status }}",
             stores="{{ params.stores }}",
             specs=list(config.feature_sets),
+            max_jobs="{{ params.max_jobs }}",
         )
     return dag
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -20,10 +20,10 @@ from .engines import Engine, engine_for
 from .errors import BadInput
 from .interval_table import IntervalTable, JobRecord, StreamKey
 from .online import OnlineLayout, OnlineStore, OnlineStoreUnavailable
-from .planner import DEFAULT_STATUSES
+from .planner import DEFAULT_STATUSES, snap_window
 from .retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
 from .runner import Log, log_to_stderr, run_batches
-from .timeutil import check_feature_time, iso, to_epoch
+from .timeutil import check_feature_time, format_duration, iso, to_epoch
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,34 @@ class BackfillRequest:
     @property
     def key(self) -> StreamKey:
         return StreamKey(self.spec.name, self.spec.version)
+
+    def nothing_to_do(self) -> str:
+        """What a backfill that plans no job says."""
+        return (
+            f"{self.spec.name} v{self.spec.version}: nothing to do: no time in "
+            f"[{iso(self.start)}, {iso(self.end)}) is {' or '.join(sorted(self.statuses))} "
+            f"for {','.join(self.stores)}"
+        )
+
+    def snapped(self) -> BackfillRequest:
+        """The same request over whole chunks: the window widened to the chunk edges (multiples
+        of `max_job_window` since the epoch) around it; itself when it is on them already."""
+        start, end = snap_window(self.start, self.end, self.spec.materialization.max_job_window)
+        return self if (start, end) == (self.start, self.end) else replace(self, start=start, end=end)
+
+    def check_on_chunks(self, prefix: str = "--") -> None:
+        """BadInput unless the window starts and ends on chunk edges; the message names the
+        window of whole chunks to ask for instead."""
+        whole = self.snapped()
+        if whole is self:
+            return
+        spec = self.spec
+        bad = "start" if whole.start != self.start else "end"
+        raise BadInput(
+            f"{prefix}{bad}: [{iso(self.start)}, {iso(self.end)}) is not on the chunk edges of "
+            f"{spec.name} v{spec.version} (max_job_window {format_duration(spec.materialization.max_job_window)}): "
+            f"ask for [{iso(whole.start)}, {iso(whole.end)})"
+        )
 
 
 def split_list(value: str | Iterable[str] | None) -> list[str] | None:
@@ -157,10 +185,7 @@ class FeatureStore:
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
         if not records:
-            log(
-                f"{spec.name} v{spec.version}: nothing to do: no time in {window} is "
-                f"{' or '.join(sorted(request.statuses))} for {','.join(request.stores)}"
-            )
+            log(request.nothing_to_do())
             return []
         log(f"{spec.name} v{spec.version}: {len(records)} job(s) for {window}")
         own_engine = engine is None

@@ -42,6 +42,16 @@ def chunk_edges(start: int, end: int, max_job_window: int) -> list[int]:
     return list(range(first, end, max_job_window))
 
 
+def snap_window(start: int, end: int, max_job_window: int) -> tuple[int, int]:
+    """`[start, end)` widened to whole chunks: the chunk edges (multiples of `max_job_window`
+    since the epoch, as the planner cuts) at or before `start` and at or after `end`."""
+    if max_job_window <= 0:
+        raise ValueError("max_job_window must be positive")
+    if start >= end:
+        raise ValueError("the window's start must be before its end")
+    return (start // max_job_window) * max_job_window, -(-end // max_job_window) * max_job_window
+
+
 def plan_backfill(
     intervals_by_store: Mapping[str, Sequence[Interval]],
     start: int,

@@ -54,7 +54,9 @@ def overview(store: FeatureStore) -> list[dict]:
                 "extent": None if extent is None else {"start": iso(extent[0]), "end": iso(extent[1])},
                 "freshness": None if fresh is None else iso(fresh),
             }
-        rows.append({**feature_set_row(spec), "stores": stores})
+        # Seconds; a backfill's chunks start at its multiples since the epoch (the page snaps to them).
+        chunk = spec.materialization.max_job_window
+        rows.append({**feature_set_row(spec), "max_job_window": chunk, "stores": stores})
     return rows
 
 

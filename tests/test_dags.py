@@ -171,8 +171,73 @@ def test_the_dags_parse_without_touching_an_engine_redis_or_a_database(fraud) ->
     assert params["start"]["format"] == params["end"]["format"] == "date-time"
     assert params["data_status"]["items"]["enum"] == ["None", "Pending", "Complete", "Incomplete"]
     assert params["stores"]["items"]["enum"] == ["offline", "online"]
+    assert params["max_jobs"]["type"] == "integer"
     assert result["schedule"]["featurestore_materialize__transactions"] == "CronDataIntervalTimetable"
     assert result["heavy"] == [], "parsing imported an engine or a transformation"
+
+
+def test_the_form_draws_data_status_and_stores_as_multi_selects(fraud) -> None:  # type: ignore[no-untyped-def]
+    """Airflow 3's trigger form draws an array Param as a multi-select only when its options are at
+    the Param's top level (`examples` or `enum`); with `items.enum` alone it is a free-text box.
+    (The widget itself is checked in a browser in test_status_page.py.)"""
+    _root, env = fraud
+    result = in_airflow(
+        env,
+        f"""
+        import runpy
+        dags = runpy.run_path({str(ROOT / "dags" / "featurestore_dags.py")!r})
+        params = dags["featurestore_backfill"].params
+        result = {{
+            k: {{"schema": params.get_param(k).schema, "default": params[k]}}
+            for k in ("data_status", "stores", "max_jobs")
+        }}
+        for k in ("data_status", "stores", "max_jobs"):
+            params.get_param(k).resolve(params[k])  # the defaults are valid values
+    """,
+    )
+    status, stores = result["data_status"], result["stores"]
+    assert status["schema"]["type"] == stores["schema"]["type"] == "array"
+    assert status["schema"]["examples"] == ["None", "Pending", "Complete", "Incomplete"]
+    assert stores["schema"]["examples"] == ["offline", "online"]
+    assert (
+        "enum" not in status["schema"] and "enum" not in stores["schema"]
+    )  # would constrain the array itself
+    assert status["default"] == ["None", "Incomplete"]
+    assert stores["default"] == ["offline", "online"]
+    assert result["max_jobs"]["default"] == 10_000 and result["max_jobs"]["schema"]["minimum"] == 1
+
+
+def test_a_form_backfill_of_more_than_max_jobs_fails_its_plan_naming_the_count(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    conf = {"feature_set": "transactions", "start": day(4), "end": day(7), "max_jobs": 2}
+    script = DAG_TEST.format(
+        dags=str(ROOT / "dags" / "featurestore_dags.py"),
+        dag_id="featurestore_backfill",
+        kwargs=f"run_conf={conf!r}",
+    )
+    script += "\nimport json; print('RESULT ' + json.dumps(result, default=str))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    run = json.loads(lines[-1][len("RESULT ") :])
+    assert run["state"] == "failed"
+    assert ["plan", -1, "failed"] in run["tasks"]
+    output = done.stdout + done.stderr
+    window = f"[{day(4)}, {day(7)})"
+    assert (
+        f"bad backfill request: the backfill of transactions v1 {window} would plan 3 jobs, more than the 2 allowed"
+        in output
+    ), output[-3000:]
+    assert statuses(root) == {"offline": [], "online": []}  # nothing claimed
+    assert (
+        FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions") == []
+    )
+    conf["max_jobs"] = 3  # raised: the same backfill runs
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "success", run
+    assert statuses(root)["offline"] == [(day(4), day(7), "Complete")]
 
 
 def test_a_backfill_run_materializes_its_window_with_one_mapped_task_per_batch(fraud) -> None:  # type: ignore[no-untyped-def]

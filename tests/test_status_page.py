@@ -23,7 +23,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from airflow_provider_featurestore.errors import BadInput
+from airflow_provider_featurestore.featurestore import FeatureStore
 from airflow_provider_featurestore.interval_table import StreamKey
+from airflow_provider_featurestore.planner import snap_window
 from airflow_provider_featurestore.timeutil import iso, to_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -111,6 +114,7 @@ READS = [
     "/api/intervals?feature_set=transactions",
     "/api/jobs?feature_set=transactions",
     "/api/timeline?feature_set=transactions",
+    "/api/backfill-dag",
 ]
 A_BACKFILL = {"feature_set": "accounts", "start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}
 
@@ -252,19 +256,14 @@ def test_the_backfill_action_triggers_the_dag_as_the_signed_in_user(deployment: 
     assert bad.status_code == 400 and bad.json()["detail"].startswith("end:"), bad.text
     unknown = post(d, "/api/backfill", {**A_BACKFILL, "feature_set": "nope"})
     assert unknown.status_code == 400 and "nope" in unknown.json()["detail"]
-    pending = post(
-        d, "/api/backfill", {"feature_set": "transactions", "start": iso(day(7)), "end": iso(day(8))}
-    )
-    assert pending.status_code == 201 and pending.json()["planned_jobs"] == 0  # time already Pending
-    assert len(backfill_runs(d)) == len(before) + 1
-    done = d.airflow.wait_for_run(DAG_ID, pending.json()["dag_run_id"])
-    assert done["state"] == "success", d.explain(done["dag_run_id"])
+    assert backfill_runs(d) == before
 
     body = {"feature_set": "accounts", "start": iso(day(1)), "end": iso(day(2)), "stores": ["offline"]}
     answer = post(d, "/api/backfill", body)
     assert answer.status_code == 201, answer.text
     triggered = answer.json()
-    assert triggered["planned_jobs"] == 1
+    assert triggered["planned_jobs"] == 1 and triggered["dag_paused"] is False
+    assert len(backfill_runs(d)) == len(before) + 1
     assert triggered["url"] == f"/dags/{DAG_ID}/runs/{triggered['dag_run_id']}"
     run = d.airflow.wait_for_run(DAG_ID, triggered["dag_run_id"])
     assert run["state"] == "success", d.explain(triggered["dag_run_id"])
@@ -280,33 +279,295 @@ def test_the_backfill_action_triggers_the_dag_as_the_signed_in_user(deployment: 
     assert interval_view(d.config, "accounts")["offline"] == [(iso(day(1)), iso(day(2)), "Complete")]
 
 
+def interval_state(d: Deployment) -> tuple[object, list[tuple[str, str]]]:
+    """Every status of both feature sets and every job record (id, state): what a dry run must
+    leave alone."""
+    return (
+        {name: d.statuses(name) for name in ("transactions", "accounts")},
+        sorted((j.id, j.state) for name in ("transactions", "accounts") for j in d.jobs(name)),
+    )
+
+
+def test_a_dry_run_returns_the_planned_jobs_and_claims_and_triggers_nothing(deployment: Deployment) -> None:
+    d = deployment
+    runs, state = backfill_runs(d), interval_state(d)
+    # Days 2-6: day 2 Complete, days 3-4 None in both stores, day 5 Incomplete online only.
+    body = {"feature_set": "transactions", "start": iso(day(2)), "end": iso(day(6))}
+    answer = post(d, "/api/backfill/dry-run", body)
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert plan["planned_jobs"] == 3 and plan["snapped"] is False and plan["nothing_to_do"] is None
+    assert (plan["start"], plan["end"]) == (iso(day(2)), iso(day(6)))
+    assert plan["jobs"] == [
+        {"start": iso(day(3)), "end": iso(day(4)), "stores": ["offline", "online"]},
+        {"start": iso(day(4)), "end": iso(day(5)), "stores": ["offline", "online"]},
+        {"start": iso(day(5)), "end": iso(day(6)), "stores": ["online"]},
+    ]
+    assert plan["dag"] == {"dag_id": DAG_ID, "exists": True, "is_paused": False}
+    # The CLI's dry run plans the same jobs.
+    cli = cli_json(d, "backfill", "transactions", "--start", iso(day(2)), "--end", iso(day(6)), "--dry-run")
+    assert cli == plan["jobs"]
+    assert backfill_runs(d) == runs
+    assert interval_state(d) == state  # no status changed, no job recorded
+    assert post(d, "/api/backfill/dry-run", body, user="viewer").status_code == 403
+    assert post(d, "/api/backfill/dry-run", body, user=None).status_code == 401
+
+
+def test_a_range_with_nothing_to_do_is_refused_and_no_run_is_created(deployment: Deployment) -> None:
+    d = deployment
+    runs, state = backfill_runs(d), interval_state(d)
+    complete = {"feature_set": "transactions", "start": iso(day(1)), "end": iso(day(3))}
+    plan = post(d, "/api/backfill/dry-run", complete).json()
+    assert plan["planned_jobs"] == 0 and plan["jobs"] == []
+    refused = post(d, "/api/backfill", complete)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == (
+        f"transactions v1: nothing to do: no time in [{iso(day(1))}, {iso(day(3))}) is Incomplete or None "
+        "for offline,online: no run triggered"
+    )
+    assert plan["nothing_to_do"] + ": no run triggered" == refused.json()["detail"]
+    pending = post(
+        d, "/api/backfill", {"feature_set": "transactions", "start": iso(day(7)), "end": iso(day(8))}
+    )
+    assert (
+        pending.status_code == 409 and "nothing to do" in pending.json()["detail"]
+    )  # Pending is never taken
+    assert backfill_runs(d) == runs
+    assert interval_state(d) == state
+
+
+def test_a_range_of_more_than_max_jobs_is_refused_naming_the_count(deployment: Deployment) -> None:
+    d = deployment
+    runs, state = backfill_runs(d), interval_state(d)
+    decades = {"feature_set": "accounts", "start": "1950-01-01T00:00:00Z", "end": "1990-01-01T00:00:00Z"}
+    for path in ("/api/backfill/dry-run", "/api/backfill"):
+        refused = post(d, path, decades)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["detail"] == (
+            "the backfill of accounts v1 [1950-01-01T00:00:00Z, 1990-01-01T00:00:00Z) would plan 14,610 jobs, "
+            "more than the 10,000 allowed (max_jobs): narrow the window, or allow 14,610 jobs"
+        )
+    three = {"feature_set": "transactions", "start": iso(day(2)), "end": iso(day(6)), "max_jobs": 2}
+    refused = post(d, "/api/backfill", three)
+    assert (
+        refused.status_code == 400
+        and "would plan 3 jobs, more than the 2 allowed" in refused.json()["detail"]
+    )
+    assert post(d, "/api/backfill", {**three, "max_jobs": 0}).json()["detail"].startswith("max_jobs:")
+    assert post(d, "/api/backfill/dry-run", {**three, "max_jobs": 3}).json()["planned_jobs"] == 3  # allowed
+    assert backfill_runs(d) == runs
+    assert interval_state(d) == state
+
+
+def test_snapping_widens_a_window_to_whole_chunks_like_the_planner() -> None:
+    hour, day_s = 3600, 86400
+    monday = to_epoch("2024-01-01")  # chunks are multiples of max_job_window since the epoch
+    assert snap_window(monday + 23 * hour + 16 * 60 + 48, monday + day_s + 43 * 60 + 12, day_s) == (
+        monday,
+        monday + 2 * day_s,
+    )
+    assert snap_window(monday, monday + day_s, day_s) == (monday, monday + day_s)  # on the grid: unchanged
+    assert snap_window(monday + 90, monday + hour + 1, hour) == (monday, monday + 2 * hour)
+    week = 7 * day_s  # the epoch was a Thursday: so are the edges of 7d chunks, as the planner cuts them
+    start, end = snap_window(monday, monday + day_s, week)
+    assert (start, end) == (to_epoch("2023-12-28"), to_epoch("2024-01-04"))
+    with pytest.raises(ValueError):
+        snap_window(monday, monday, day_s)
+
+
+def test_an_off_grid_range_is_snapped_by_the_dry_run_and_refused_by_the_trigger(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    runs, state = backfill_runs(d), interval_state(d)
+    start, end = day(3) - 43 * 60 - 12, day(4) + 43 * 60 + 12  # as dragged: 23:16:48Z -> 00:43:12Z
+    assert iso(start).endswith("T23:16:48Z") and iso(end).endswith("T00:43:12Z")
+    body = {"feature_set": "transactions", "start": iso(start), "end": iso(end)}
+    plan = post(d, "/api/backfill/dry-run", body).json()
+    assert (plan["start"], plan["end"]) == (iso(day(2)), iso(day(5)))  # whole days around it
+    assert plan["requested"] == {"start": iso(start), "end": iso(end)} and plan["snapped"] is True
+    assert plan["max_job_window"] == 86400 and plan["planned_jobs"] == 2  # days 3 and 4 (day 2 is Complete)
+    refused = post(d, "/api/backfill", body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"] == (
+        f"start: [{iso(start)}, {iso(end)}) is not on the chunk edges of transactions v1 (max_job_window 1d): "
+        f"ask for [{iso(day(2))}, {iso(day(5))})"
+    )
+    assert backfill_runs(d) == runs
+    assert interval_state(d) == state
+    store = FeatureStore(str(d.config), check_transformations=False)
+    try:  # the core's check, as the API makes it
+        request = store.backfill_request("transactions", day(2), day(5), prefix="")
+        request.check_on_chunks(prefix="")
+        with pytest.raises(BadInput, match="^end: "):
+            store.backfill_request("transactions", day(2), day(5) - 1, prefix="").check_on_chunks(prefix="")
+    finally:
+        store.close()
+
+
+def test_the_backfill_dag_state_and_who_may_unpause_it(deployment: Deployment) -> None:
+    d = deployment
+    admin = get(d, "/api/backfill-dag").json()
+    assert admin == {
+        "dag_id": DAG_ID,
+        "exists": True,
+        "is_paused": False,
+        "can_trigger": True,
+        "can_unpause": True,
+    }
+    viewer = get(d, "/api/backfill-dag", user="viewer").json()
+    assert viewer["can_trigger"] is False and viewer["can_unpause"] is False
+    d.airflow.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": True})
+    try:
+        assert get(d, "/api/backfill-dag", user="viewer").json()["is_paused"] is True
+        for user, code in (("viewer", 403), ("nobody", 403), (None, 401)):
+            refused = requests.post(
+                f"{d.airflow.base_url}/featurestore/api/backfill-dag/unpause",
+                headers={"Authorization": f"Bearer {d.airflow.token(user)}"} if user else {},
+                timeout=30,
+            )
+            assert refused.status_code == code, (user, refused.text)
+        assert d.airflow.api("GET", f"/dags/{DAG_ID}")["is_paused"] is True
+        unpaused = requests.post(
+            f"{d.airflow.base_url}/featurestore/api/backfill-dag/unpause",
+            headers={"Authorization": f"Bearer {d.airflow.token('admin')}"},
+            timeout=30,
+        )
+        assert unpaused.status_code == 200 and unpaused.json()["is_paused"] is False, unpaused.text
+        assert d.airflow.api("GET", f"/dags/{DAG_ID}")["is_paused"] is False
+        events = d.airflow.api("GET", "/eventLogs", params={"dag_id": DAG_ID, "event": "patch_dag"})
+        assert any(
+            e["owner"] == "admin" and "featurestore status page" in (e["extra"] or "")
+            for e in events["event_logs"]
+        ), events
+    finally:
+        d.airflow.unpause(DAG_ID)
+
+
 # ---- the page in a real browser ---------------------------------------------------------------
+
+
+def launch(playwright):  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/services.sh (it installs Debian's chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    )
+
+
+def sign_in(d: Deployment, page, user: str = "admin") -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{d.airflow.base_url}/")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(d.airflow.passwords[user])
+    page.get_by_role("button", name="Sign in").click()
+
+
+def open_status_page(page):  # type: ignore[no-untyped-def]
+    """Browse -> Feature store: the page inside the Airflow UI (its frame)."""
+    page.get_by_role("button", name="Browse").click()
+    page.get_by_role("menuitem", name="Feature store").click()
+    page.wait_for_url(re.compile(r"/plugin/featurestore$"))
+    return page.frame_locator("iframe")
+
+
+def test_the_trigger_form_draws_data_status_and_stores_as_multi_selects(deployment: Deployment) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    d = deployment
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            sign_in(d, page)
+            page.get_by_role("button", name="Browse").wait_for()
+            page.goto(f"{d.airflow.base_url}/dags/{DAG_ID}")
+            page.get_by_role("button", name="Trigger").first.click()
+            form = page.locator("[role=dialog][data-state=open]")
+            expect(form.get_by_text("Run Parameters")).to_be_visible(timeout=30_000)
+            for name, chosen, offered in (
+                ("data_status", ["None", "Incomplete"], ["Pending", "Complete"]),
+                ("stores", ["offline", "online"], []),
+            ):
+                widget = form.locator(f"#element_{name}")
+                expect(widget).to_be_visible()
+                assert form.locator(f"textarea[name=element_{name}], textarea#element_{name}").count() == 0
+                combo = widget.get_by_role("combobox")
+                assert combo.get_attribute("aria-label") == "Select one or multiple values"
+                chips = widget.locator("[aria-label^='Remove ']")
+                assert [c.get_attribute("aria-label") for c in chips.all()] == [f"Remove {v}" for v in chosen]
+                values = form.locator(f"input[type=hidden][name=element_{name}]")
+                assert [v.get_attribute("value") for v in values.all()] == chosen  # what the form submits
+                combo.click()  # the menu offers the options not chosen yet
+                options = page.get_by_role("option")
+                if offered:
+                    expect(options.first).to_be_visible()
+                assert [o.inner_text() for o in options.all()] == offered, name
+                # A click elsewhere closes the menu (Escape would close the whole dialog, Tab would
+                # choose the option under the cursor).
+                form.get_by_text(f"Trigger Dag - {DAG_ID}").click()
+                expect(options).to_have_count(0)
+                assert [c.get_attribute("aria-label") for c in chips.all()] == [f"Remove {v}" for v in chosen]
+            form.locator("#element_stores").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "backfill-form.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_the_page_warns_when_the_backfill_dag_is_paused_and_an_admin_unpauses_it(
+    deployment: Deployment,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    d = deployment
+    d.airflow.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": True})
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            try:
+                viewer = browser.new_page(viewport={"width": 1400, "height": 900})
+                sign_in(d, viewer, "viewer")
+                frame = open_status_page(viewer)
+                warning = frame.locator("#dag-state")
+                expect(warning).to_contain_text(f"The DAG {DAG_ID} is paused in Airflow", timeout=30_000)
+                expect(warning).to_contain_text("Ask an Airflow user who may edit it to unpause it")
+                assert warning.get_by_role("button").count() == 0  # a viewer may not
+                viewer.close()
+
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                sign_in(d, page)
+                frame = open_status_page(page)
+                frame.locator("#feature-set").select_option("transactions:1")
+                warning = frame.locator("#dag-state")
+                expect(warning).to_contain_text(
+                    f"The DAG {DAG_ID} is paused in Airflow: a backfill triggered here waits, queued, until it "
+                    "is unpaused.",
+                    timeout=30_000,
+                )
+                expect(frame.locator(".store[data-store=online] .bar").first).to_be_visible(timeout=30_000)
+                page.screenshot(path=str(ARTIFACTS / "status-page-paused.png"))
+                warning.get_by_role("button", name=f"Unpause {DAG_ID}").click()
+                expect(warning).to_be_hidden(timeout=30_000)
+                assert d.airflow.api("GET", f"/dags/{DAG_ID}")["is_paused"] is False
+            finally:
+                browser.close()
+    finally:
+        d.airflow.unpause(DAG_ID)
 
 
 def test_the_page_in_chromium(deployment: Deployment) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     d = deployment
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/services.sh (it installs Debian's chromium)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     jobs = get(d, "/api/jobs?feature_set=transactions").json()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
+        browser = launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"{d.airflow.base_url}/")
-            page.get_by_label("Username").fill("admin")
-            page.get_by_label("Password").fill(d.airflow.passwords["admin"])
-            page.get_by_role("button", name="Sign in").click()
+            sign_in(d, page)
             # The navigation entry: Browse -> Feature store opens the page inside the Airflow UI.
-            page.get_by_role("button", name="Browse").click()
-            page.get_by_role("menuitem", name="Feature store").click()
-            page.wait_for_url(re.compile(r"/plugin/featurestore$"))
-            frame = page.frame_locator("iframe")
+            frame = open_status_page(page)
             frame.locator("#feature-set").select_option("transactions:1")
             expect(frame.locator(".store[data-store=online] .bar").first).to_be_visible(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "status-page.png"), full_page=True)
@@ -342,27 +603,38 @@ def test_the_page_in_chromium(deployment: Deployment) -> None:
             assert "Incomplete" in text and iso(day(5)) in text and iso(day(6)) in text
             assert failed["id"] in text
 
-            # Drag across the None gap of days 3-5, then backfill it from the dialog.
+            # Drag across the None gap of days 3-5, starting and ending a little off the day edges
+            # (as a hand does): the selection snaps to whole days, the backfill chunks.
             track = frame.locator(".store[data-store=offline] .track").bounding_box()
             span = day(8) - day(1)
 
             def at(t: int) -> float:
                 return track["x"] + track["width"] * (t - day(1)) / span
 
-            page.mouse.move(at(day(3)) + 1, track["y"] + 10)
+            page.mouse.move(at(day(3)) - 6, track["y"] + 10)
             page.mouse.down()
             page.mouse.move(at(day(4)), track["y"] + 10, steps=5)
-            page.mouse.move(at(day(5)) - 1, track["y"] + 10, steps=5)
+            page.mouse.move(at(day(5)) + 6, track["y"] + 10, steps=5)
             page.mouse.up()
             expect(frame.locator("#selection")).to_be_visible()
+            expect(frame.locator("#selection-range")).to_have_text(f"{iso(day(3))} → {iso(day(5))} (2d)")
             frame.locator("#selection-backfill").click()
             dialog = frame.locator("#backfill-dialog")
             expect(dialog).to_be_visible()
-            pixel = span / track["width"]
             for field, wanted in (("start", day(3)), ("end", day(5))):
-                value = dialog.locator(f"input[name={field}]").input_value()  # the selection, to the second
-                assert abs(to_epoch(value + "Z") - wanted) <= 2 * pixel, (field, value)
-                dialog.locator(f"input[name={field}]").fill(iso(wanted)[:-1])
+                assert to_epoch(dialog.locator(f"input[name={field}]").input_value() + "Z") == wanted, field
+            # The dry run first: the jobs it would plan, nothing triggered yet.
+            expect(dialog.locator("#bf-plan")).to_have_text(
+                f"2 job(s) would be planned now for {iso(day(3))} → {iso(day(5))}.", timeout=30_000
+            )
+            # A window typed off the grid is widened to whole chunks before anything is triggered.
+            dialog.locator("input[name=end]").fill(iso(day(5) - 3600)[:-1])
+            dialog.locator("input[name=end]").dispatch_event("change")
+            expect(dialog.locator("#bf-plan")).to_have_text(
+                f"2 job(s) would be planned now for {iso(day(3))} → {iso(day(5))} (widened to whole 1d chunks).",
+                timeout=30_000,
+            )
+            expect(dialog.locator("#bf-submit")).to_be_enabled()
             dialog.locator("#bf-submit").click()
             link = dialog.locator("#bf-run-link")
             expect(link).to_be_visible(timeout=30_000)

@@ -28,7 +28,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from ..assets import ALIAS, feature_asset
 from ..errors import BadInput
-from ..featurestore import FeatureStore
+from ..featurestore import DEFAULT_MAX_JOBS, FeatureStore
 from ..interval_table import JobRecord, StreamKey
 from ..intervals import INCOMPLETE
 from ..job_model import batches
@@ -87,10 +87,11 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
     """Claims a window's matching time as Pending; returns the job ids in batches for mapping.
 
     Bad input (an unknown feature set, a window whose end is not after its start, a status
-    or store that is not allowed) fails the task at once, without retries, claiming nothing.
+    or store that is not allowed, a plan of more than `max_jobs` jobs) fails the task at once,
+    without retries, claiming nothing.
     """
 
-    template_fields = ("feature_set", "version", "start", "end", "statuses", "stores")
+    template_fields = ("feature_set", "version", "start", "end", "statuses", "stores", "max_jobs")
 
     def __init__(
         self,
@@ -101,11 +102,13 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
         version: Any = None,
         statuses: Any = None,
         stores: Any = None,
+        max_jobs: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.feature_set, self.start, self.end = feature_set, start, end
         self.version, self.statuses, self.stores = version, statuses, stores
+        self.max_jobs = max_jobs
 
     def execute(self, context: Any) -> list[list[str]]:
         hook = self.hook()
@@ -121,7 +124,7 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
                 stores=self.stores or None,
                 prefix="",
             )
-            jobs = store.claim(request, airflow=airflow_ids(context))
+            jobs = store.claim(request, airflow=airflow_ids(context), max_jobs=_max_jobs(self.max_jobs))
         except (BadInput, ValueError) as exc:
             raise AirflowFailException(f"bad backfill request: {exc}") from None
         finally:
@@ -133,6 +136,19 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
         if groups:
             self.log.info("%d task(s) of up to %d job(s)", len(groups), max(len(g) for g in groups))
         return groups
+
+
+def _max_jobs(value: Any) -> int:
+    """The form's `max_jobs` (empty: the CLI's default); the claim refuses a larger plan."""
+    if value in (None, "", "None"):
+        return DEFAULT_MAX_JOBS
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"max_jobs: {value!r} is not a positive integer") from None
+    if number < 1:
+        raise BadInput(f"max_jobs: {number} is not a positive integer")
+    return number
 
 
 class FeatureStoreMaterializeOperator(_FeatureStoreOperator):

@@ -2,7 +2,8 @@
 decides, through the same dependencies Airflow's own REST API uses.
 
 - read: the signed-in user may read the backfill DAG (`GET` on the DAG);
-- trigger: they may create runs of it (`POST` on its DAG runs).
+- trigger: they may create runs of it (`POST` on its DAG runs); the dry run of a backfill too;
+- unpause: they may edit the DAG (`PUT` on the DAG: what Airflow's own pause toggle needs).
 
 No signed-in user is 401; a user without the right is 403.
 """
@@ -18,6 +19,7 @@ from ..dag_factory import BACKFILL_DAG_ID
 
 _read = requires_access_dag(method="GET", param_dag_id=BACKFILL_DAG_ID)
 _trigger = requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN, param_dag_id=BACKFILL_DAG_ID)
+_edit = requires_access_dag(method="PUT", param_dag_id=BACKFILL_DAG_ID)
 
 
 def requires_read(request: Request, user: GetUserDep) -> None:
@@ -27,6 +29,18 @@ def requires_read(request: Request, user: GetUserDep) -> None:
 def requires_trigger(request: Request, user: GetUserDep) -> None:
     _trigger(request, user)
     request.state.featurestore_user = user
+
+
+def requires_unpause(request: Request, user: GetUserDep) -> None:
+    _edit(request, user)
+    request.state.featurestore_user = user
+
+
+def can_unpause(user: GetUserDep) -> bool:
+    """Whether to offer unpausing the backfill DAG (the POST itself checks again)."""
+    return get_auth_manager().is_authorized_dag(
+        method="PUT", details=DagDetails(id=BACKFILL_DAG_ID), user=user
+    )
 
 
 def can_trigger(user: GetUserDep) -> bool:

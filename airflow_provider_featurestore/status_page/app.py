@@ -7,7 +7,10 @@ token) must be allowed to read the backfill DAG to see anything, and to create r
 trigger a backfill. An anonymous browser is sent to Airflow's login page; an API client gets
 401, a user without the right 403.
 
-The data comes from `report`, the same documents as `featurestore intervals/jobs --json`.
+The data comes from `report`, the same documents as `featurestore intervals/jobs --json`; the
+backfill action plans with the core (`FeatureStore.claim(dry_run=True)`, the chunk edges of
+`BackfillRequest.snapped`), and `backfill_dag` holds what it asks of Airflow (pausing, unpausing,
+triggering).
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ from .. import report
 from ..config import CONFIG_ENV, STORES
 from ..dag_factory import BACKFILL_DAG_ID
 from ..errors import BadInput, ConfigError
-from ..featurestore import FeatureStore
+from ..featurestore import DEFAULT_MAX_JOBS, BackfillRequest, FeatureStore
+from ..interval_table import JobRecord
 from ..timeutil import iso, to_epoch
-from .access import can_trigger, requires_read, requires_trigger
+from . import backfill_dag
+from .access import can_trigger, can_unpause, requires_read, requires_trigger, requires_unpause
 
 STATIC = Path(__file__).with_name("static")
 STATIC_FILES = ("status.js", "status.css")
 MAX_BUCKETS = 4000
 MAX_JOBS = 1000
+DRY_RUN_JOBS_SHOWN = 100
+MAX_INT = 2**31 - 1
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +81,41 @@ class BackfillBody(BaseModel):
     end: str
     data_status: list[str] = Field(default_factory=lambda: ["None", "Incomplete"])
     stores: list[str] | None = None
+    max_jobs: int | None = Field(default=None, ge=1, le=MAX_INT)  # None: the CLI's default
+
+
+def _request(store: FeatureStore, body: BackfillBody) -> BackfillRequest:
+    """The body checked as the DAG's plan task checks its form."""
+    return store.backfill_request(
+        body.feature_set,
+        body.start,
+        body.end,
+        version=body.version,
+        statuses=body.data_status,
+        stores=body.stores,
+        prefix="",
+    )
+
+
+def _dry_run(store: FeatureStore, checked: BackfillRequest, body: BackfillBody) -> list[JobRecord]:
+    """The jobs the request would plan now: the core's dry run, which claims nothing and refuses
+    more than `max_jobs` jobs (default: the CLI's)."""
+    return store.claim(checked, dry_run=True, max_jobs=body.max_jobs or DEFAULT_MAX_JOBS)
+
+
+def _conf(checked: BackfillRequest, body: BackfillBody) -> dict[str, Any]:
+    """The backfill DAG's params for a checked request."""
+    conf = {
+        "feature_set": checked.spec.name,
+        "version": checked.spec.version,
+        "start": iso(checked.start),
+        "end": iso(checked.end),
+        "data_status": sorted(checked.statuses),
+        "stores": list(checked.stores),
+    }
+    if body.max_jobs is not None:
+        conf["max_jobs"] = body.max_jobs
+    return conf
 
 
 def create_app() -> FastAPI:
@@ -179,35 +221,59 @@ def create_app() -> FastAPI:
             store, spec, spec.enabled_stores(), _time("start", start), _time("end", end), buckets
         )
 
+    @app.get("/api/backfill-dag", dependencies=[Depends(requires_read)])
+    def backfill_dag_state(
+        trigger: Annotated[bool, Depends(can_trigger)], unpause: Annotated[bool, Depends(can_unpause)]
+    ) -> dict[str, Any]:
+        """Whether the backfill DAG is parsed and paused (a paused DAG's runs wait, queued), and
+        what the signed-in user may do with it."""
+        return {**backfill_dag.dag_state(), "can_trigger": trigger, "can_unpause": unpause}
+
+    @app.post("/api/backfill-dag/unpause", dependencies=[Depends(requires_unpause)])
+    def unpause_backfill_dag(request: Request) -> dict[str, Any]:
+        """Unpause the backfill DAG as the signed-in user (who must be allowed to edit it)."""
+        return backfill_dag.unpause(request.state.featurestore_user.get_name())
+
+    @app.post("/api/backfill/dry-run", dependencies=[Depends(requires_trigger)])
+    def backfill_dry_run(body: BackfillBody, store: StoreDep) -> dict[str, Any]:
+        """What `POST /api/backfill` would do: the window widened to whole chunks and the jobs
+        planned over it now. Nothing is claimed and nothing is triggered."""
+        checked = _request(store, body).snapped()
+        planned = _dry_run(store, checked, body)
+        requested_start, requested_end = to_epoch(body.start), to_epoch(body.end)
+        return {
+            **_conf(checked, body),
+            "requested": {"start": iso(requested_start), "end": iso(requested_end)},
+            "snapped": (checked.start, checked.end) != (requested_start, requested_end),
+            "max_job_window": checked.spec.materialization.max_job_window,
+            "planned_jobs": len(planned),
+            "jobs": [
+                {"start": iso(j.start), "end": iso(j.end), "stores": list(j.stores)}
+                for j in planned[:DRY_RUN_JOBS_SHOWN]
+            ],
+            "nothing_to_do": checked.nothing_to_do() if not planned else None,
+            "dag": backfill_dag.dag_state(),
+        }
+
     @app.post("/api/backfill", status_code=201, dependencies=[Depends(requires_trigger)])
     def backfill(request: Request, body: BackfillBody, store: StoreDep) -> dict[str, Any]:
         """Trigger the backfill DAG as the signed-in user, after checking the form like the DAG's
-        plan task would (a bad form is refused here, and nothing is triggered)."""
-        checked = store.backfill_request(
-            body.feature_set,
-            body.start,
-            body.end,
-            version=body.version,
-            statuses=body.data_status,
-            stores=body.stores,
-            prefix="",
-        )
-        planned = store.claim(checked, dry_run=True)
-        conf = {
-            "feature_set": checked.spec.name,
-            "version": checked.spec.version,
-            "start": iso(checked.start),
-            "end": iso(checked.end),
-            "data_status": sorted(checked.statuses),
-            "stores": list(checked.stores),
-        }
-        run_id = _trigger(request, conf)
+        plan task would: a bad form, a window off the chunk edges, more than `max_jobs` jobs or
+        nothing to do is refused here, and nothing is triggered."""
+        checked = _request(store, body)
+        checked.check_on_chunks(prefix="")
+        planned = _dry_run(store, checked, body)
+        if not planned:
+            raise HTTPException(409, f"{checked.nothing_to_do()}: no run triggered")
+        conf = _conf(checked, body)
+        run_id = backfill_dag.trigger(request.state.featurestore_user.get_name(), conf)
         root = request.scope.get("root_path", "").rstrip("/").rsplit("/", 1)[0]
         return {
             "dag_id": BACKFILL_DAG_ID,
             "dag_run_id": run_id,
             "conf": conf,
             "planned_jobs": len(planned),
+            "dag_paused": bool(backfill_dag.dag_state()["is_paused"]),
             "url": f"{root}/dags/{BACKFILL_DAG_ID}/runs/{run_id}",
         }
 
@@ -223,29 +289,6 @@ def _window(start: str | None, end: str | None) -> tuple[int, int] | None:
     if end_s <= start_s:
         raise BadInput(f"end: {iso(end_s)} is not after start {iso(start_s)}")
     return start_s, end_s
-
-
-def _trigger(request: Request, conf: dict[str, Any]) -> str:
-    """Create a manual run of the backfill DAG, recorded as triggered by the signed-in user."""
-    from airflow.api.common.trigger_dag import trigger_dag
-    from airflow.exceptions import DagNotFound
-    from airflow.utils.types import DagRunTriggeredByType
-
-    user = request.state.featurestore_user
-    try:
-        run = trigger_dag(
-            BACKFILL_DAG_ID,
-            triggered_by=DagRunTriggeredByType.UI,
-            triggering_user_name=user.get_name(),
-            conf=conf,
-        )
-    except DagNotFound:
-        raise HTTPException(
-            404, f"the DAG {BACKFILL_DAG_ID} is not in Airflow yet: check that dags/ is parsed"
-        ) from None
-    if run is None:
-        raise HTTPException(409, f"{BACKFILL_DAG_ID} did not create a run")
-    return run.run_id
 
 
 app = create_app()

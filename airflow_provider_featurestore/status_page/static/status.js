@@ -8,7 +8,10 @@ const STATUSES = ["Complete", "Incomplete", "Pending", "None"];
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
-const state = { sets: [], current: null, start: null, end: null, shown: null, selection: null, canTrigger: false };
+const state = {
+  sets: [], current: null, start: null, end: null, shown: null, selection: null, canTrigger: false,
+  dag: null, dryRun: null,
+};
 
 // ---- small helpers --------------------------------------------------------------------------
 
@@ -72,6 +75,20 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// A backfill's chunks start at multiples of the feature set's max_job_window since the epoch (as
+// the planner cuts them): a dragged range snaps to them, each end to its nearest chunk edge, and
+// is at least one chunk (the one around the middle of the drag). The server checks again.
+function snapDrag(a, b) {
+  const chunk = state.current.max_job_window * 1000;
+  let start = Math.round(a / chunk) * chunk;
+  let end = Math.round(b / chunk) * chunk;
+  if (end <= start) {
+    start = Math.floor((a + b) / 2 / chunk) * chunk;
+    end = start + chunk;
+  }
+  return [start, end];
+}
+
 // ---- location hash: what is shown survives a reload ----------------------------------------
 
 function readHash() {
@@ -93,6 +110,7 @@ async function init() {
     const overview = await api("/api/feature-sets");
     state.sets = overview.feature_sets;
     state.canTrigger = overview.can_trigger;
+    loadDag().catch(showError);
     const select = $("feature-set");
     for (const set of state.sets) {
       select.append(element("option", { value: `${set.name}:${set.version}` }, `${set.name} v${set.version}`));
@@ -226,9 +244,8 @@ function attachPointer(track, svg, start, end) {
       tip.hidden = true;
     }
     if (drag) {
-      const a = Math.min(drag, timeAt(event.clientX));
-      const b = Math.max(drag, timeAt(event.clientX));
-      const x = (t) => ((t - start) / (end - start)) * 1000;
+      const [a, b] = snapDrag(Math.min(drag, timeAt(event.clientX)), Math.max(drag, timeAt(event.clientX)));
+      const x = (t) => Math.min(1000, Math.max(0, ((t - start) / (end - start)) * 1000));
       if (!brush) { brush = element("svg:rect", { class: "brush", y: 0, height: 28 }); svg.append(brush); }
       brush.setAttribute("x", x(a));
       brush.setAttribute("width", Math.max(0.5, x(b) - x(a)));
@@ -249,7 +266,7 @@ function attachPointer(track, svg, start, end) {
     drag = null;
     const pixels = (Math.abs(to - from) / (end - start)) * track.getBoundingClientRect().width;
     if (pixels >= 3) {
-      select(Math.floor(Math.min(from, to) / 1000) * 1000, Math.ceil(Math.max(from, to) / 1000) * 1000);
+      select(...snapDrag(Math.min(from, to), Math.max(from, to)));
       return;
     }
     if (brush) { brush.remove(); brush = null; }
@@ -323,7 +340,71 @@ function highlightJob(id) {
   document.querySelector(`tr[data-job="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "nearest" });
 }
 
+// ---- the backfill DAG: paused or not --------------------------------------------------------
+
+async function loadDag() {
+  state.dag = await api("/api/backfill-dag");
+  renderDagState();
+}
+
+// A paused featurestore_backfill takes runs but never starts them: say so where the action is.
+function dagWarning() {
+  const dag = state.dag;
+  if (!dag) return null;
+  const box = element("div", { class: "dag-warning", role: "alert" });
+  if (!dag.exists) {
+    box.append(`The DAG ${dag.dag_id} is not in Airflow yet: check that the DAGs folder holds dags/featurestore_dags.py.`);
+    return box;
+  }
+  if (!dag.is_paused) return null;
+  box.append(`The DAG ${dag.dag_id} is paused in Airflow: a backfill triggered here waits, queued, until it is unpaused. `);
+  if (dag.can_unpause) {
+    const button = element("button", { type: "button", class: "unpause" }, `Unpause ${dag.dag_id}`);
+    button.addEventListener("click", () => unpauseDag(button));
+    box.append(button);
+  } else {
+    box.append("Ask an Airflow user who may edit it to unpause it.");
+  }
+  return box;
+}
+
+function renderDagState() {
+  for (const id of ["dag-state", "bf-dag-state"]) {
+    const slot = $(id);
+    const warning = dagWarning();
+    slot.replaceChildren(...(warning ? [warning] : []));
+    slot.hidden = !warning;
+  }
+}
+
+async function unpauseDag(button) {
+  button.disabled = true;
+  try {
+    const dag = await api("/api/backfill-dag/unpause", { method: "POST" });
+    state.dag = { ...state.dag, ...dag };
+    renderDagState();
+  } catch (error) {
+    showError(error);
+    button.disabled = false;
+  }
+}
+
 // ---- backfill -------------------------------------------------------------------------------
+
+function formBody() {
+  const form = $("backfill-form");
+  const checked = (name) => [...form.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
+  const start = fromInput(form.start.value);
+  const end = fromInput(form.end.value);
+  return {
+    feature_set: state.current.name,
+    version: state.current.version,
+    start: start == null ? "" : iso(start),
+    end: end == null ? "" : iso(end),
+    data_status: checked("data_status"),
+    stores: checked("stores"),
+  };
+}
 
 function openBackfill() {
   const [start, end] = state.selection || state.shown;
@@ -340,32 +421,61 @@ function openBackfill() {
   }
   $("bf-message").textContent = "";
   $("bf-message").className = "";
-  $("bf-submit").disabled = false;
   $("backfill-dialog").showModal();
+  dryRun();
+  loadDag().catch(showError);
+}
+
+// The dialog shows what a trigger would do before it is done: the window widened to whole chunks
+// and the jobs planned over it now (the core's dry run: nothing claimed, nothing triggered).
+let dryRunCount = 0;
+async function dryRun() {
+  const number = ++dryRunCount;
+  const plan = $("bf-plan");
+  state.dryRun = null;
+  $("bf-submit").disabled = true;
+  plan.className = "";
+  plan.textContent = "planning…";
+  try {
+    const result = await api("/api/backfill/dry-run", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(formBody()),
+    });
+    if (number !== dryRunCount) return;  // the form changed meanwhile
+    const span = `${result.start} → ${result.end}`;
+    const widened = result.snapped ? ` (widened to whole ${duration(result.max_job_window)} chunks)` : "";
+    if (!result.planned_jobs) {
+      plan.className = "bad";
+      plan.textContent = `Nothing to do in ${span}${widened}: no time there is ${result.data_status.join(" or ")} `
+        + `for ${result.stores.join(", ")}. Nothing would be triggered.`;
+      return;
+    }
+    plan.textContent = `${result.planned_jobs.toLocaleString("en")} job(s) would be planned now for ${span}${widened}.`;
+    state.dryRun = result;
+    $("bf-submit").disabled = false;
+  } catch (error) {
+    if (number !== dryRunCount) return;
+    plan.className = "bad";
+    plan.textContent = error.message;
+  }
 }
 
 async function submitBackfill(event) {
   event.preventDefault();
-  const form = $("backfill-form");
-  const checked = (name) => [...form.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
-  const body = {
-    feature_set: state.current.name,
-    version: state.current.version,
-    start: iso(fromInput(form.start.value)),
-    end: iso(fromInput(form.end.value)),
-    data_status: checked("data_status"),
-    stores: checked("stores"),
-  };
+  const planned = state.dryRun;
+  if (!planned) return;
+  const body = { ...formBody(), start: planned.start, end: planned.end };  // the window the dry run showed
   const message = $("bf-message");
   $("bf-submit").disabled = true;
   try {
     const run = await api("/api/backfill", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
-    message.className = "";
+    message.className = run.dag_paused ? "bad" : "";
     message.replaceChildren(`Triggered (${run.planned_jobs} job(s) planned now): `,
       element("a", { href: run.url, target: "_top", id: "bf-run-link", class: "airflow-link" }, run.dag_run_id));
+    if (run.dag_paused) message.append(" – queued: the DAG is paused.");
     load().catch(showError);
+    loadDag().catch(showError);
   } catch (error) {
     message.className = "bad";
     message.textContent = error.message;
@@ -393,6 +503,7 @@ $("selection-clear").addEventListener("click", () => { state.selection = null; $
 $("selection-backfill").addEventListener("click", openBackfill);
 $("bf-cancel").addEventListener("click", () => $("backfill-dialog").close());
 $("backfill-form").addEventListener("submit", submitBackfill);
+$("backfill-form").addEventListener("change", () => dryRun());
 window.addEventListener("resize", () => { if (state.current) load().catch(showError); });
 
 init();
