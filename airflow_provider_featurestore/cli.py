@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 
-from . import __version__
+from . import __version__, api_keys
 from .config import STORES, FeatureSetSpec
 from .errors import BadInput, ServiceUnavailable, redact_credentials
 from .featurestore import DEFAULT_MAX_JOBS, FeatureStore
@@ -118,6 +118,12 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=6566, help="TCP port (default: 6566)")
     serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default: 1)")
     serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
+    api_key = commands.add_parser(
+        "api-key", help="print a new feature server API key, and its line for the key file on stderr"
+    )
+    api_key.add_argument("--feature-sets", help="the feature sets it may read: a,b (default: every one)")
+    api_key.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    api_key.add_argument("--config", help=argparse.SUPPRESS)
     return parser
 
 
@@ -149,9 +155,23 @@ MAX_INT = 2**31 - 1  # what every interval table database stores in an integer c
 
 def cmd_validate(store: FeatureStore, _args: argparse.Namespace) -> int:
     config = store.config
+    keys = api_keys.from_config(config)
     names = ", ".join(f"{s.name} v{s.version}" for s in config.feature_sets) or "none"
     print(
         f"{config.config_path}: valid; project {config.project}; {len(config.feature_sets)} feature set(s): {names}"
+        + (f"; feature server: {len(keys)} API key(s)" if keys.required else "")
+    )
+    return EXIT_OK
+
+
+def cmd_api_key(args: argparse.Namespace) -> int:
+    """A new API key on stdout, and its line for feature_server.api_key_file on stderr."""
+    names = [name.strip() for name in (args.feature_sets or "").split(",") if name.strip()]
+    key = api_keys.new_key()
+    print(key)
+    print(
+        f"add this line to the file named by feature_server.api_key_file: {api_keys.hash_line(key, names)}",
+        file=sys.stderr,
     )
     return EXIT_OK
 
@@ -418,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = args.verbose or os.environ.get("FEATURESTORE_DEBUG", "") not in ("", "0")
     prefix = f"featurestore {args.command}:"
     try:
+        if args.command == "api-key":
+            return cmd_api_key(args)
         store = FeatureStore(args.config)
         try:
             return COMMANDS[args.command](store, args)

@@ -8,10 +8,17 @@ non-finite floats as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as pro
 mapping does; JSON has no such numbers). `GET /health` answers 200 `{"status": "ok"}` when
 Redis answers a PING, else 503.
 
+With API keys configured (`feature_server` in featurestore.yaml, api_keys.py), every route but
+`/health` needs one, as `Authorization: Bearer <key>` or `X-API-Key: <key>`: 401 without a
+valid key, 403 when the key may not read a feature set the request names. `/openapi.json` is a
+data route too: it lists every feature.
+
 Errors are `{"detail": "<one line naming the field>"}`: 400 for a bad request (body, features,
 entities, event_timestamps; also a number with a fraction for an integer index column, which
-the key builder would truncate to another entity's key), 413 for a body over the size limit,
-503 when Redis cannot be reached. One `FeatureStore` per process serves every request: its Redis connection pool and
+the key builder would truncate to another entity's key), 408 for a body not received within
+`body_timeout`, 413 for a body over the size limit (counted as it arrives, so a chunked upload
+is cut off there too), 503 when Redis cannot be reached. Request heads are bounded by
+server_protocol.py. One `FeatureStore` per process serves every request: its Redis connection pool and
 online layouts are reused, so a lookup costs one pipelined round trip plus decoding.
 
 Lookups run on a small executor of their own (2 threads), not on the event loop and not on
@@ -26,6 +33,7 @@ This module is core-level: FastAPI, Starlette, anyio and uvicorn only, never Air
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import math
@@ -42,15 +50,18 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from . import api_keys
 from .config import CONFIG_ENV
 from .errors import BadInput
 from .featurestore import FeatureStore
 from .online import OnlineStoreUnavailable, _safe_url
 from .retrieval import resolve
+from .server_protocol import GuardedHttpToolsProtocol
 
 MAX_ENTITIES = 10_000  # entities per request
 MAX_BODY_BYTES = 16 * 1024 * 1024  # request body
 HEALTH_TIMEOUT = 5.0  # seconds a PING may take before /health says 503
+MAX_CONNECTIONS = 1000  # open connections (and running requests) before uvicorn answers 503
 LOOKUP_THREADS = 2  # threads running lookups (Redis round trip, decoding, JSON encoding)
 FIELDS = ("features", "entities", "event_timestamps")
 JSON_TYPE = "application/json"
@@ -67,8 +78,12 @@ def create_app(
     close_store: bool = False,
 ) -> FastAPI:
     """The feature server's ASGI app over one feature store, kept open for the app's life
-    (and closed when the app shuts down with `close_store`)."""
+    (and closed when the app shuts down with `close_store`).
+
+    Raises BadInput when the configured API keys cannot be read."""
     config = store.config
+    keys = api_keys.from_config(store.config)
+    body_timeout = config.feature_server.body_timeout
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in config.feature_sets) or "none"
     executor = ThreadPoolExecutor(lookup_threads, thread_name_prefix="featurestore-lookup")
 
@@ -88,6 +103,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
+    app.add_middleware(_RequireKey, keys=keys)
     store._online()  # made here, before any thread can race to make it (connects on first use)
 
     def lookup(features: list[str], entities: list[Any], event_timestamps: bool) -> Response:
@@ -105,17 +121,20 @@ def create_app(
 
     @app.post("/get-online-features")
     async def get_online_features(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            return _error(413, f"body: {int(length):,} bytes; at most {max_body_bytes:,} per request")
-        body = await request.body()
-        if len(body) > max_body_bytes:
-            return _error(413, f"body: {len(body):,} bytes; at most {max_body_bytes:,} per request")
+        try:
+            body = await _read_body(request, max_body_bytes, body_timeout)
+        except _Refused as refused:
+            return refused.response
         try:
             features, entities, event_timestamps = _parse(body, max_entities)
             _check_fractional_keys(store, features, entities)
         except BadInput as exc:
             return _error(400, _one_line(str(exc)))
+        key = request.scope.get("state", {}).get("api_key")
+        if key is not None and key.feature_sets is not None:
+            denied = _denied(store, key, features)
+            if denied:
+                return _error(403, f"features: this API key may not read feature set {denied!r}")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, lookup, features, entities, event_timestamps)
 
@@ -134,11 +153,87 @@ def create_app(
     return app
 
 
+class _RequireKey:
+    """ASGI middleware: with keys configured, every route but /health needs a valid key,
+    checked from the headers alone, before any of the body is read."""
+
+    def __init__(self, app: Any, keys: api_keys.ApiKeys) -> None:
+        self.app, self.keys = app, keys
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.keys.required or scope["path"] == "/health":
+            await self.app(scope, receive, send)
+            return
+        presented = _presented_key(scope["headers"])
+        key = None if presented is None else self.keys.find(presented)
+        if key is None:
+            detail = (
+                "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+                if presented is None
+                else "the API key is not valid"
+            )
+            response = _error(401, detail, close=True)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="featurestore"'
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["api_key"] = key
+        await self.app(scope, receive, send)
+
+
+def _presented_key(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        elif name == b"x-api-key" and value.strip():
+            return value.decode("latin-1").strip()
+    return None
+
+
+def _denied(store: FeatureStore, key: api_keys.ApiKey, features: list[str]) -> str | None:
+    """The first feature set named by `features` that `key` may not read (refs not resolving
+    are left to get_online_features, which names the bad ref in a 400)."""
+    try:
+        groups = resolve(store.config, features)
+    except BadInput:
+        return None
+    return next((g.spec.name for g in groups if not key.may_read(g.spec.name)), None)
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, counted as it arrives: over `limit` bytes (declared or received) is a 413 at
+    once, without reading the rest; not all received within `timeout` seconds a 408."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _Refused(_error(413, f"body: {int(length):,} bytes; at most {limit:,} per request", close=True))
+    chunks, size = [], 0
+    try:
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _Refused(
+                        _error(413, f"body: more than {limit:,} bytes; at most {limit:,} per request", close=True)
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _Refused(_error(408, f"body: not received within {timeout:g} s", close=True)) from None
+    return b"".join(chunks)
+
+
 def app_from_env() -> FastAPI:
     """The app of one worker process of `featurestore serve --workers N`, and a uvicorn factory
     (`uvicorn --factory airflow_provider_featurestore.serving:app_from_env`): its own
     FeatureStore over $FEATURESTORE_CONFIG (else ./featurestore.yaml)."""
     store = FeatureStore(None, check_transformations=False)
+    # a spawned worker: the parent's protocol settings are not inherited
+    GuardedHttpToolsProtocol.configure(header_timeout=store.config.feature_server.header_timeout)
     return create_app(store, close_store=True)
 
 
@@ -160,13 +255,23 @@ def serve(
     online = store.online_store()  # BadInput when online_store is not configured
     redis_shown = _safe_url(online._url)
     online.close()
+    keys = api_keys.from_config(store.config)  # BadInput here, before any worker starts
     _check_listen(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in store.config.feature_sets) or "none"
     (announce or _stderr)(
         f"featurestore serve: http://{shown_host}:{port} serving project {store.config.project} "
-        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health"
+        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health; "
+        + (f"{len(keys)} API key(s) required" if keys.required else "no API keys")
     )
+    if not keys.required and not _loopback(host):
+        (announce or _stderr)(
+            f"featurestore serve: WARNING: listening on {host} without API keys: anyone who can reach "
+            f"port {port} reads every feature. Set feature_server.api_keys or api_key_file in "
+            f"{store.config.config_path} (featurestore api-key makes one)"
+        )
+    settings = store.config.feature_server
+    GuardedHttpToolsProtocol.configure(header_timeout=settings.header_timeout)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -174,6 +279,8 @@ def serve(
         "access_log": access_log,
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        "http": GuardedHttpToolsProtocol,
+        "limit_concurrency": MAX_CONNECTIONS,
     }
     try:
         if workers > 1:
@@ -197,6 +304,8 @@ def _parse(body: bytes, max_entities: int) -> tuple[list[str], list[Any], bool]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadInput(f"body: not JSON: {exc}") from None
+    except RecursionError:
+        raise BadInput("body: JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise BadInput(f"body: expected a JSON object with {', '.join(FIELDS)}, got {_kind(document)}")
     unknown = [name for name in document if name not in FIELDS]
@@ -272,8 +381,11 @@ def _one_line(message: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _error(status: int, detail: str) -> Response:
-    return Response(json.dumps({"detail": detail}), status_code=status, media_type=JSON_TYPE)
+def _error(status: int, detail: str, *, close: bool = False) -> Response:
+    """The error document; `close` ends the connection after it (the client may still be
+    sending a body nobody will read)."""
+    headers = {"Connection": "close"} if close else None
+    return Response(json.dumps({"detail": detail}), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
 # ---------------------------------------------------------------------------------------
@@ -313,6 +425,15 @@ def _finite(value: object) -> object:
 # ---------------------------------------------------------------------------------------
 # Start-up
 # ---------------------------------------------------------------------------------------
+
+
+def _loopback(host: str) -> bool:
+    """Whether every address `host` names is a loopback address (reachable from this machine only)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
 def _check_listen(host: str, port: int) -> None:

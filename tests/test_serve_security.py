@@ -1,0 +1,417 @@
+"""The feature server against strangers and hostile clients: API keys, body and head limits,
+timeouts, and a bounded load. The installed `featurestore serve` in a subprocess over a copy of
+the fraud example, with `feature_server` configured as a user would: one key by `${ENV}` and a
+key file holding a key scoped to one feature set. Every request goes over real loopback TCP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import requests
+from test_serve import FEATURESTORE, LIVE, REDIS_URL, Server, copy_example, timestamps
+
+from airflow_provider_featurestore import api_keys
+from airflow_provider_featurestore.featurestore import FeatureStore
+from airflow_provider_featurestore.online import OnlineStore
+
+FULL_KEY = "fsk_full-access-key-for-tests-0001"
+SCOPED_KEY = "fsk_accounts-only-key-for-tests-02"
+KEY_ENV = "FEATURESTORE_TEST_SERVER_KEY"
+ROUTE = "/get-online-features"
+ACCOUNTS = {"features": ["accounts:credit_limit", "accounts:account_country"], "entities": [{"accountID": "A1"}]}
+TRANSACTIONS = {"features": ["transactions:transaction_7d_count"], "entities": [{"accountID": "A1"}]}
+HEADER_TIMEOUT = BODY_TIMEOUT = 2  # seconds, set in the config below
+SERVER_SECTION = f"""
+feature_server:
+  api_keys:
+    - ${{{KEY_ENV}}}
+  api_key_file: server-keys.txt
+  header_timeout: {HEADER_TIMEOUT}s
+  body_timeout: {BODY_TIMEOUT}s
+"""
+
+
+def keyed_example(root: Path) -> str:
+    copy = copy_example(root, REDIS_URL)
+    with open(copy.config, "a") as config:
+        config.write(SERVER_SECTION)
+    (root / "server-keys.txt").write_text(
+        "# keys of the fraud model's servers\n"
+        f"{api_keys.hash_line(SCOPED_KEY, ['accounts'])}  # the scoring service: accounts only\n"
+    )
+    return copy.config
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A keyed server whose Redis holds the accounts row of A1."""
+    root = tmp_path_factory.mktemp("keyed")
+    config = keyed_example(root / "fraud")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(KEY_ENV, FULL_KEY)
+    store = FeatureStore(config, check_transformations=False)
+    layout = store.online_layout(store.spec("accounts"))
+    online = OnlineStore(REDIS_URL)
+    row = {
+        "accountID": ["A1"],
+        "timestamp": timestamps(LIVE),
+        "account_age_days": pa.array([400], pa.int32()),
+        "account_country": ["DE"],
+        "num_payment_rejects_1d_per_user": pa.array([0], pa.int64()),
+        "credit_limit": [5000.0],
+        "is_premium": [True],
+    }
+    assert online.write(layout, pa.table(row)).written == 1
+    running = Server(config, root / "serve.log")
+    yield running
+    try:
+        assert running.stop() == 0, running.output()
+    finally:
+        online.purge(layout)
+        online.close()
+        store.close()
+        patch.undo()
+
+
+def post(server: Server, body: object, key: str | None = None, **headers: str) -> requests.Response:
+    if key is not None:
+        headers["X-API-Key"] = key
+    return requests.post(server.url + ROUTE, json=body, headers=headers, timeout=30)
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+# ---------------------------------------------------------------------------------------
+# Keys
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_start_line_says_keys_are_required(keyed: Server) -> None:
+    assert "2 API key(s) required" in keyed.output()
+    assert "WARNING" not in keyed.output()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", ROUTE), ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/nope"), ("GET", ROUTE)],
+)
+def test_every_route_but_health_needs_a_key(keyed: Server, method: str, path: str) -> None:
+    response = requests.request(method, keyed.url + path, json=ACCOUNTS, timeout=30)
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json() == {
+        "detail": "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+    }
+    assert "credit_limit" not in response.text and "5000" not in response.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-API-Key": "fsk_not-a-key-of-this-server-00"},
+        {"Authorization": f"Bearer {FULL_KEY}x"},
+        {"Authorization": f"Bearer {FULL_KEY[:-1]}"},
+        {"Authorization": f"Basic {FULL_KEY}"},  # only Bearer carries a key
+        {"X-API-Key": api_keys.hash_line(SCOPED_KEY)[len("sha256:") :]},  # the hash is not the key
+    ],
+    ids=["unknown", "longer", "prefix", "basic-scheme", "the-hash"],
+)
+def test_a_wrong_key_is_401(keyed: Server, headers: dict[str, str]) -> None:
+    response = requests.post(keyed.url + ROUTE, json=ACCOUNTS, headers=headers, timeout=30)
+    assert response.status_code == 401
+    expected = "an API key is required" if "Basic" in str(headers) else "the API key is not valid"
+    assert response.json()["detail"].startswith(expected)
+
+
+def test_health_stays_open(keyed: Server) -> None:
+    response = requests.get(keyed.url + "/health", timeout=30)
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_both_headers_carry_a_key(keyed: Server) -> None:
+    by_header = post(keyed, ACCOUNTS, FULL_KEY)
+    by_bearer = post(keyed, ACCOUNTS, Authorization=f"Bearer {FULL_KEY}")
+    for response in (by_header, by_bearer):
+        assert response.status_code == 200, response.text
+        assert response.json() == {"results": [{"accountID": "A1", "credit_limit": 5000.0, "account_country": "DE"}]}
+    document = requests.get(keyed.url + "/openapi.json", headers={"X-API-Key": FULL_KEY}, timeout=30).json()
+    assert ROUTE in document["paths"]
+
+
+def test_a_scoped_key_reads_its_feature_sets_only(keyed: Server) -> None:
+    assert post(keyed, ACCOUNTS, SCOPED_KEY).json()["results"][0]["credit_limit"] == 5000.0
+    for body in (TRANSACTIONS, {**ACCOUNTS, "features": [*ACCOUNTS["features"], *TRANSACTIONS["features"]]}):
+        response = post(keyed, body, SCOPED_KEY)
+        assert response.status_code == 403
+        assert response.json() == {"detail": "features: this API key may not read feature set 'transactions'"}
+    assert post(keyed, TRANSACTIONS, FULL_KEY).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------
+# Bodies and heads
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_1_gib_chunked_upload_is_cut_off_in_bounded_memory(keyed: Server) -> None:
+    """No Content-Length: the limit is counted as the body arrives. The server's memory, sampled
+    every 20 ms through the upload, stays within 100 MiB of its idle size."""
+    pid = keyed.process.pid
+    idle = rss_mib(pid)
+    peak, done = [idle], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mib(pid))
+            time.sleep(0.02)
+
+    sent = [0]
+
+    def gibibyte() -> Iterator[bytes]:
+        block = b"[" + b"0," * (2**19 - 1) + b"0]"  # 1 MiB
+        for _ in range(1024):
+            sent[0] += len(block)
+            yield block
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        for key in (FULL_KEY, None):  # with a valid key (413) and without one (401)
+            sent[0] = 0
+            try:
+                response = requests.post(
+                    keyed.url + ROUTE,
+                    data=gibibyte(),
+                    headers={"X-API-Key": key} if key else {},
+                    timeout=60,
+                )
+            except requests.ConnectionError:  # the server closed while we were still sending
+                response = None
+            if response is not None:
+                assert response.status_code == (413 if key else 401), response.text
+                assert response.headers["connection"] == "close"
+            assert sent[0] < 2**30, "the whole upload was read"
+    finally:
+        done.set()
+        sampler.join()
+    assert peak[0] - idle < 100, f"server RSS {idle:.0f} MiB idle, {peak[0]:.0f} MiB peak"
+    assert requests.get(keyed.url + "/health", timeout=30).status_code == 200
+
+
+def test_a_declared_oversized_body_is_413_before_reading(keyed: Server) -> None:
+    with socket.create_connection(("127.0.0.1", keyed.port), timeout=10) as connection:
+        connection.sendall(
+            f"POST {ROUTE} HTTP/1.1\r\nHost: x\r\nX-API-Key: {FULL_KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {2**34}\r\n\r\n{{".encode()
+        )
+        reply = connection.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 413 ")
+    assert '"body: 17,179,869,184 bytes; at most 16,777,216 per request"' in reply
+
+
+def test_json_nested_100k_deep_is_400(keyed: Server) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = requests.post(
+        keyed.url + ROUTE, data=body, headers={"X-API-Key": FULL_KEY, "Content-Type": "application/json"}, timeout=30
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "body: JSON nested too deeply"}
+    deep_object = b'{"features":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = requests.post(keyed.url + ROUTE, data=deep_object, headers={"X-API-Key": FULL_KEY}, timeout=30)
+    assert response.status_code == 400
+
+
+def read_reply(connection: socket.socket, within: float) -> tuple[str, float]:
+    began = time.monotonic()
+    connection.settimeout(within)
+    chunks = []
+    while True:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace"), time.monotonic() - began
+
+
+def test_a_head_dripped_slowly_is_408_after_the_header_timeout(keyed: Server) -> None:
+    with socket.create_connection(("127.0.0.1", keyed.port), timeout=10) as connection:
+        began = time.monotonic()
+        connection.sendall(f"POST {ROUTE} HTTP/1.1\r\n".encode())
+        try:
+            for number in range(40):  # a header line every 0.25 s, never the blank line
+                connection.sendall(f"X-Drip-{number}: y\r\n".encode())
+                time.sleep(0.25)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        reply, _ = read_reply(connection, 5)
+        waited = time.monotonic() - began
+    assert reply.startswith("HTTP/1.1 408 "), reply
+    assert HEADER_TIMEOUT <= waited < HEADER_TIMEOUT + 3, waited
+
+
+def test_a_silent_connection_is_closed_after_the_header_timeout(keyed: Server) -> None:
+    with socket.create_connection(("127.0.0.1", keyed.port), timeout=10) as connection:
+        reply, waited = read_reply(connection, HEADER_TIMEOUT + 5)
+    assert reply == "" and waited < HEADER_TIMEOUT + 3
+
+
+def test_an_endless_header_is_431(keyed: Server) -> None:
+    with socket.create_connection(("127.0.0.1", keyed.port), timeout=10) as connection:
+        try:
+            connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2**20 + b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        reply, _ = read_reply(connection, 5)
+    assert reply.startswith("HTTP/1.1 431 "), reply
+
+
+def test_a_body_sent_slowly_is_408_after_the_body_timeout(keyed: Server) -> None:
+    with socket.create_connection(("127.0.0.1", keyed.port), timeout=10) as connection:
+        connection.sendall(
+            f"POST {ROUTE} HTTP/1.1\r\nHost: x\r\nX-API-Key: {FULL_KEY}\r\nContent-Length: 100\r\n\r\n{{".encode()
+        )
+        reply, waited = read_reply(connection, BODY_TIMEOUT + 5)
+    assert reply.startswith("HTTP/1.1 408 "), reply
+    assert '"body: not received within 2 s"' in reply
+    assert waited < BODY_TIMEOUT + 3
+
+
+# ---------------------------------------------------------------------------------------
+# Load
+# ---------------------------------------------------------------------------------------
+
+CLIENTS, REQUESTS_EACH = 8, 2000
+
+
+def client_run(url: str, count: int) -> tuple[list[float], list[str]]:
+    """One client process: `count` keyed lookups on one keep-alive connection; the latency of
+    each and every unexpected answer."""
+    latencies, errors = [], []
+    body = json.dumps(ACCOUNTS).encode()
+    with requests.Session() as http:
+        http.headers.update({"X-API-Key": FULL_KEY, "Content-Type": "application/json"})
+        for _ in range(count):
+            began = time.perf_counter()
+            try:
+                response = http.post(url, data=body, timeout=30)
+                ok = response.status_code == 200 and response.json()["results"][0]["credit_limit"] == 5000.0
+                if not ok:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+            except requests.RequestException as exc:
+                errors.append(repr(exc))
+            latencies.append(time.perf_counter() - began)
+    return latencies, errors
+
+
+def test_bounded_loopback_load_with_keys_has_no_errors(keyed: Server) -> None:
+    """8 client processes x 2,000 requests at once; every answer right. The latencies are
+    printed (`pytest -s`), never asserted."""
+    began = time.perf_counter()
+    with ProcessPoolExecutor(CLIENTS) as pool:
+        runs = list(pool.map(client_run, [keyed.url + ROUTE] * CLIENTS, [REQUESTS_EACH] * CLIENTS))
+    elapsed = time.perf_counter() - began
+    latencies = sorted(latency for run, _ in runs for latency in run)
+    errors = [error for _, run_errors in runs for error in run_errors]
+    assert len(latencies) == CLIENTS * REQUESTS_EACH
+    assert errors == [], errors[:5]
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    print(
+        f"\nload: {CLIENTS} clients x {REQUESTS_EACH:,} requests in {elapsed:.1f} s "
+        f"({len(latencies) / elapsed:,.0f}/s), p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Start-up
+# ---------------------------------------------------------------------------------------
+
+
+def serve(config: str, *args: str, env: dict[str, str] | None = None, wait: float = 120) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "FEATURESTORE_CONFIG"} | (env or {})
+    return subprocess.run(
+        [FEATURESTORE, "serve", "--config", config, *args], capture_output=True, text=True, timeout=wait, env=environment
+    )
+
+
+@pytest.mark.parametrize(
+    ("key_env", "keys_file", "needle"),
+    [
+        ("", None, "feature_server.api_keys[0]: is empty (is the environment variable it names set?)"),
+        ("short", None, "feature_server.api_keys[0]: a key of 5 characters is too easy to guess"),
+        (FULL_KEY, "sha256:abc accounts\n", "server-keys.txt:1: expected 'sha256:<64 hex digits> [feature_set,...]'"),
+        (FULL_KEY, f"{api_keys.hash_line(SCOPED_KEY, ['nope'])}\n", "server-keys.txt:1: no feature set 'nope'"),
+        (FULL_KEY, b"\xff\xfe\x00garbage", "server-keys.txt: not UTF-8 text"),
+        (FULL_KEY, "MISSING", "feature_server.api_key_file: cannot read"),
+    ],
+    ids=["empty-env-key", "short-key", "bad-line", "unknown-feature-set", "binary-file", "missing-file"],
+)
+def test_bad_key_configuration_exits_2_before_listening(
+    tmp_path: Path, key_env: str, keys_file: str | bytes | None, needle: str
+) -> None:
+    config = keyed_example(tmp_path / "fraud")
+    keys = tmp_path / "fraud" / "server-keys.txt"
+    if keys_file == "MISSING":
+        keys.unlink()
+    elif isinstance(keys_file, bytes):
+        keys.write_bytes(keys_file)
+    elif keys_file is not None:
+        keys.write_text(keys_file)
+    result = serve(config, "--port", "1", env={KEY_ENV: key_env})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert needle in result.stderr, result.stderr
+    assert key_env not in result.stderr or not key_env  # a key is never echoed
+    validated = subprocess.run(
+        [FEATURESTORE, "validate", "--config", config],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, KEY_ENV: key_env},
+    )
+    assert validated.returncode == 2 and needle in validated.stderr
+
+
+def test_listening_beyond_loopback_without_keys_warns(tmp_path: Path) -> None:
+    copy = copy_example(tmp_path / "fraud", REDIS_URL)
+    running = Server(copy.config, tmp_path / "serve.log", "--host", "0.0.0.0")
+    try:
+        assert running.http.get(running.url + "/health", timeout=10).status_code == 200
+    finally:
+        assert running.stop() == 0, running.output()
+    warning = [line for line in running.output().splitlines() if "WARNING" in line]
+    assert len(warning) == 1, running.output()
+    assert "listening on 0.0.0.0 without API keys: anyone who can reach port" in warning[0]
+    assert "feature_server.api_keys or api_key_file" in warning[0]
+
+
+def test_api_key_prints_a_key_and_its_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [FEATURESTORE, "api-key", "--feature-sets", "accounts"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    assert key.startswith("fsk_") and len(key) >= 40
+    line = result.stderr.strip().rsplit(": ", 1)[1]
+    assert line == api_keys.hash_line(key, ["accounts"])
+    loaded = api_keys.load([], str(_written(tmp_path / "keys.txt", line)), {"accounts"})
+    found = loaded.find(key)
+    assert found is not None and found.may_read("accounts") and not found.may_read("transactions")
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text + "\n")
+    return path
