@@ -26,6 +26,8 @@ from .errors import BadInput
 PREFIX = "sha256:"
 _LINE = re.compile(r"sha256:([0-9a-fA-F]{64})(?:\s+(\S+))?")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_KEY = re.compile(r"[!-~]+")  # printable ASCII, no spaces: what an HTTP header carries as is
+MIN_KEY_CHARS = 16
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a key file larger than this is not a key file
 
 
@@ -54,13 +56,14 @@ class ApiKeys:
     def __len__(self) -> int:
         return len(self._by_digest)
 
-    def find(self, presented: str) -> ApiKey | None:
-        """The configured key equal to `presented`, or None."""
+    def find(self, presented: str | bytes) -> ApiKey | None:
+        """The configured key equal to `presented` (a header value as sent), or None."""
         return self._by_digest.get(digest(presented))
 
 
-def digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+def digest(key: str | bytes) -> bytes:
+    """SHA-256 of a key; keys are printable ASCII, so a header's bytes hash as the key does."""
+    return hashlib.sha256(key if isinstance(key, bytes) else key.encode("utf-8", "surrogateescape")).digest()
 
 
 def hash_line(key: str, feature_sets: Iterable[str] = ()) -> str:
@@ -80,13 +83,12 @@ def from_config(config: FeatureStoreConfig) -> ApiKeys:
     return load(settings.api_keys, settings.api_key_file, {spec.name for spec in config.feature_sets})
 
 
-def load(
-    api_keys: Iterable[str], api_key_file: str | None, known_feature_sets: Iterable[str]
-) -> ApiKeys:
+def load(api_keys: Iterable[str], api_key_file: str | None, known_feature_sets: Iterable[str]) -> ApiKeys:
     """The keys of a `feature_server` section; BadInput naming the entry or file line at fault.
 
-    An `api_keys` entry that substituted to nothing (`${KEY:-}` with KEY unset) is refused
-    rather than skipped: a server that silently lost its only key would be open to anyone.
+    An `api_keys` entry that substituted to nothing (`${KEY:-}` with KEY unset), and a key file
+    holding no key when it is the only source, are refused rather than skipped: a server that
+    silently lost its only key would be open to anyone.
     """
     known = set(known_feature_sets)
     keys: list[ApiKey] = []
@@ -94,12 +96,40 @@ def load(
         where = f"feature_server.api_keys[{number}]"
         if not key.strip():
             raise BadInput(f"{where}: is empty (is the environment variable it names set?)")
-        if len(key) < 16:
-            raise BadInput(f"{where}: a key of {len(key)} characters is too easy to guess; use 16 or more")
+        if not _KEY.fullmatch(key):
+            raise BadInput(
+                f"{where}: a key is printable ASCII without spaces (featurestore api-key makes one)"
+            )
+        if len(key) < MIN_KEY_CHARS:
+            raise BadInput(
+                f"{where}: a key of {len(key)} characters is too easy to guess; use {MIN_KEY_CHARS} or more"
+            )
         keys.append(ApiKey(digest(key), None, where))
     if api_key_file is not None:
-        keys += _read_file(api_key_file, known)
+        from_file = _read_file(api_key_file, known)
+        if not from_file and not keys:  # a server meant to be closed would be open to anyone
+            raise BadInput(f"{api_key_file}: holds no key (featurestore api-key prints a key and its line)")
+        keys += from_file
+    first: dict[bytes, str] = {}
+    for key in keys:
+        if key.digest in first:
+            raise BadInput(f"{key.origin}: the same key as {first[key.digest]}; give each key once")
+        first[key.digest] = key.origin
     return ApiKeys(keys)
+
+
+def check_names(names: Iterable[str], known: set[str] | None, where: str) -> frozenset[str]:
+    """The feature set names of a key's scope; BadInput naming `where` for a bad or unknown one
+    (`known` None: only the spelling is checked)."""
+    names = list(names)
+    if not names:
+        raise BadInput(f"{where}: no feature set names")
+    for name in names:
+        if not _NAME.fullmatch(name):
+            raise BadInput(f"{where}: {name!r} is not a feature set name")
+        if known is not None and name not in known:
+            raise BadInput(f"{where}: no feature set {name!r}; known: {', '.join(sorted(known)) or '(none)'}")
+    return frozenset(names)
 
 
 def _read_file(path: str, known: set[str]) -> list[ApiKey]:
@@ -113,8 +143,10 @@ def _read_file(path: str, known: set[str]) -> list[ApiKey]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadInput(f"{path}: not UTF-8 text; expected lines of 'sha256:<hex> [feature_set,...]'") from None
-    keys = []
+        raise BadInput(
+            f"{path}: not UTF-8 text; expected lines of 'sha256:<hex> [feature_set,...]'"
+        ) from None
+    keys: list[ApiKey] = []
     for number, line in enumerate(text.splitlines(), start=1):
         content = line.split("#", 1)[0].strip()
         if not content:
@@ -126,14 +158,6 @@ def _read_file(path: str, known: set[str]) -> list[ApiKey]:
                 f"{where}: expected 'sha256:<64 hex digits> [feature_set,...]' "
                 "(featurestore api-key prints a key and its line)"
             )
-        scope = None
-        if found.group(2) is not None:
-            names = found.group(2).split(",")
-            for name in names:
-                if not _NAME.fullmatch(name):
-                    raise BadInput(f"{where}: {name!r} is not a feature set name")
-                if name not in known:
-                    raise BadInput(f"{where}: no feature set {name!r}; known: {', '.join(sorted(known)) or '(none)'}")
-            scope = frozenset(names)
+        scope = None if found.group(2) is None else check_names(found.group(2).split(","), known, where)
         keys.append(ApiKey(bytes.fromhex(found.group(1)), scope, where))
     return keys

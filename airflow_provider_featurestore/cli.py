@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 
 from . import __version__, api_keys
-from .config import STORES, FeatureSetSpec
+from .config import STORES, FeatureSetSpec, load_config
 from .errors import BadInput, ServiceUnavailable, redact_credentials
 from .featurestore import DEFAULT_MAX_JOBS, FeatureStore
 from .interval_table import JobRecord, StreamKey
@@ -119,11 +119,13 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default: 1)")
     serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
     api_key = commands.add_parser(
-        "api-key", help="print a new feature server API key, and its line for the key file on stderr"
+        "api-key",
+        parents=[common],
+        help="print a new feature server API key on stdout, and its line for feature_server.api_key_file",
     )
-    api_key.add_argument("--feature-sets", help="the feature sets it may read: a,b (default: every one)")
-    api_key.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
-    api_key.add_argument("--config", help=argparse.SUPPRESS)
+    api_key.add_argument(
+        "--feature-sets", metavar="A,B", help="the only feature sets it may read (default: every one)"
+    )
     return parser
 
 
@@ -165,8 +167,15 @@ def cmd_validate(store: FeatureStore, _args: argparse.Namespace) -> int:
 
 
 def cmd_api_key(args: argparse.Namespace) -> int:
-    """A new API key on stdout, and its line for feature_server.api_key_file on stderr."""
-    names = [name.strip() for name in (args.feature_sets or "").split(",") if name.strip()]
+    """A new API key on stdout (alone, for `KEY=$(featurestore api-key)`), and its line for
+    feature_server.api_key_file on stderr. Needs no config; with --config given, the feature
+    set names are checked against it."""
+    names: list[str] = []
+    if args.feature_sets is not None:
+        known = None
+        if args.config is not None:
+            known = {spec.name for spec in load_config(args.config, check_transformations=False).feature_sets}
+        names = sorted(api_keys.check_names(args.feature_sets.split(","), known, "--feature-sets"))
     key = api_keys.new_key()
     print(key)
     print(

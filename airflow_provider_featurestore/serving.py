@@ -49,6 +49,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from . import api_keys
 from .config import CONFIG_ENV
@@ -56,6 +57,7 @@ from .errors import BadInput
 from .featurestore import FeatureStore
 from .online import OnlineStoreUnavailable, _safe_url
 from .retrieval import resolve
+from .server_auth import RequireKey, scope_denied
 from .server_protocol import GuardedHttpToolsProtocol
 
 MAX_ENTITIES = 10_000  # entities per request
@@ -76,13 +78,14 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     lookup_threads: int = LOOKUP_THREADS,
     close_store: bool = False,
+    keys: api_keys.ApiKeys | None = None,
 ) -> FastAPI:
     """The feature server's ASGI app over one feature store, kept open for the app's life
-    (and closed when the app shuts down with `close_store`).
+    (and closed when the app shuts down with `close_store`); `keys` default to the config's.
 
     Raises BadInput when the configured API keys cannot be read."""
     config = store.config
-    keys = api_keys.from_config(store.config)
+    keys = api_keys.from_config(config) if keys is None else keys
     body_timeout = config.feature_server.body_timeout
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in config.feature_sets) or "none"
     executor = ThreadPoolExecutor(lookup_threads, thread_name_prefix="featurestore-lookup")
@@ -103,7 +106,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
-    app.add_middleware(_RequireKey, keys=keys)
+    app.add_middleware(RequireKey, keys=keys)
     store._online()  # made here, before any thread can race to make it (connects on first use)
 
     def lookup(features: list[str], entities: list[Any], event_timestamps: bool) -> Response:
@@ -127,14 +130,15 @@ def create_app(
             return refused.response
         try:
             features, entities, event_timestamps = _parse(body, max_entities)
+        except BadInput as exc:
+            return _error(400, _one_line(str(exc)))
+        denied = scope_denied(request.scope.get("state", {}).get("api_key"), features)
+        if denied is not None:
+            return _error(403, _one_line(f"features: this API key may not read feature set {denied!r}"))
+        try:
             _check_fractional_keys(store, features, entities)
         except BadInput as exc:
             return _error(400, _one_line(str(exc)))
-        key = request.scope.get("state", {}).get("api_key")
-        if key is not None and key.feature_sets is not None:
-            denied = _denied(store, key, features)
-            if denied:
-                return _error(403, f"features: this API key may not read feature set {denied!r}")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, lookup, features, entities, event_timestamps)
 
@@ -153,55 +157,9 @@ def create_app(
     return app
 
 
-class _RequireKey:
-    """ASGI middleware: with keys configured, every route but /health needs a valid key,
-    checked from the headers alone, before any of the body is read."""
-
-    def __init__(self, app: Any, keys: api_keys.ApiKeys) -> None:
-        self.app, self.keys = app, keys
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.keys.required or scope["path"] == "/health":
-            await self.app(scope, receive, send)
-            return
-        presented = _presented_key(scope["headers"])
-        key = None if presented is None else self.keys.find(presented)
-        if key is None:
-            detail = (
-                "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-                if presented is None
-                else "the API key is not valid"
-            )
-            response = _error(401, detail, close=True)
-            response.headers["WWW-Authenticate"] = 'Bearer realm="featurestore"'
-            await response(scope, receive, send)
-            return
-        scope.setdefault("state", {})["api_key"] = key
-        await self.app(scope, receive, send)
-
-
-def _presented_key(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-        elif name == b"x-api-key" and value.strip():
-            return value.decode("latin-1").strip()
-    return None
-
-
-def _denied(store: FeatureStore, key: api_keys.ApiKey, features: list[str]) -> str | None:
-    """The first feature set named by `features` that `key` may not read (refs not resolving
-    are left to get_online_features, which names the bad ref in a 400)."""
-    try:
-        groups = resolve(store.config, features)
-    except BadInput:
-        return None
-    return next((g.spec.name for g in groups if not key.may_read(g.spec.name)), None)
-
-
 class _Refused(Exception):
+    """A request refused while its body was read; `response` says why."""
+
     def __init__(self, response: Response) -> None:
         self.response = response
 
@@ -219,11 +177,15 @@ async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
                 size += len(chunk)
                 if size > limit:
                     raise _Refused(
-                        _error(413, f"body: more than {limit:,} bytes; at most {limit:,} per request", close=True)
+                        _error(
+                            413, f"body: more than {limit:,} bytes; at most {limit:,} per request", close=True
+                        )
                     )
                 chunks.append(chunk)
     except TimeoutError:
         raise _Refused(_error(408, f"body: not received within {timeout:g} s", close=True)) from None
+    except ClientDisconnect:  # nobody is left to read the answer; it only ends the request
+        raise _Refused(_error(400, "body: the client went away before sending it all", close=True)) from None
     return b"".join(chunks)
 
 
@@ -255,7 +217,7 @@ def serve(
     online = store.online_store()  # BadInput when online_store is not configured
     redis_shown = _safe_url(online._url)
     online.close()
-    keys = api_keys.from_config(store.config)  # BadInput here, before any worker starts
+    keys = api_keys.from_config(store.config)  # BadInput here, before listening
     _check_listen(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in store.config.feature_sets) or "none"
@@ -287,7 +249,7 @@ def serve(
             os.environ[CONFIG_ENV] = store.config.config_path
             uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
         else:
-            uvicorn.run(create_app(store), **options)
+            uvicorn.run(create_app(store, keys=keys), **options)
     except SystemExit as exc:  # uvicorn exits 3 when the app or the socket failed at start-up
         return 0 if exc.code in (0, None) else 1
     return 0

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_serve_security import FULL_KEY, KEY_ENV, ROUTE, keyed_example
 from test_serve import Server
+from test_serve_security import FULL_KEY, KEY_ENV, ROUTE, keyed_example
 
 from airflow_provider_featurestore.config import load_config
 from airflow_provider_featurestore.errors import BadInput
@@ -118,7 +118,8 @@ bodies = st.one_of(
         {},
         optional={
             "features": json_values | st.lists(st.text(max_size=40), max_size=4),
-            "entities": json_values | st.lists(st.dictionaries(st.text(max_size=10), json_values, max_size=3)),
+            "entities": json_values
+            | st.lists(st.dictionaries(st.text(max_size=10), json_values, max_size=3)),
             "event_timestamps": json_values,
         },
     ),
@@ -154,10 +155,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         patch.undo()
 
 
-token = st.text(alphabet=string.ascii_letters + string.digits + "-_.~!$&'()*+,;=:@%/", min_size=0, max_size=30)
+token = st.text(
+    alphabet=string.ascii_letters + string.digits + "-_.~!$&'()*+,;=:@%/", min_size=0, max_size=30
+)
 header_lines = st.lists(
     st.one_of(
-        st.tuples(st.sampled_from(["Content-Length", "Transfer-Encoding", "X-API-Key", "Authorization", "Expect"]), token),
+        st.tuples(
+            st.sampled_from(["Content-Length", "Transfer-Encoding", "X-API-Key", "Authorization", "Expect"]),
+            token,
+        ),
         st.tuples(token, token),
         st.just(("X-API-Key", FULL_KEY)),
     ),
@@ -165,7 +171,9 @@ header_lines = st.lists(
 )
 requests_raw = st.tuples(
     st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "BREW", "post", ""]),
-    st.one_of(st.sampled_from([ROUTE, "/health", "/openapi.json", "*", "", ROUTE + "?x=1", "/%00", "//.."]), token),
+    st.one_of(
+        st.sampled_from([ROUTE, "/health", "/openapi.json", "*", "", ROUTE + "?x=1", "/%00", "//.."]), token
+    ),
     st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/9", "", "http/1.1"]),
     header_lines,
     st.one_of(st.binary(max_size=300), json_values.map(lambda d: __import__("json").dumps(d).encode())),
