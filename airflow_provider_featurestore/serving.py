@@ -9,9 +9,9 @@ mapping does; JSON has no such numbers). `GET /health` answers 200 `{"status": "
 Redis answers a PING, else 503.
 
 With API keys configured (`feature_server` in featurestore.yaml, api_keys.py), every route but
-`/health` needs one, as `Authorization: Bearer <key>` or `X-API-Key: <key>`: 401 without a
-valid key, 403 when the key may not read a feature set the request names. `/openapi.json` is a
-data route too: it lists every feature.
+`/health` needs one (server_auth.py), as `Authorization: Bearer <key>` or `X-API-Key: <key>`:
+401 without a valid key, 403 when the key may not read a feature set the request names.
+`/openapi.json` needs one too: it names every feature set served.
 
 Errors are `{"detail": "<one line naming the field>"}`: 400 for a bad request (body, features,
 entities, event_timestamps; also a number with a fraction for an integer index column, which
@@ -103,6 +103,7 @@ def create_app(
         description=f"Live feature values of {served}.",
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # /health/ is a 404 (or a 401), not a 307 to a route
         lifespan=lifespan,
     )
     app.state.store = store
