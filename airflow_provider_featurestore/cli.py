@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 
 from . import __version__, api_keys
 from .config import STORES, FeatureSetSpec, load_config
@@ -168,7 +169,7 @@ def cmd_validate(store: FeatureStore, _args: argparse.Namespace) -> int:
 
 def cmd_api_key(args: argparse.Namespace) -> int:
     """A new API key on stdout (alone, for `KEY=$(featurestore api-key)`), and its line for
-    feature_server.api_key_file on stderr. Needs no config; with --config given, the feature
+    feature_server.api_key_file on stderr (alone: `2>> keys.txt`). Needs no config; with --config given, the feature
     set names are checked against it."""
     names: list[str] = []
     if args.feature_sets is not None:
@@ -177,11 +178,10 @@ def cmd_api_key(args: argparse.Namespace) -> int:
             known = {spec.name for spec in load_config(args.config, check_transformations=False).feature_sets}
         names = sorted(api_keys.check_names(args.feature_sets.split(","), known, "--feature-sets"))
     key = api_keys.new_key()
+    made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")
     print(key)
-    print(
-        f"add this line to the file named by feature_server.api_key_file: {api_keys.hash_line(key, names)}",
-        file=sys.stderr,
-    )
+    # a line of the key file as it is, comment included: `2>> keys.txt` appends it
+    print(f"{api_keys.hash_line(key, names)}  # featurestore api-key, {made}", file=sys.stderr)
     return EXIT_OK
 
 

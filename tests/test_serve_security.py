@@ -25,6 +25,7 @@ import requests
 from test_serve import FEATURESTORE, LIVE, REDIS_URL, Server, copy_example, timestamps
 
 from airflow_provider_featurestore import api_keys
+from airflow_provider_featurestore.errors import BadInput
 from airflow_provider_featurestore.featurestore import FeatureStore
 from airflow_provider_featurestore.online import OnlineStore
 
@@ -501,9 +502,9 @@ def test_api_key_prints_a_key_and_its_line(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip()
     assert key.startswith("fsk_") and len(key) >= 40
-    line = result.stderr.strip().rsplit(": ", 1)[1]
-    assert line == api_keys.hash_line(key, ["accounts"])
-    loaded = api_keys.load([], str(_written(tmp_path / "keys.txt", line)), {"accounts"})
+    line, comment = result.stderr.strip().split("  # ")
+    assert line == api_keys.hash_line(key, ["accounts"]) and comment.startswith("featurestore api-key, ")
+    loaded = api_keys.load([], str(_written(tmp_path / "keys.txt", result.stderr)), {"accounts"})
     found = loaded.find(key)
     assert found is not None and found.may_read("accounts") and not found.may_read("transactions")
 
@@ -511,3 +512,29 @@ def test_api_key_prints_a_key_and_its_line(tmp_path: Path) -> None:
 def _written(path: Path, text: str) -> Path:
     path.write_text(text + "\n")
     return path
+
+
+def test_api_key_refuses_bad_feature_set_names(tmp_path: Path) -> None:
+    config = copy_example(tmp_path / "fraud", REDIS_URL).config
+    for args, detail in (
+        (["--feature-sets", "Accounts"], "--feature-sets: 'Accounts' is not a feature set name"),
+        (
+            ["--feature-sets", "nope", "--config", config],
+            "--feature-sets: no feature set 'nope'; known: accounts",
+        ),
+    ):
+        result = subprocess.run([FEATURESTORE, "api-key", *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and result.stdout == "", result
+        assert result.stderr.startswith(f"featurestore api-key: {detail}") and result.stderr.count("\n") == 1
+
+
+def test_a_key_file_without_keys_is_refused_when_it_is_the_only_source(tmp_path: Path) -> None:
+    empty = _written(tmp_path / "keys.txt", "# no keys yet")
+    with pytest.raises(BadInput) as refused:
+        api_keys.load([], str(empty), {"accounts"})
+    assert str(refused.value) == f"{empty}: holds no key (featurestore api-key prints a key and its line)"
+    assert api_keys.load([FULL_KEY], str(empty), {"accounts"}).required
+    twice = _written(tmp_path / "twice.txt", api_keys.hash_line(FULL_KEY))
+    with pytest.raises(BadInput) as refused:
+        api_keys.load([FULL_KEY], str(twice), set())
+    assert str(refused.value) == f"{twice}:1: the same key as feature_server.api_keys[0]; give each key once"
