@@ -80,20 +80,29 @@ def new_key() -> str:
 def from_config(config: FeatureStoreConfig) -> ApiKeys:
     """The keys the feature server of `config` requires (none configured: an open server)."""
     settings = config.feature_server
-    return load(settings.api_keys, settings.api_key_file, {spec.name for spec in config.feature_sets})
+    known = {spec.name for spec in config.feature_sets}
+    return load(settings.api_keys, settings.api_key_file, known, config_path=config.config_path)
 
 
-def load(api_keys: Iterable[str], api_key_file: str | None, known_feature_sets: Iterable[str]) -> ApiKeys:
-    """The keys of a `feature_server` section; BadInput naming the entry or file line at fault.
+def load(
+    api_keys: Iterable[str],
+    api_key_file: str | None,
+    known_feature_sets: Iterable[str],
+    *,
+    config_path: str | None = None,
+) -> ApiKeys:
+    """The keys of a `feature_server` section; BadInput naming the entry (after `config_path`)
+    or the key file's line at fault.
 
     An `api_keys` entry that substituted to nothing (`${KEY:-}` with KEY unset), and a key file
     holding no key when it is the only source, are refused rather than skipped: a server that
     silently lost its only key would be open to anyone.
     """
     known = set(known_feature_sets)
+    section = f"{config_path}: feature_server" if config_path else "feature_server"
     keys: list[ApiKey] = []
     for number, key in enumerate(api_keys):
-        where = f"feature_server.api_keys[{number}]"
+        where = f"{section}.api_keys[{number}]"
         if not key.strip():
             raise BadInput(f"{where}: is empty (is the environment variable it names set?)")
         if not _KEY.fullmatch(key):
@@ -106,7 +115,7 @@ def load(api_keys: Iterable[str], api_key_file: str | None, known_feature_sets: 
             )
         keys.append(ApiKey(digest(key), None, where))
     if api_key_file is not None:
-        from_file = _read_file(api_key_file, known)
+        from_file = _read_file(api_key_file, known, f"{section}.api_key_file")
         if not from_file and not keys:  # a server meant to be closed would be open to anyone
             raise BadInput(f"{api_key_file}: holds no key (featurestore api-key prints a key and its line)")
         keys += from_file
@@ -132,12 +141,12 @@ def check_names(names: Iterable[str], known: set[str] | None, where: str) -> fro
     return frozenset(names)
 
 
-def _read_file(path: str, known: set[str]) -> list[ApiKey]:
+def _read_file(path: str, known: set[str], field: str) -> list[ApiKey]:
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise BadInput(f"feature_server.api_key_file: cannot read {path}: {exc.strerror}") from None
+        raise BadInput(f"{field}: cannot read {path}: {exc.strerror}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise BadInput(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; not a file of key hashes")
     try:

@@ -7,10 +7,11 @@ the header ends, so one client dripping a header byte a second, or sending one e
 
 - a head (request line and headers) must arrive whole within `header_timeout` seconds of the
   connection opening, or of its first byte on a kept-alive connection: else 408 and close;
-- at most `max_header_bytes` may arrive without the parser making progress (headers complete,
-  body bytes, message complete): else 431 and close (only close when the app already has the
-  request, as for endless trailers). Bytes are counted as they arrive, before httptools has
-  anything to hand over, which is where the memory goes;
+- a head's target and headers may hold at most `max_header_bytes`, and at most that many bytes
+  may arrive without the parser making progress (headers complete, body bytes, message
+  complete): else 431 and close (only close when the app already has the request, as for
+  endless trailers). Bytes are counted as they arrive, before httptools has anything to hand
+  over, which is where the memory goes: at most `max_header_bytes` and one read (256 KiB);
 - trailers are dropped (uvicorn would append them to the headers the app already read);
 - a response sent before the request body was all received closes the connection, so a body
   nobody reads (a 401, a 413, a 404 with a body) is never drained from a slow client;
@@ -75,6 +76,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _in_message = False  # between a message's first byte and its end
     _progress = False  # the parser handed something over during the current data_received
     _stalled_bytes = 0  # bytes received since the parser last handed something over
+    _head_size = 0  # bytes of the current head's target and headers
     _refused = False  # answered 408/431 or closed: what the parser still holds is ignored
     _lingering = False  # closed but for discarding what the client still sends
     _linger_left = 0
@@ -115,7 +117,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._stalled_bytes += len(data)
         if self._stalled_bytes > self.max_header_bytes:
-            self._refuse(431, "Request Header Fields Too Large", f"more than {self.max_header_bytes:,} bytes")
+            self._refuse_large_head()
 
     def on_response_complete(self) -> None:
         if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
@@ -129,19 +131,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_message_begin()
         self._in_head = self._in_message = self._progress = True
+        self._head_size = 0
         if self._head_timer is None:  # a kept-alive connection's next request starts its clock
             self._arm()
 
     def on_url(self, url: bytes) -> None:
         if not self._refused:
+            self._head_size += len(url)
             super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._in_head and not self._refused:  # after the head: a trailer, dropped
+            self._head_size += len(name) + len(value) + 4
             super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         if self._refused:
+            return
+        if self._head_size > self.max_header_bytes:  # arrived in one read: as refused as in many
+            self._refuse_large_head()
             return
         self._in_head, self._progress = False, True
         self._disarm()
@@ -196,6 +204,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(408, "Request Timeout", f"not received within {self.header_timeout:g} s")
         elif self.cycle is None or self.cycle.response_complete:
             self.transport.close()  # opened and never sent a byte
+
+    def _refuse_large_head(self) -> None:
+        self._refuse(431, "Request Header Fields Too Large", f"more than {self.max_header_bytes:,} bytes")
 
     def _refuse(self, status: int, reason: str, detail: str) -> None:
         """Answer `status` and close; only close when a response of the app's may be under

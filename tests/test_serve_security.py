@@ -313,7 +313,7 @@ def test_a_head_dripped_slowly_is_408_after_the_header_timeout(keyed: Server) ->
     assert reply.startswith(start) and reply.endswith(end), reply
     assert "connection: close" in reply
     print(f"\nhead dripped: 408 after {waited:.2f} s (header_timeout {HEADER_TIMEOUT} s)")
-    assert HEADER_TIMEOUT <= waited < HEADER_TIMEOUT + 10, waited  # not before the timeout; no hang
+    assert HEADER_TIMEOUT - 0.1 <= waited < HEADER_TIMEOUT + 10, waited  # not before the timeout; no hang
 
 
 def test_a_silent_connection_is_closed_after_the_header_timeout(keyed: Server) -> None:
@@ -330,6 +330,14 @@ def test_an_endless_header_is_431(keyed: Server) -> None:
         reply, _ = read_reply(connection, 10)
     start, end = error_reply(431, "request head: more than 65,536 bytes")
     assert reply.startswith(start) and reply.endswith(end), reply
+
+
+def test_a_large_head_in_one_piece_is_431(keyed: Server) -> None:
+    """70,000 bytes of headers arriving in one read are refused as well as dripped ones."""
+    response = requests.get(keyed.url + "/health", headers={"X-Big": "a" * 70_000}, timeout=30)
+    assert response.status_code == 431, response.text
+    assert response.json() == {"detail": "request head: more than 65,536 bytes"}
+    assert requests.get(keyed.url + "/health", headers={"X-Big": "a" * 60_000}, timeout=30).status_code == 200
 
 
 def test_endless_trailers_are_cut_off(keyed: Server) -> None:
@@ -355,7 +363,7 @@ def test_a_body_sent_slowly_is_408_after_the_body_timeout(keyed: Server) -> None
     start, end = error_reply(408, f"body: not received within {BODY_TIMEOUT} s")
     assert reply.startswith(start) and reply.endswith(end), reply
     print(f"\nslow body: 408 after {waited:.2f} s (body_timeout {BODY_TIMEOUT} s)")
-    assert BODY_TIMEOUT <= waited < BODY_TIMEOUT + 10, waited
+    assert BODY_TIMEOUT - 0.1 <= waited < BODY_TIMEOUT + 10, waited
 
 
 def test_a_body_nobody_reads_is_not_drained(keyed: Server) -> None:
