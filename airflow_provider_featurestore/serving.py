@@ -219,6 +219,9 @@ def serve(
     redis_shown = _safe_url(online._url)
     online.close()
     keys = api_keys.from_config(store.config)  # BadInput here, before listening
+    warning = exposure_warning(host, port, keys, store.config.config_path)
+    if warning is not None:  # before the listen check: said even when that fails
+        (announce or _stderr)(f"featurestore serve: {warning}")
     _check_listen(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in store.config.feature_sets) or "none"
@@ -227,12 +230,6 @@ def serve(
         f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health; "
         + (f"{len(keys)} API key(s) required" if keys.required else "no API keys")
     )
-    if not keys.required and not _loopback(host):
-        (announce or _stderr)(
-            f"featurestore serve: WARNING: listening on {host} without API keys: anyone who can reach "
-            f"port {port} reads every feature. Set feature_server.api_keys or api_key_file in "
-            f"{store.config.config_path} (featurestore api-key makes one)"
-        )
     settings = store.config.feature_server
     GuardedHttpToolsProtocol.configure(header_timeout=settings.header_timeout)
     options: dict[str, Any] = {
@@ -243,6 +240,7 @@ def serve(
         "server_header": False,
         "timeout_graceful_shutdown": 10,
         "http": GuardedHttpToolsProtocol,
+        "ws": "none",  # no WebSocket routes: an Upgrade is never handed to a WebSocket library
         "limit_concurrency": MAX_CONNECTIONS,
     }
     try:
@@ -388,6 +386,18 @@ def _finite(value: object) -> object:
 # ---------------------------------------------------------------------------------------
 # Start-up
 # ---------------------------------------------------------------------------------------
+
+
+def exposure_warning(host: str, port: int, keys: api_keys.ApiKeys, config_path: str) -> str | None:
+    """The warning for a server without keys that other machines may reach; None on loopback
+    or with keys."""
+    if keys.required or _loopback(host):
+        return None
+    return (
+        f"WARNING: --host {host} is beyond loopback and no API keys are configured: anyone who can "
+        f"reach port {port} reads every feature. Set feature_server.api_keys or api_key_file in "
+        f"{config_path} (featurestore api-key makes one)"
+    )
 
 
 def _loopback(host: str) -> bool:

@@ -28,6 +28,7 @@ from airflow_provider_featurestore import api_keys
 from airflow_provider_featurestore.errors import BadInput
 from airflow_provider_featurestore.featurestore import FeatureStore
 from airflow_provider_featurestore.online import OnlineStore
+from airflow_provider_featurestore.serving import exposure_warning
 
 FULL_KEY = "fsk_full-access-key-for-tests-0001"
 SCOPED_KEY = "fsk_accounts-only-key-for-tests-02"
@@ -375,6 +376,28 @@ def test_a_body_nobody_reads_is_not_drained(keyed: Server) -> None:
     assert waited < 5, waited  # closed at once, not after the body or a timeout
 
 
+def test_several_workers_each_require_keys_and_bound_heads(tmp_path: Path) -> None:
+    """--workers 2: each spawned worker loads the keys and the header timeout itself."""
+    config = keyed_example(tmp_path / "fraud")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KEY_ENV, FULL_KEY)
+        running = Server(config, tmp_path / "serve.log", "--workers", "2")
+    try:
+        for _ in range(4):
+            response = requests.post(running.url + ROUTE, json=ACCOUNTS, timeout=30)
+            assert response.status_code == 401 and response.json() == {"detail": MISSING}
+            response = post(running, ACCOUNTS, FULL_KEY)
+            assert response.status_code == 200, response.text
+        with socket.create_connection(("127.0.0.1", running.port), timeout=10) as connection:
+            connection.sendall(f"POST {ROUTE} HTTP/1.1\r\n".encode())
+            reply, waited = read_reply(connection, HEADER_TIMEOUT + 10)
+        start, end = error_reply(408, f"request head: not received within {HEADER_TIMEOUT} s")
+        assert reply.startswith(start) and reply.endswith(end), reply
+    finally:
+        assert running.stop() == 0, running.output()
+    assert "2 worker(s)" in running.output() and "2 API key(s) required" in running.output()
+
+
 # ---------------------------------------------------------------------------------------
 # Load
 # ---------------------------------------------------------------------------------------
@@ -490,17 +513,45 @@ def test_bad_key_configuration_exits_2_before_listening(
     assert validated.returncode == 2 and needle in validated.stderr
 
 
-def test_listening_beyond_loopback_without_keys_warns(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [
+        ("0.0.0.0", True),
+        ("::", True),
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("localhost", False),
+        ("127.0.0.2", False),
+    ],
+)
+def test_a_host_beyond_loopback_without_keys_is_warned_of(host: str, warned: bool) -> None:
+    keys = api_keys.load([FULL_KEY], None, ())
+    assert exposure_warning(host, 6566, keys, "fs.yaml") is None
+    warning = exposure_warning(host, 6566, api_keys.load([], None, ()), "fs.yaml")
+    assert (warning is not None) == warned, warning
+    if warned:
+        assert warning == (
+            f"WARNING: --host {host} is beyond loopback and no API keys are configured: anyone who can "
+            "reach port 6566 reads every feature. Set feature_server.api_keys or api_key_file in fs.yaml "
+            "(featurestore api-key makes one)"
+        )
+
+
+def test_serve_warns_before_listening_beyond_loopback(tmp_path: Path) -> None:
+    """The warning comes before the listen check; the port is held on loopback here, so that
+    the wildcard bind fails and nothing ever listens beyond loopback."""
     copy = copy_example(tmp_path / "fraud", REDIS_URL)
-    running = Server(copy.config, tmp_path / "serve.log", "--host", "0.0.0.0")
-    try:
-        assert running.http.get(running.url + "/health", timeout=10).status_code == 200
-    finally:
-        assert running.stop() == 0, running.output()
-    warning = [line for line in running.output().splitlines() if "WARNING" in line]
-    assert len(warning) == 1, running.output()
-    assert "listening on 0.0.0.0 without API keys: anyone who can reach port" in warning[0]
-    assert "feature_server.api_keys or api_key_file" in warning[0]
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = serve(copy.config, "--host", "0.0.0.0", "--port", str(port))
+    assert result.returncode == 2, result.stderr
+    warning, refusal = result.stderr.splitlines()
+    assert warning.startswith(
+        "featurestore serve: WARNING: --host 0.0.0.0 is beyond loopback and no API keys"
+    )
+    assert refusal == f"featurestore serve: --port: cannot listen on 0.0.0.0:{port}: Address already in use"
 
 
 def test_api_key_prints_a_key_and_its_line(tmp_path: Path) -> None:
