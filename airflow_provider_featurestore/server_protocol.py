@@ -6,7 +6,8 @@ the header ends, so one client dripping a header byte a second, or sending one e
 (or endless chunked trailers), holds a connection and as much memory as it likes. Here:
 
 - a head (request line and headers) must arrive whole within `header_timeout` seconds of the
-  connection opening, or of its first byte on a kept-alive connection: else 408 and close;
+  connection opening, or of the previous response's end on a kept-alive connection: else 408
+  and close (a connection that sends no request in that time is closed);
 - a head's target and headers may hold at most `max_header_bytes`, and at most that many bytes
   may arrive without the parser making progress (headers complete, body bytes, message
   complete): else 431 and close (only close when the app already has the request, as for
@@ -66,7 +67,8 @@ class _LingeringTransport:
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol whose request heads are bounded in time and size."""
+    """HttpToolsProtocol whose request heads and trailers are bounded in time and size, and
+    whose unread bodies are never drained."""
 
     header_timeout: float = HEADER_TIMEOUT
     max_header_bytes: int = MAX_HEADER_BYTES
@@ -123,6 +125,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
             self.transport.close()  # the rest of the body would be drained for nothing
         super().on_response_complete()
+        if not self.transport.is_closing():
+            # the next head's clock: bytes that start no request (a drip of blank lines) would
+            # otherwise keep resetting uvicorn's keep-alive timer forever
+            self._arm()
 
     # ---- parser callbacks -----------------------------------------------------------------
 
@@ -132,7 +138,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = self._in_message = self._progress = True
         self._head_size = 0
-        if self._head_timer is None:  # a kept-alive connection's next request starts its clock
+        if self._head_timer is None:  # a pipelined request: its clock starts here
             self._arm()
 
     def on_url(self, url: bytes) -> None:

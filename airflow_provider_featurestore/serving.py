@@ -171,7 +171,8 @@ async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise _Refused(_error(413, f"body: {int(length):,} bytes; at most {limit:,} per request", close=True))
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     try:
         with anyio.fail_after(timeout):
             async for chunk in request.stream():

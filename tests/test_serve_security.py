@@ -324,6 +324,30 @@ def test_a_silent_connection_is_closed_after_the_header_timeout(keyed: Server) -
     assert reply == "" and HEADER_TIMEOUT - 0.5 <= waited < HEADER_TIMEOUT + 10
 
 
+def test_a_kept_alive_connection_dripping_blank_lines_is_closed(keyed: Server) -> None:
+    """After a response, bytes that start no request (CRLFs, which the parser skips) reset
+    uvicorn's keep-alive timer; the head clock, started at the response's end, still runs."""
+    with socket.create_connection(("127.0.0.1", keyed.port), timeout=10) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'{"status":"ok"}'):
+            answer += connection.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        began, closed = time.monotonic(), False
+        for _ in range(40):  # 20 s at most
+            if select.select([connection], [], [], 0.5)[0]:
+                closed = connection.recv(4096) == b""
+                break
+            try:
+                connection.sendall(b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        waited = time.monotonic() - began
+    print(f"\nblank lines on a kept-alive connection: closed after {waited:.2f} s")
+    assert closed and waited < HEADER_TIMEOUT + 10, waited
+
+
 def test_an_endless_header_is_431(keyed: Server) -> None:
     """1 MiB of one header value: refused once 64 KiB arrived without the head ending."""
     with socket.create_connection(("127.0.0.1", keyed.port), timeout=10) as connection:
