@@ -19,9 +19,10 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 
-from . import __version__
-from .config import STORES, FeatureSetSpec
+from . import __version__, api_keys
+from .config import STORES, FeatureSetSpec, load_config
 from .errors import BadInput, ServiceUnavailable, redact_credentials
 from .featurestore import DEFAULT_MAX_JOBS, FeatureStore
 from .interval_table import JobRecord, StreamKey
@@ -118,6 +119,14 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=6566, help="TCP port (default: 6566)")
     serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default: 1)")
     serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
+    api_key = commands.add_parser(
+        "api-key",
+        parents=[common],
+        help="print a new feature server API key on stdout, and its line for feature_server.api_key_file",
+    )
+    api_key.add_argument(
+        "--feature-sets", metavar="A,B", help="the only feature sets it may read (default: every one)"
+    )
     return parser
 
 
@@ -149,10 +158,30 @@ MAX_INT = 2**31 - 1  # what every interval table database stores in an integer c
 
 def cmd_validate(store: FeatureStore, _args: argparse.Namespace) -> int:
     config = store.config
+    keys = api_keys.from_config(config)
     names = ", ".join(f"{s.name} v{s.version}" for s in config.feature_sets) or "none"
     print(
         f"{config.config_path}: valid; project {config.project}; {len(config.feature_sets)} feature set(s): {names}"
+        + (f"; feature server: {len(keys)} API key(s)" if keys.required else "")
     )
+    return EXIT_OK
+
+
+def cmd_api_key(args: argparse.Namespace) -> int:
+    """A new API key on stdout (alone, for `KEY=$(featurestore api-key)`), and its line for
+    feature_server.api_key_file on stderr (alone: `2>> keys.txt`). Needs no config; with --config given, the feature
+    set names are checked against it."""
+    names: list[str] = []
+    if args.feature_sets is not None:
+        known = None
+        if args.config is not None:
+            known = {spec.name for spec in load_config(args.config, check_transformations=False).feature_sets}
+        names = sorted(api_keys.check_names(args.feature_sets.split(","), known, "--feature-sets"))
+    key = api_keys.new_key()
+    made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")
+    print(key)
+    # a line of the key file as it is, comment included: `2>> keys.txt` appends it
+    print(f"{api_keys.hash_line(key, names)}  # featurestore api-key, {made}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -418,6 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = args.verbose or os.environ.get("FEATURESTORE_DEBUG", "") not in ("", "0")
     prefix = f"featurestore {args.command}:"
     try:
+        if args.command == "api-key":
+            return cmd_api_key(args)
         store = FeatureStore(args.config)
         try:
             return COMMANDS[args.command](store, args)

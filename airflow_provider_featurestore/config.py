@@ -158,6 +158,16 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class FeatureServerConfig:
+    """Who may call the feature server (`featurestore serve`): see api_keys.py."""
+
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # secrets: never in a repr or log
+    api_key_file: str | None = None
+    header_timeout: int = 10  # seconds for a request's line and headers to arrive whole
+    body_timeout: int = 30  # seconds for its body
+
+
+@dataclass(frozen=True)
 class FeatureStoreConfig:
     """One feature store: its config file and every feature set spec, validated."""
 
@@ -173,6 +183,7 @@ class FeatureStoreConfig:
     feature_sets: tuple[FeatureSetSpec, ...]
     lease_seconds: int = 600  # a job not heard from for this long is dead: its Pending turns Incomplete
     interval_table_conn_id: str | None = None  # resolved by connections.interval_table_url
+    feature_server: FeatureServerConfig = field(default_factory=FeatureServerConfig)
 
     def get(self, name: str, version: int | None = None) -> FeatureSetSpec:
         """A feature set version; the latest version when `version` is None."""
@@ -409,6 +420,13 @@ class _EngineModel(_Model):
     conf: Conf = Field(default_factory=dict)
 
 
+class _FeatureServerModel(_Model):
+    api_keys: list[str] = Field(default_factory=list)  # checked by api_keys.load when serving
+    api_key_file: Text | None = None
+    header_timeout: PositiveDuration = 10
+    body_timeout: PositiveDuration = 30
+
+
 class _ConfigModel(_Model):
     project: Name
     feature_sets: Text = "featuresets"
@@ -416,6 +434,7 @@ class _ConfigModel(_Model):
     online_store: _OnlineStoreModel | None = None
     interval_table: _IntervalTableModel = Field(default_factory=_IntervalTableModel)
     engine: _EngineModel = Field(default_factory=_EngineModel)
+    feature_server: _FeatureServerModel = Field(default_factory=_FeatureServerModel)
 
 
 # ---------------------------------------------------------------------------------------
@@ -497,6 +516,16 @@ def load_config(path: str | None = None, *, check_transformations: bool = True) 
         feature_sets=tuple(sorted(specs, key=lambda spec: (spec.name, spec.version))),
         lease_seconds=model.interval_table.lease,
         interval_table_conn_id=model.interval_table.conn_id,
+        feature_server=FeatureServerConfig(
+            api_keys=tuple(model.feature_server.api_keys),
+            api_key_file=(
+                None
+                if model.feature_server.api_key_file is None
+                else _location(model.feature_server.api_key_file, config_dir)
+            ),
+            header_timeout=model.feature_server.header_timeout,
+            body_timeout=model.feature_server.body_timeout,
+        ),
     )
 
 

@@ -8,10 +8,17 @@ non-finite floats as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as pro
 mapping does; JSON has no such numbers). `GET /health` answers 200 `{"status": "ok"}` when
 Redis answers a PING, else 503.
 
+With API keys configured (`feature_server` in featurestore.yaml, api_keys.py), every route but
+`/health` needs one (server_auth.py), as `Authorization: Bearer <key>` or `X-API-Key: <key>`:
+401 without a valid key, 403 when the key may not read a feature set the request names.
+`/openapi.json` needs one too: it names every feature set served.
+
 Errors are `{"detail": "<one line naming the field>"}`: 400 for a bad request (body, features,
 entities, event_timestamps; also a number with a fraction for an integer index column, which
-the key builder would truncate to another entity's key), 413 for a body over the size limit,
-503 when Redis cannot be reached. One `FeatureStore` per process serves every request: its Redis connection pool and
+the key builder would truncate to another entity's key), 408 for a body not received within
+`body_timeout`, 413 for a body over the size limit (counted as it arrives, so a chunked upload
+is cut off there too), 503 when Redis cannot be reached. Request heads are bounded by
+server_protocol.py. One `FeatureStore` per process serves every request: its Redis connection pool and
 online layouts are reused, so a lookup costs one pipelined round trip plus decoding.
 
 Lookups run on a small executor of their own (2 threads), not on the event loop and not on
@@ -26,6 +33,7 @@ This module is core-level: FastAPI, Starlette, anyio and uvicorn only, never Air
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import math
@@ -41,16 +49,21 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
+from . import api_keys
 from .config import CONFIG_ENV
 from .errors import BadInput
 from .featurestore import FeatureStore
 from .online import OnlineStoreUnavailable, _safe_url
 from .retrieval import resolve
+from .server_auth import RequireKey, scope_denied
+from .server_protocol import GuardedHttpToolsProtocol
 
 MAX_ENTITIES = 10_000  # entities per request
 MAX_BODY_BYTES = 16 * 1024 * 1024  # request body
 HEALTH_TIMEOUT = 5.0  # seconds a PING may take before /health says 503
+MAX_CONNECTIONS = 1000  # open connections (and running requests) before uvicorn answers 503
 LOOKUP_THREADS = 2  # threads running lookups (Redis round trip, decoding, JSON encoding)
 FIELDS = ("features", "entities", "event_timestamps")
 JSON_TYPE = "application/json"
@@ -65,10 +78,15 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     lookup_threads: int = LOOKUP_THREADS,
     close_store: bool = False,
+    keys: api_keys.ApiKeys | None = None,
 ) -> FastAPI:
     """The feature server's ASGI app over one feature store, kept open for the app's life
-    (and closed when the app shuts down with `close_store`)."""
+    (and closed when the app shuts down with `close_store`); `keys` default to the config's.
+
+    Raises BadInput when the configured API keys cannot be read."""
     config = store.config
+    keys = api_keys.from_config(config) if keys is None else keys
+    body_timeout = config.feature_server.body_timeout
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in config.feature_sets) or "none"
     executor = ThreadPoolExecutor(lookup_threads, thread_name_prefix="featurestore-lookup")
 
@@ -85,9 +103,11 @@ def create_app(
         description=f"Live feature values of {served}.",
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # /health/ is a 404 (or a 401), not a 307 to a route
         lifespan=lifespan,
     )
     app.state.store = store
+    app.add_middleware(RequireKey, keys=keys)
     store._online()  # made here, before any thread can race to make it (connects on first use)
 
     def lookup(features: list[str], entities: list[Any], event_timestamps: bool) -> Response:
@@ -105,14 +125,18 @@ def create_app(
 
     @app.post("/get-online-features")
     async def get_online_features(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            return _error(413, f"body: {int(length):,} bytes; at most {max_body_bytes:,} per request")
-        body = await request.body()
-        if len(body) > max_body_bytes:
-            return _error(413, f"body: {len(body):,} bytes; at most {max_body_bytes:,} per request")
+        try:
+            body = await _read_body(request, max_body_bytes, body_timeout)
+        except _Refused as refused:
+            return refused.response
         try:
             features, entities, event_timestamps = _parse(body, max_entities)
+        except BadInput as exc:
+            return _error(400, _one_line(str(exc)))
+        denied = scope_denied(request.scope.get("state", {}).get("api_key"), features)
+        if denied is not None:
+            return _error(403, _one_line(f"features: this API key may not read feature set {denied!r}"))
+        try:
             _check_fractional_keys(store, features, entities)
         except BadInput as exc:
             return _error(400, _one_line(str(exc)))
@@ -134,11 +158,46 @@ def create_app(
     return app
 
 
+class _Refused(Exception):
+    """A request refused while its body was read; `response` says why."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, counted as it arrives: over `limit` bytes (declared or received) is a 413 at
+    once, without reading the rest; not all received within `timeout` seconds a 408."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _Refused(_error(413, f"body: {int(length):,} bytes; at most {limit:,} per request", close=True))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _Refused(
+                        _error(
+                            413, f"body: more than {limit:,} bytes; at most {limit:,} per request", close=True
+                        )
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _Refused(_error(408, f"body: not received within {timeout:g} s", close=True)) from None
+    except ClientDisconnect:  # nobody is left to read the answer; it only ends the request
+        raise _Refused(_error(400, "body: the client went away before sending it all", close=True)) from None
+    return b"".join(chunks)
+
+
 def app_from_env() -> FastAPI:
     """The app of one worker process of `featurestore serve --workers N`, and a uvicorn factory
     (`uvicorn --factory airflow_provider_featurestore.serving:app_from_env`): its own
     FeatureStore over $FEATURESTORE_CONFIG (else ./featurestore.yaml)."""
     store = FeatureStore(None, check_transformations=False)
+    # a spawned worker: the parent's protocol settings are not inherited
+    GuardedHttpToolsProtocol.configure(header_timeout=store.config.feature_server.header_timeout)
     return create_app(store, close_store=True)
 
 
@@ -160,13 +219,20 @@ def serve(
     online = store.online_store()  # BadInput when online_store is not configured
     redis_shown = _safe_url(online._url)
     online.close()
+    keys = api_keys.from_config(store.config)  # BadInput here, before listening
+    warning = exposure_warning(host, port, keys, store.config.config_path)
+    if warning is not None:  # before the listen check: said even when that fails
+        (announce or _stderr)(f"featurestore serve: {warning}")
     _check_listen(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in store.config.feature_sets) or "none"
     (announce or _stderr)(
         f"featurestore serve: http://{shown_host}:{port} serving project {store.config.project} "
-        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health"
+        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health; "
+        + (f"{len(keys)} API key(s) required" if keys.required else "no API keys")
     )
+    settings = store.config.feature_server
+    GuardedHttpToolsProtocol.configure(header_timeout=settings.header_timeout)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -174,13 +240,16 @@ def serve(
         "access_log": access_log,
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        "http": GuardedHttpToolsProtocol,
+        "ws": "none",  # no WebSocket routes: an Upgrade is never handed to a WebSocket library
+        "limit_concurrency": MAX_CONNECTIONS,
     }
     try:
         if workers > 1:
             os.environ[CONFIG_ENV] = store.config.config_path
             uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
         else:
-            uvicorn.run(create_app(store), **options)
+            uvicorn.run(create_app(store, keys=keys), **options)
     except SystemExit as exc:  # uvicorn exits 3 when the app or the socket failed at start-up
         return 0 if exc.code in (0, None) else 1
     return 0
@@ -197,6 +266,8 @@ def _parse(body: bytes, max_entities: int) -> tuple[list[str], list[Any], bool]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadInput(f"body: not JSON: {exc}") from None
+    except RecursionError:
+        raise BadInput("body: JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise BadInput(f"body: expected a JSON object with {', '.join(FIELDS)}, got {_kind(document)}")
     unknown = [name for name in document if name not in FIELDS]
@@ -272,8 +343,11 @@ def _one_line(message: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _error(status: int, detail: str) -> Response:
-    return Response(json.dumps({"detail": detail}), status_code=status, media_type=JSON_TYPE)
+def _error(status: int, detail: str, *, close: bool = False) -> Response:
+    """The error document; `close` ends the connection after it (the client may still be
+    sending a body nobody will read)."""
+    headers = {"Connection": "close"} if close else None
+    return Response(json.dumps({"detail": detail}), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
 # ---------------------------------------------------------------------------------------
@@ -313,6 +387,27 @@ def _finite(value: object) -> object:
 # ---------------------------------------------------------------------------------------
 # Start-up
 # ---------------------------------------------------------------------------------------
+
+
+def exposure_warning(host: str, port: int, keys: api_keys.ApiKeys, config_path: str) -> str | None:
+    """The warning for a server without keys that other machines may reach; None on loopback
+    or with keys."""
+    if keys.required or _loopback(host):
+        return None
+    return (
+        f"WARNING: --host {host} is beyond loopback and no API keys are configured: anyone who can "
+        f"reach port {port} reads every feature. Set feature_server.api_keys or api_key_file in "
+        f"{config_path} (featurestore api-key makes one)"
+    )
+
+
+def _loopback(host: str) -> bool:
+    """Whether every address `host` names is a loopback address (reachable from this machine only)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
 def _check_listen(host: str, port: int) -> None:

@@ -265,6 +265,10 @@ def _no_features() -> None:
 
 
 # (id, edit, file, field or None, text the message must contain)
+def _append_config(text: str) -> None:
+    write(CONFIG, Path(CONFIG).read_text() + text)
+
+
 MALFORMED: list[tuple[str, Callable[[], None], str, str | None, str]] = [
     (
         "bad_column_type",
@@ -624,6 +628,27 @@ MALFORMED: list[tuple[str, Callable[[], None], str, str | None, str]] = [
         "featuresets/list.yml",
         None,
         "expected a mapping of fields at the top level, got a list",
+    ),
+    (
+        "feature_server_timeout_zero",
+        lambda: _append_config("feature_server:\n  header_timeout: 0s\n"),
+        CONFIG,
+        "feature_server.header_timeout",
+        "must be longer than 0s, got '0s'",
+    ),
+    (
+        "feature_server_unknown_field",
+        lambda: _append_config("feature_server:\n  api_key: abc\n"),
+        CONFIG,
+        "feature_server.api_key",
+        "unknown field (allowed: api_keys, api_key_file, header_timeout, body_timeout)",
+    ),
+    (
+        "feature_server_keys_not_a_list",
+        lambda: _append_config("feature_server:\n  api_keys: {a: b}\n"),
+        CONFIG,
+        "feature_server.api_keys",
+        "expected a list, got a mapping",
     ),
     (
         "config_not_a_mapping",

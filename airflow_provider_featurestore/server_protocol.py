@@ -1,0 +1,229 @@
+"""The feature server's HTTP/1.1 connection protocol: uvicorn's httptools protocol with bounds
+on how long a request's head may take and how many bytes may pile up outside a body.
+
+uvicorn waits for a request head forever, and httptools buffers a header value in memory until
+the header ends, so one client dripping a header byte a second, or sending one endless header
+(or endless chunked trailers), holds a connection and as much memory as it likes. Here:
+
+- a head (request line and headers) must arrive whole within `header_timeout` seconds of the
+  connection opening, or of the previous response's end on a kept-alive connection: else 408
+  and close (a connection that sends no request in that time is closed);
+- a head's target and headers may hold at most `max_header_bytes`, and at most that many bytes
+  may arrive without the parser making progress (headers complete, body bytes, message
+  complete): else 431 and close (only close when the app already has the request, as for
+  endless trailers). Bytes are counted as they arrive, before httptools has anything to hand
+  over, which is where the memory goes: at most `max_header_bytes` and one read (256 KiB);
+- trailers are dropped (uvicorn would append them to the headers the app already read);
+- a response sent before the request body was all received closes the connection, so a body
+  nobody reads (a 401, a 413, a 404 with a body) is never drained from a slow client;
+- a connection closed while the client may still be sending is closed lingering: the answer
+  and a FIN go out, and what still arrives is discarded (at most LINGER_BYTES, LINGER_SECONDS)
+  before the socket closes. Closing at once would make the kernel answer the unread upload with
+  a reset, which destroys the 408/413/431 the client has not read yet.
+
+The body's own size and read time are limited in the app (serving.py), where they are known.
+
+uvicorn makes one protocol object per connection from the class it is given, passing only its
+own Config, and pickles that class by name into `--workers` processes; so the limits are class
+attributes, set by `configure` in each serving process before it accepts connections.
+
+Core-level: uvicorn and httptools only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+HEADER_TIMEOUT = 10.0  # seconds
+MAX_HEADER_BYTES = 64 * 1024
+LINGER_SECONDS = 2.0  # a refused client's upload is discarded this long at most ...
+LINGER_BYTES = 16 * 1024 * 1024  # ... and this much at most, before the socket closes
+
+
+class _LingeringTransport:
+    """The connection's transport as uvicorn sees it: `close` lingers while the client may
+    still be sending (its protocol decides); everything else is the real transport's."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
+        self._transport, self._protocol = transport, protocol
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        if not self._protocol._linger():
+            self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._protocol._lingering or self._transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        if not self._protocol._lingering:  # after the FIN nothing more can be said
+            self._transport.write(data)
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol whose request heads and trailers are bounded in time and size, and
+    whose unread bodies are never drained."""
+
+    header_timeout: float = HEADER_TIMEOUT
+    max_header_bytes: int = MAX_HEADER_BYTES
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _in_head = False  # between a message's first byte and its headers' end
+    _in_message = False  # between a message's first byte and its end
+    _progress = False  # the parser handed something over during the current data_received
+    _stalled_bytes = 0  # bytes received since the parser last handed something over
+    _head_size = 0  # bytes of the current head's target and headers
+    _refused = False  # answered 408/431 or closed: what the parser still holds is ignored
+    _lingering = False  # closed but for discarding what the client still sends
+    _linger_left = 0
+    _linger_timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def configure(cls, *, header_timeout: float, max_header_bytes: int = MAX_HEADER_BYTES) -> None:
+        """Set the limits of every connection this process accepts from now on."""
+        cls.header_timeout, cls.max_header_bytes = header_timeout, max_header_bytes
+
+    # ---- connection -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self._in_message = False  # nothing more can arrive: a close is a close
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._linger_left -= len(data)
+            if self._linger_left <= 0:
+                self._transport().close()
+            return
+        if self._refused:
+            return
+        self._progress = False
+        super().data_received(data)
+        if self._refused or self.transport.is_closing():
+            return
+        if self._progress or not self._in_message:
+            self._stalled_bytes = 0
+            return
+        self._stalled_bytes += len(data)
+        if self._stalled_bytes > self.max_header_bytes:
+            self._refuse_large_head()
+
+    def on_response_complete(self) -> None:
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            self.transport.close()  # the rest of the body would be drained for nothing
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            # the next head's clock: bytes that start no request (a drip of blank lines) would
+            # otherwise keep resetting uvicorn's keep-alive timer forever
+            self._arm()
+
+    # ---- parser callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._refused:
+            return
+        super().on_message_begin()
+        self._in_head = self._in_message = self._progress = True
+        self._head_size = 0
+        if self._head_timer is None:  # a pipelined request: its clock starts here
+            self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        if not self._refused:
+            self._head_size += len(url)
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_head and not self._refused:  # after the head: a trailer, dropped
+            self._head_size += len(name) + len(value) + 4
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return
+        if self._head_size > self.max_header_bytes:  # arrived in one read: as refused as in many
+            self._refuse_large_head()
+            return
+        self._in_head, self._progress = False, True
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            self._progress = True
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            self._in_message, self._progress = False, True
+            super().on_message_complete()
+
+    # ---- limits ---------------------------------------------------------------------------
+
+    def _transport(self) -> asyncio.Transport:
+        """The real transport under the lingering one uvicorn holds."""
+        return self.transport._transport  # type: ignore[attr-defined, no-any-return]
+
+    def _linger(self) -> bool:
+        """Close lingering when the client may still be sending (in a message); False when a
+        plain close will do."""
+        real = self._transport()
+        if self._lingering:
+            return True
+        if not self._in_message or real.is_closing() or not real.can_write_eof():
+            return False
+        self._lingering = self._refused = True
+        self._disarm()
+        real.write_eof()  # the answer already written, then a FIN
+        real.resume_reading()  # uvicorn may have paused it (a full body buffer)
+        self._linger_left = LINGER_BYTES
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, real.close)
+        return True
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            self._refuse(408, "Request Timeout", f"not received within {self.header_timeout:g} s")
+        elif self.cycle is None or self.cycle.response_complete:
+            self.transport.close()  # opened and never sent a byte
+
+    def _refuse_large_head(self) -> None:
+        self._refuse(431, "Request Header Fields Too Large", f"more than {self.max_header_bytes:,} bytes")
+
+    def _refuse(self, status: int, reason: str, detail: str) -> None:
+        """Answer `status` and close; only close when a response of the app's may be under
+        way on this connection (two responses would interleave)."""
+        self._refused = True
+        self._disarm()
+        if self._in_head and (self.cycle is None or self.cycle.response_complete):
+            body = json.dumps({"detail": f"request head: {detail}"}).encode()
+            self.transport.write(
+                f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+                + body
+            )
+        self.transport.close()
