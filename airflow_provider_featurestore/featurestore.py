@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from . import consistency
 from . import intervals as iv
 from .config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from .connections import interval_table_url, redis_url
@@ -126,12 +127,20 @@ class FeatureStore:
         dry_run: bool = False,
         airflow: Mapping[str, object] | None = None,
         max_jobs: int | None = DEFAULT_MAX_JOBS,
+        check: bool = True,
+        log: Log = log_to_stderr,
     ) -> list[JobRecord]:
         """Claim the request's matching time as Pending and return the queued jobs.
 
         With `dry_run` the plan is computed in a transaction that is rolled back. A plan of more
         than `max_jobs` jobs (None: no limit) is refused with its size, nothing claimed.
+        With `check` (not on a dry run, which writes nothing), the consistency check runs first
+        on the stores asked (and offline, whose Complete time an online job may read): Complete
+        time a store lost becomes Incomplete, so a backfill of the default statuses redoes it.
+        A store it cannot reach is not checked (`log` says so); the jobs meet it themselves.
         """
+        if check and not dry_run:
+            self._check_before_claim(request, log)
         return self.table.claim(
             request.key,
             request.start,
@@ -144,6 +153,33 @@ class FeatureStore:
             max_jobs=max_jobs,
         )
 
+    def _check_before_claim(self, request: BackfillRequest, log: Log) -> None:
+        spec = request.spec
+        stores = {*request.stores, "offline"}
+        report = consistency.check(self, spec, stores, strict=False)
+        for lost in report.lost:
+            log(
+                f"{spec.name} v{spec.version} {lost.store} [{iso(lost.start)}, {iso(lost.end)}) "
+                f"was Complete, now Incomplete: {lost.reason}"
+            )
+        for name, why in report.skipped.items():
+            if name in request.stores and not why.startswith("disabled"):
+                log(f"{spec.name} v{spec.version}: {name} not checked for lost data: {why}")
+
+    def check(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        stores: Iterable[str] | None = None,
+        strict: bool = True,
+    ) -> consistency.CheckReport:
+        """The consistency check of one feature set version (see `consistency.py`): Complete time
+        whose data a store lost (a deleted Delta commit or table, a Redis that lost its keys)
+        becomes Incomplete, the reason in its job's error. `strict`: a store that cannot be
+        reached raises ServiceUnavailable, and nothing changes."""
+        return consistency.check(self, self.spec(name, version), stores, strict=strict)
+
     def backfill(
         self,
         request: BackfillRequest,
@@ -153,7 +189,7 @@ class FeatureStore:
         max_jobs: int | None = DEFAULT_MAX_JOBS,
     ) -> list[JobRecord]:
         """Claim the request's time and run its jobs on the configured engine, a batch per run."""
-        records = self.claim(request, max_jobs=max_jobs)
+        records = self.claim(request, max_jobs=max_jobs, log=log)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
         if not records:
