@@ -110,6 +110,11 @@ class CheckReport:
         }
 
 
+Findings = dict[str, dict[str | None, str]]
+"""What the stores lost: store -> id of the job that had written the time (None: time no job
+set) -> why it is lost. `IntervalTable.mark_lost`, or `claim(lost=...)`, turns it Incomplete."""
+
+
 def check(
     store: FeatureStore,
     spec: FeatureSetSpec,
@@ -124,13 +129,31 @@ def check(
     `strict`: a store that cannot be reached or read raises `ServiceUnavailable` before
     anything changes; otherwise it is skipped (`report.skipped` says why).
     """
+    report, findings = inspect(store, spec, stores, strict=strict, now=now)
+    key = StreamKey(spec.name, spec.version)
+    for name, lost in findings.items():  # every store read first: an unreachable one changes nothing
+        for seg in store.table.mark_lost(key, name, lost):
+            report.lost.append(LostTime(name, seg.start, seg.end, seg.job_id, lost[seg.job_id]))
+    return report
+
+
+def inspect(
+    store: FeatureStore,
+    spec: FeatureSetSpec,
+    stores: Iterable[str] | None = None,
+    *,
+    strict: bool = True,
+    now: float | None = None,
+) -> tuple[CheckReport, Findings]:
+    """`check`'s reads: what the stores lost, changing nothing (`report.lost` stays empty).
+    The planner hands the findings to its claim, so marking and claiming are one transaction."""
     key = StreamKey(spec.name, spec.version)
     table = store.table
     report = CheckReport(spec.name, spec.version)
     found_at = iso(int(time.time() if now is None else now))
     asked = set(STORES if stores is None else stores)
     disabled = table.disabled_stores(key)
-    findings: dict[str, dict[str | None, str]] = {}
+    findings: Findings = {}
     for name in STORES:
         if name not in asked or name not in spec.enabled_stores():
             continue
@@ -156,10 +179,7 @@ def check(
         report.checked[name] = verified
         if lost:
             findings[name] = lost
-    for name, lost in findings.items():  # every store read first: an unreachable one changes nothing
-        for seg in table.mark_lost(key, name, lost):
-            report.lost.append(LostTime(name, seg.start, seg.end, seg.job_id, lost[seg.job_id]))
-    return report
+    return report, findings
 
 
 # ---- offline: the Delta log --------------------------------------------------------------

@@ -134,14 +134,21 @@ class FeatureStore:
 
         With `dry_run` the plan is computed in a transaction that is rolled back. A plan of more
         than `max_jobs` jobs (None: no limit) is refused with its size, nothing claimed.
-        With `check` (not on a dry run, which writes nothing), the consistency check runs first
-        on the stores asked (and offline, whose Complete time an online job may read): Complete
-        time a store lost becomes Incomplete, so a backfill of the default statuses redoes it.
-        A store it cannot reach is not checked (`log` says so); the jobs meet it themselves.
+        With `check`, the consistency check reads the stores asked (and offline, whose Complete
+        time an online job may read) first: Complete time a store lost becomes Incomplete in the
+        claim's own transaction (so a refused claim or a dry run changes nothing, and the plan
+        includes it: a backfill of the default statuses redoes it). A store it cannot reach is
+        not checked (`log` says so); the jobs meet it themselves.
         """
-        if check and not dry_run:
-            self._check_before_claim(request, log)
-        return self.table.claim(
+        spec = request.spec
+        lost: consistency.Findings = {}
+        marked: list[tuple[str, iv.Segment]] = []
+        if check:
+            report, lost = consistency.inspect(self, spec, {*request.stores, "offline"}, strict=False)
+            for name, why in report.skipped.items():
+                if name in request.stores and not why.startswith("disabled"):
+                    log(f"{spec.name} v{spec.version}: {name} not checked for lost data: {why}")
+        records = self.table.claim(
             request.key,
             request.start,
             request.end,
@@ -151,20 +158,16 @@ class FeatureStore:
             airflow=airflow,
             dry_run=dry_run,
             max_jobs=max_jobs,
+            lost=lost,
+            marked=marked,
         )
-
-    def _check_before_claim(self, request: BackfillRequest, log: Log) -> None:
-        spec = request.spec
-        stores = {*request.stores, "offline"}
-        report = consistency.check(self, spec, stores, strict=False)
-        for lost in report.lost:
+        for name, seg in marked:
+            state = "is lost (the backfill would redo it)" if dry_run else "was Complete, now Incomplete"
             log(
-                f"{spec.name} v{spec.version} {lost.store} [{iso(lost.start)}, {iso(lost.end)}) "
-                f"was Complete, now Incomplete: {lost.reason}"
+                f"{spec.name} v{spec.version} {name} [{iso(seg.start)}, {iso(seg.end)}) {state}: "
+                f"{lost[name][seg.job_id]}"
             )
-        for name, why in report.skipped.items():
-            if name in request.stores and not why.startswith("disabled"):
-                log(f"{spec.name} v{spec.version}: {name} not checked for lost data: {why}")
+        return records
 
     def check(
         self,

@@ -466,20 +466,30 @@ class IntervalTable:
         dry_run: bool = False,
         now: float | None = None,
         max_jobs: int | None = None,
+        lost: Mapping[str, Mapping[str | None, str]] | None = None,
+        marked: list[tuple[str, iv.Segment]] | None = None,
     ) -> list[JobRecord]:
         """Atomically plan a backfill and mark its time Pending: the jobs to run, queued.
 
-        Expired leases of this feature set version are first turned into Incomplete. With
-        `dry_run` the transaction is rolled back once planned: the plan is exact, nothing is written.
+        Expired leases of this feature set version are first turned into Incomplete, and so is
+        the Complete time the consistency check found lost (`lost`: store -> job id -> reason,
+        see `mark_lost`; the segments it turned are appended to `marked`), in the same
+        transaction: a refused or dry-run claim leaves it as it was. With `dry_run` the
+        transaction is rolled back once planned: the plan is exact, nothing is written.
         A plan of more than `max_jobs` jobs is refused (BadInput, nothing written): a window
         mistyped by centuries would otherwise queue millions of jobs.
         """
         now = time.time() if now is None else now
+        lost = lost or {}
         with self.engine.connect() as conn:
             txn = conn.begin()
             try:
-                self._lock(conn, key, stores)
+                self._lock(conn, key, {*stores, *lost})
                 self._expire(conn, key, now)
+                for store in sorted(lost):
+                    for seg in self._mark_lost(conn, key, store, lost[store]):
+                        if marked is not None:
+                            marked.append((store, seg))
                 if not dry_run:  # the requested window joins the axis, as None where new
                     for store in stores:
                         self._extend(conn, key, store, start, end)
@@ -780,21 +790,31 @@ class IntervalTable:
         if not lost:
             return []
         with self._locked(key, [store]) as conn:
-            filters = [segments.c.job_id.in_([j for j in lost if j is not None])]
-            if None in lost:
-                filters.append(segments.c.job_id.is_(None))
-            rows = conn.execute(
-                sa.select(segments.c.start_s, segments.c.end_s, segments.c.job_id).where(
-                    _stream_filter(segments, key, store), segments.c.status == iv.COMPLETE, sa.or_(*filters)
-                )
-            ).all()
-            patches = sorted(iv.Segment(r.start_s, r.end_s, iv.INCOMPLETE, r.job_id) for r in rows)
-            self._overlay(conn, key, store, patches)
-            touched = {p.job_id for p in patches if p.job_id is not None}
-            for row in conn.execute(sa.select(jobs.c.id, jobs.c.error).where(jobs.c.id.in_(sorted(touched)))):
-                reason = redact_credentials(lost[row.id])
-                error = f"{row.error}; {reason}" if row.error else reason
-                conn.execute(jobs.update().where(jobs.c.id == row.id).values(error=error))
+            return self._mark_lost(conn, key, store, lost)
+
+    def _mark_lost(
+        self, conn: Connection, key: StreamKey, store: str, lost: Mapping[str | None, str]
+    ) -> list[iv.Segment]:
+        """`mark_lost` inside the caller's transaction, which holds the stream's lock."""
+        if not lost:
+            return []
+        filters = [segments.c.job_id.in_([j for j in lost if j is not None])]
+        if None in lost:
+            filters.append(segments.c.job_id.is_(None))
+        rows = conn.execute(
+            sa.select(segments.c.start_s, segments.c.end_s, segments.c.job_id).where(
+                _stream_filter(segments, key, store), segments.c.status == iv.COMPLETE, sa.or_(*filters)
+            )
+        ).all()
+        patches = sorted(iv.Segment(r.start_s, r.end_s, iv.INCOMPLETE, r.job_id) for r in rows)
+        self._overlay(conn, key, store, patches)
+        touched = {p.job_id for p in patches if p.job_id is not None}
+        for row in conn.execute(
+            sa.select(jobs.c.id, jobs.c.error).where(jobs.c.id.in_(sorted(touched)))
+        ).all():
+            reason = redact_credentials(lost[row.id])
+            error = f"{row.error}; {reason}" if row.error else reason
+            conn.execute(jobs.update().where(jobs.c.id == row.id).values(error=error))
         return patches
 
     # ---- job records ------------------------------------------------------------------------
