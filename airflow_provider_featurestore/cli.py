@@ -384,9 +384,11 @@ def cmd_check(store: FeatureStore, args: argparse.Namespace) -> int:
         print(f"{title}: consistent: every Complete interval is in its store")
         return EXIT_OK
     _print_table(
-        ["STORE", "START", "END", "JOB", "NOW", "REASON"],
-        [[x.store, iso(x.start), iso(x.end), x.job_id or "-", "Incomplete", x.reason] for x in report.lost],
+        ["STORE", "START", "END", "JOB", "NOW"],
+        [[x.store, iso(x.start), iso(x.end), x.job_id or "-", "Incomplete"] for x in report.lost],
     )
+    for reason in dict.fromkeys(x.reason for x in report.lost):  # each once, in order (also in jobs)
+        print(f"  {reason}")
     start, end = min(x.start for x in report.lost), max(x.end for x in report.lost)
     print(
         f"{title}: {len(report.lost)} lost interval(s) marked Incomplete; repair: featurestore backfill "
