@@ -381,7 +381,9 @@ class FeatureStore:
             store.ping()
             self.table.set_disabled(key, "online", True)
             try:
-                purged = store.purge(self.online_layout(spec))
+                layout = self.online_layout(spec)
+                marker = store.has_marker(layout)  # purged too, but not an entity's key
+                purged = max(0, store.purge(layout) - int(marker))
             except OnlineStoreUnavailable as exc:
                 raise OnlineStoreUnavailable(
                     f"{exc}; online is disabled but some keys may remain: run disable-online again "
