@@ -247,22 +247,33 @@ def _open_log(path: str):  # type: ignore[no-untyped-def]
     except TableNotFoundError:
         return None, -1
     except Exception as exc:  # noqa: BLE001 - delta-rs raises a bare DeltaError for most things
-        text = " ".join(str(exc).split("\n")[0].split())
-        ahead = _CRC_AHEAD.search(text)
+        ahead = _CRC_AHEAD.search(str(exc))
         if ahead is None:
-            raise OfflineTableUnreadable(
-                f"cannot read the offline table at {path}: {redact_credentials(text)[:300]}; "
-                "fix its _delta_log (or move the table away and backfill to rebuild it)"
-            ) from None
-        table = DeltaTable(path, version=int(ahead.group(2)))
+            raise _unreadable(path, exc) from None
+        try:
+            table = DeltaTable(path, version=int(ahead.group(2)))
+        except Exception as again:  # noqa: BLE001
+            raise _unreadable(path, again) from None
     return table, table.version()
+
+
+def _unreadable(path: str, exc: BaseException) -> OfflineTableUnreadable:
+    text = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+    return OfflineTableUnreadable(
+        f"cannot read the offline table at {path}: {redact_credentials(text)[:300]}; "
+        "fix its _delta_log (or move the table away and backfill to rebuild it)"
+    )
 
 
 def _history(table, depth: int) -> dict[int, int | None]:  # type: ignore[no-untyped-def]
     """Version -> commitInfo timestamp of the newest `depth` commits."""
+    try:
+        entries = table.history(depth)
+    except Exception as exc:  # noqa: BLE001 - a commit file that cannot be read or parsed
+        raise _unreadable(str(table.table_uri), exc) from None
     return {
         int(entry["version"]): (None if entry.get("timestamp") is None else int(entry["timestamp"]))
-        for entry in table.history(depth)
+        for entry in entries
         if entry.get("version") is not None
     }
 

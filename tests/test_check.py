@@ -411,3 +411,44 @@ def test_online_keys_expiring_by_ttl_are_not_a_loss(
     client.close()
     assert check_json(fraud, capsys, 0)["consistent"] is True
     assert fraud.statuses()["online"] == [(day(6), day(9), "Complete")]
+
+
+def test_a_log_cut_back_and_written_again_is_found_by_its_commit_timestamp(
+    fraud_sqlite: Fraud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The newest commit (and its checksum) deleted, then another writer commits: the log ends
+    at the same version again, but that version is not the job's commit any more."""
+    from deltalake import write_deltalake
+
+    fraud = fraud_sqlite
+    assert fraud.cli(*THREE_DAYS) == 0
+    before = fraud.offline_rows()
+    newest = fraud.newest_commit()
+    newest.unlink()
+    newest.with_suffix(".crc").unlink()
+    table = DeltaTable(str(fraud.table_path))
+    write_deltalake(str(fraud.table_path), table.to_pyarrow_table().slice(0, 0), mode="append")
+    assert DeltaTable(str(fraud.table_path)).version() == int(newest.stem)  # the same number, refilled
+
+    [lost] = check_json(fraud, capsys, 1)["lost"]
+    assert (lost["store"], lost["start"], lost["end"]) == ("offline", day(8), day(9))
+    assert f"Delta commit {int(newest.stem)} of" in lost["reason"] and "is not this job's" in lost["reason"]
+    assert fraud.statuses()["offline"] == [(day(6), day(8), "Complete"), (day(8), day(9), "Incomplete")]
+    assert fraud.cli(*THREE_DAYS) == 0
+    pd.testing.assert_frame_equal(fraud.offline_rows(), before)
+    assert check_json(fraud, capsys, 0)["consistent"] is True
+
+
+def test_a_gap_in_the_log_is_unreadable_not_lost_and_changes_nothing(
+    fraud_sqlite: Fraud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fraud = fraud_sqlite
+    assert fraud.cli(*THREE_DAYS) == 0
+    sorted((fraud.table_path / "_delta_log").glob("*.json"))[1].unlink()  # a commit in the middle
+    before = fraud.state()
+    capsys.readouterr()
+    assert fraud.cli("check", "transactions") == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert f"cannot read the offline table at {fraud.table_path}" in err and "_delta_log" in err
+    assert fraud.state() == before
