@@ -452,3 +452,18 @@ def test_a_gap_in_the_log_is_unreadable_not_lost_and_changes_nothing(
     assert out == "" and len(err.splitlines()) == 1, err
     assert f"cannot read the offline table at {fraud.table_path}" in err and "_delta_log" in err
     assert fraud.state() == before
+
+
+def test_a_dry_run_plans_the_lost_time_and_changes_nothing(
+    fraud_sqlite: Fraud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fraud = fraud_sqlite
+    assert fraud.cli(*THREE_DAYS) == 0
+    fraud.newest_commit().unlink()
+    before = fraud.state()
+    capsys.readouterr()
+    assert fraud.cli(*THREE_DAYS, "--dry-run", "--json") == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == [{"start": day(8), "end": day(9), "stores": ["offline"]}]
+    assert "offline [" in err and "is lost (the backfill would redo it)" in err
+    assert fraud.state() == before
