@@ -112,6 +112,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     jobs.add_argument("--limit", type=_positive_int, help="at most this many jobs")
 
+    commands.add_parser(
+        "check",
+        parents=[common, listing, versioned],
+        help="find Complete time the stores lost (deleted Delta commits, a flushed Redis); mark it Incomplete",
+    )
+
     serve = commands.add_parser(
         "serve", parents=[common], help="the HTTP feature server: POST /get-online-features, GET /health"
     )
@@ -391,6 +397,35 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(store: FeatureStore, args: argparse.Namespace) -> int:
+    """Exit 0 when every store holds its Complete time, 1 when lost time was found and marked
+    Incomplete (or a store could not be reached: then nothing changed)."""
+    report = store.check(args.name, args.version)
+    if args.json:
+        _print_json(report.to_json())
+        return EXIT_OK if report.consistent else EXIT_JOB_FAILED
+    title = f"{report.feature_set} v{report.version}"
+    for name, what in report.checked.items():
+        print(f"{title} {name}: {what}")
+    for name, why in report.skipped.items():
+        print(f"{title} {name}: not checked: {why}")
+    if report.consistent:
+        print(f"{title}: consistent: every Complete interval is in its store")
+        return EXIT_OK
+    _print_table(
+        ["STORE", "START", "END", "JOB", "NOW"],
+        [[x.store, iso(x.start), iso(x.end), x.job_id or "-", "Incomplete"] for x in report.lost],
+    )
+    for reason in dict.fromkeys(x.reason for x in report.lost):  # each once, in order (also in jobs)
+        print(f"  {reason}")
+    start, end = min(x.start for x in report.lost), max(x.end for x in report.lost)
+    print(
+        f"{title}: {len(report.lost)} lost interval(s) marked Incomplete; repair: featurestore backfill "
+        f"{report.feature_set} --version {report.version} --start {iso(start)} --end {iso(end)}"
+    )
+    return EXIT_JOB_FAILED
+
+
 def cmd_serve(store: FeatureStore, args: argparse.Namespace) -> int:
     from .serving import serve
 
@@ -406,6 +441,7 @@ COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "disable-online": cmd_disable_online,
     "enable-online": cmd_enable_online,
     "jobs": cmd_jobs,
+    "check": cmd_check,
     "serve": cmd_serve,
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
+from . import consistency
 from . import intervals as iv
 from .config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from .connections import interval_table_url, redis_url
@@ -154,13 +155,28 @@ class FeatureStore:
         dry_run: bool = False,
         airflow: Mapping[str, object] | None = None,
         max_jobs: int | None = DEFAULT_MAX_JOBS,
+        check: bool = True,
+        log: Log = log_to_stderr,
     ) -> list[JobRecord]:
         """Claim the request's matching time as Pending and return the queued jobs.
 
         With `dry_run` the plan is computed in a transaction that is rolled back. A plan of more
         than `max_jobs` jobs (None: no limit) is refused with its size, nothing claimed.
+        With `check`, the consistency check reads the stores asked (and offline, whose Complete
+        time an online job may read) first: Complete time a store lost becomes Incomplete in the
+        claim's own transaction (so a refused claim or a dry run changes nothing, and the plan
+        includes it: a backfill of the default statuses redoes it). A store it cannot reach is
+        not checked (`log` says so); the jobs meet it themselves.
         """
-        return self.table.claim(
+        spec = request.spec
+        lost: consistency.Findings = {}
+        marked: list[tuple[str, iv.Segment]] = []
+        if check:
+            report, lost = consistency.inspect(self, spec, {*request.stores, "offline"}, strict=False)
+            for name, why in report.skipped.items():
+                if name in request.stores and not why.startswith("disabled"):
+                    log(f"{spec.name} v{spec.version}: {name} not checked for lost data: {why}")
+        records = self.table.claim(
             request.key,
             request.start,
             request.end,
@@ -170,7 +186,30 @@ class FeatureStore:
             airflow=airflow,
             dry_run=dry_run,
             max_jobs=max_jobs,
+            lost=lost,
+            marked=marked,
         )
+        for name, seg in marked:
+            state = "is lost (the backfill would redo it)" if dry_run else "was Complete, now Incomplete"
+            log(
+                f"{spec.name} v{spec.version} {name} [{iso(seg.start)}, {iso(seg.end)}) {state}: "
+                f"{lost[name][seg.job_id]}"
+            )
+        return records
+
+    def check(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        stores: Iterable[str] | None = None,
+        strict: bool = True,
+    ) -> consistency.CheckReport:
+        """The consistency check of one feature set version (see `consistency.py`): Complete time
+        whose data a store lost (a deleted Delta commit or table, a Redis that lost its keys)
+        becomes Incomplete, the reason in its job's error. `strict`: a store that cannot be
+        reached raises ServiceUnavailable, and nothing changes."""
+        return consistency.check(self, self.spec(name, version), stores, strict=strict)
 
     def backfill(
         self,
@@ -181,7 +220,7 @@ class FeatureStore:
         max_jobs: int | None = DEFAULT_MAX_JOBS,
     ) -> list[JobRecord]:
         """Claim the request's time and run its jobs on the configured engine, a batch per run."""
-        records = self.claim(request, max_jobs=max_jobs)
+        records = self.claim(request, max_jobs=max_jobs, log=log)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
         if not records:
@@ -367,7 +406,9 @@ class FeatureStore:
             store.ping()
             self.table.set_disabled(key, "online", True)
             try:
-                purged = store.purge(self.online_layout(spec))
+                layout = self.online_layout(spec)
+                marker = store.has_marker(layout)  # purged too, but not an entity's key
+                purged = max(0, store.purge(layout) - int(marker))
             except OnlineStoreUnavailable as exc:
                 raise OnlineStoreUnavailable(
                     f"{exc}; online is disabled but some keys may remain: run disable-online again "

@@ -506,20 +506,30 @@ class IntervalTable:
         dry_run: bool = False,
         now: float | None = None,
         max_jobs: int | None = None,
+        lost: Mapping[str, Mapping[str | None, str]] | None = None,
+        marked: list[tuple[str, iv.Segment]] | None = None,
     ) -> list[JobRecord]:
         """Atomically plan a backfill and mark its time Pending: the jobs to run, queued.
 
-        Expired leases of this feature set version are first turned into Incomplete. With
-        `dry_run` the transaction is rolled back once planned: the plan is exact, nothing is written.
+        Expired leases of this feature set version are first turned into Incomplete, and so is
+        the Complete time the consistency check found lost (`lost`: store -> job id -> reason,
+        see `mark_lost`; the segments it turned are appended to `marked`), in the same
+        transaction: a refused or dry-run claim leaves it as it was. With `dry_run` the
+        transaction is rolled back once planned: the plan is exact, nothing is written.
         A plan of more than `max_jobs` jobs is refused (BadInput, nothing written): a window
         mistyped by centuries would otherwise queue millions of jobs.
         """
         now = time.time() if now is None else now
+        lost = lost or {}
         with self.engine.connect() as conn:
             txn = conn.begin()
             try:
-                self._lock(conn, key, stores)
+                self._lock(conn, key, {*stores, *lost})
                 self._expire(conn, key, now)
+                for store in sorted(lost):
+                    for seg in self._mark_lost(conn, key, store, lost[store]):
+                        if marked is not None:
+                            marked.append((store, seg))
                 if not dry_run:  # the requested window joins the axis, as None where new
                     for store in stores:
                         self._extend(conn, key, store, start, end)
@@ -665,24 +675,30 @@ class IntervalTable:
         *,
         rows_read: int | None = None,
         rows_written: Mapping[str, int] | None = None,
+        result: Mapping[str, object] | None = None,
         now: float | None = None,
     ) -> None:
         """A live job's write to `stores` committed before the job ends (a batch's chunk is
         written offline long before the batch's one online write): the Pending time it owns in
-        those stores becomes Complete now, and its lease is renewed. No-op once it has ended."""
+        those stores becomes Complete now, and its lease is renewed. No-op once it has ended.
+        `result` (the offline commit, for the consistency check) is kept at once, so a process
+        killed before the job ends leaves it recorded beside the Complete time."""
         now = time.time() if now is None else now
         record = self.job(job_id)
         key = StreamKey(record.feature_set, record.version)
         committed = [s for s in record.stores if s in set(stores)]
+        values: dict[str, object] = {
+            "rows_read": rows_read,
+            "rows_written": json.dumps(dict(rows_written or {})),
+            "lease_expires_at": now + self.lease_seconds,
+        }
+        if result is not None:
+            values["result"] = json.dumps(dict(result))
         with self._locked(key, committed) as conn:
             live = conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.state.in_(("queued", "running")))
-                .values(
-                    rows_read=rows_read,
-                    rows_written=json.dumps(dict(rows_written or {})),
-                    lease_expires_at=now + self.lease_seconds,
-                )
+                .values(values)
             ).rowcount
             if live:
                 for store in committed:
@@ -781,6 +797,65 @@ class IntervalTable:
                 )
             )
         return [row.id for row in stale]
+
+    # ---- consistency: Complete time whose data was lost ---------------------------------------
+
+    def complete_segments(self, key: StreamKey, store: str) -> list[iv.Segment]:
+        """The Complete segments of one stream, with the job that set each (an index range scan
+        on status; the consistency check asks which of them the stores still hold)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(segments.c.start_s, segments.c.end_s, segments.c.job_id).where(
+                    _stream_filter(segments, key, store), segments.c.status == iv.COMPLETE
+                )
+            ).all()
+        return sorted(iv.Segment(r.start_s, r.end_s, iv.COMPLETE, r.job_id) for r in rows)
+
+    def jobs_by_id(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
+        """The records of these jobs (the ids that name no job are left out)."""
+        wanted = sorted(set(job_ids))
+        found: dict[str, JobRecord] = {}
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                query = sa.select(jobs).where(jobs.c.id.in_(wanted[i : i + 500]))
+                found.update((row.id, JobRecord.from_row(row)) for row in conn.execute(query))
+        return found
+
+    def mark_lost(self, key: StreamKey, store: str, lost: Mapping[str | None, str]) -> list[iv.Segment]:
+        """Turn the Complete time of one store set by the jobs in `lost` (job id -> why its data
+        is gone; None: the segments no job set) into Incomplete, in one transaction holding the
+        stream's lock, and record the reason in each job's `error` (after any error it had).
+        Only time still Complete and still owned by that job changes: a job that rewrote it in
+        the meantime owns it now. Returns the segments turned Incomplete."""
+        if not lost:
+            return []
+        with self._locked(key, [store]) as conn:
+            return self._mark_lost(conn, key, store, lost)
+
+    def _mark_lost(
+        self, conn: Connection, key: StreamKey, store: str, lost: Mapping[str | None, str]
+    ) -> list[iv.Segment]:
+        """`mark_lost` inside the caller's transaction, which holds the stream's lock."""
+        if not lost:
+            return []
+        filters = [segments.c.job_id.in_([j for j in lost if j is not None])]
+        if None in lost:
+            filters.append(segments.c.job_id.is_(None))
+        rows = conn.execute(
+            sa.select(segments.c.start_s, segments.c.end_s, segments.c.job_id).where(
+                _stream_filter(segments, key, store), segments.c.status == iv.COMPLETE, sa.or_(*filters)
+            )
+        ).all()
+        patches = sorted(iv.Segment(r.start_s, r.end_s, iv.INCOMPLETE, r.job_id) for r in rows)
+        self._overlay(conn, key, store, patches)
+        touched = {p.job_id for p in patches if p.job_id is not None}
+        for row in conn.execute(
+            sa.select(jobs.c.id, jobs.c.error).where(jobs.c.id.in_(sorted(touched)))
+        ).all():
+            reason = redact_credentials(lost[row.id])
+            error = f"{row.error}; {reason}" if row.error else reason
+            conn.execute(jobs.update().where(jobs.c.id == row.id).values(error=error))
+        return patches
 
     # ---- job records ------------------------------------------------------------------------
 

@@ -61,6 +61,11 @@ class ChunkResult:
     entities: int | None = None
     seconds: float = 0.0
     error: str | None = None
+    # What the consistency check (consistency.py) later verifies: the Delta commit this chunk's
+    # offline write produced ({"version": v, "timestamp": ms or None}), and whether its online
+    # write set the feature set version's marker key.
+    offline_commit: dict[str, Any] | None = None
+    online_marker: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from airflow_provider_featurestore.config import Column, FeatureSetSpec, FeatureStoreConfig
 
 EVENT_TIME_FIELD = "_event_time"
+MARKER_SUFFIX = "_written"
 COLUMN_TYPES = ("string", "int", "long", "float", "double", "boolean", "timestamp", "date")
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -177,6 +178,16 @@ class OnlineLayout:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.features)
+
+    @property
+    def marker_key(self) -> str:
+        """The key that says this feature set version was written since Redis last lost its data.
+
+        `<prefix>` + one `:` per index column + `_written`: an entity key holds one `:` fewer
+        (values never hold a bare `:`, it is escaped), so no entity can own it; it starts with the
+        prefix, so `purge` (disable-online) removes it with the rest.
+        """
+        return self.prefix + ":" * len(self.index_columns) + MARKER_SUFFIX
 
     def key(self, index_values: Sequence[object]) -> str:
         """The Redis key of one entity, from its index values in index column order."""
@@ -518,7 +529,12 @@ class OnlineStore:
         return (_restore, (self._url, self._options))
 
     def __repr__(self) -> str:
-        return f"OnlineStore({_safe_url(self._url, self._options.password)!r})"
+        return f"OnlineStore({self.safe_url!r})"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL as messages show it: no user, password or query."""
+        return _safe_url(self._url, self._options.password)
 
     # -- connection --------------------------------------------------------------------
 
@@ -688,6 +704,27 @@ class OnlineStore:
         if id(node.connection_pool) not in self._loaded:
             node.script_load(_SCRIPT)
             self._loaded.add(id(node.connection_pool))
+
+    # -- the marker ----------------------------------------------------------------------
+
+    def mark(self, layout: OnlineLayout, *, now: int | None = None) -> None:
+        """Set the layout's marker key (no TTL) to the time of this write, in epoch seconds.
+
+        Written with every online write, before its rows: a Redis that lost its data (a FLUSHDB,
+        a restart without persistence, a failover to an empty replica) lost the marker too, so
+        a missing marker under online time that the interval table calls Complete means that
+        time is lost (`consistency.py`). Keys that expired by `online_ttl` leave the marker alone:
+        expiry is the contract, not a loss.
+        """
+        client = self._connect()
+        with self._translated():
+            client.set(layout.marker_key, str(int(time.time()) if now is None else now))
+
+    def has_marker(self, layout: OnlineLayout) -> bool:
+        """Whether the layout's marker key exists (one EXISTS)."""
+        client = self._connect()
+        with self._translated():
+            return bool(client.exists(layout.marker_key))
 
     # -- read --------------------------------------------------------------------------
 

@@ -134,7 +134,11 @@ def run_batch(
             partial[result.job_id] = result
             committed = [s for s, ok in result.completed.items() if ok]
             table.commit_stores(
-                result.job_id, committed, rows_read=result.rows_read, rows_written=result.rows_written
+                result.job_id,
+                committed,
+                rows_read=result.rows_read,
+                rows_written=result.rows_written,
+                result=result_record(result),
             )
             record = table.job(result.job_id)
         if progress is not None:
@@ -149,6 +153,7 @@ def run_batch(
                     done.completed,
                     rows_read=done.rows_read,
                     rows_written=done.rows_written,
+                    result=result_record(done),
                     error=error,
                 )
 
@@ -169,9 +174,21 @@ def finish(table: IntervalTable, job_id: str, result: ChunkResult) -> JobRecord:
         result.completed,
         rows_read=result.rows_read,
         rows_written=result.rows_written,
-        result={"entities": result.entities, "seconds": result.seconds},
+        result=result_record(result),
         error=result.error,
     )
+
+
+def result_record(result: ChunkResult) -> dict[str, object]:
+    """What a job record's `result` keeps of a chunk report: entities and seconds for the
+    progress lines, and what the consistency check verifies later (the offline commit, and
+    whether the online write set the marker)."""
+    kept: dict[str, object] = {"entities": result.entities, "seconds": result.seconds}
+    if result.offline_commit is not None:
+        kept["offline_commit"] = result.offline_commit
+    if result.online_marker:
+        kept["online_marker"] = True
+    return kept
 
 
 def summary(record: JobRecord, result: ChunkResult | None = None) -> str:

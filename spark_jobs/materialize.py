@@ -108,7 +108,7 @@ def run_batch(spark, batch: BatchSpec, report: Report, config: FeatureStoreConfi
             if "offline" in chunk.stores:
                 if exists is None:
                     exists = table_exists(spark, table_path)
-                result.rows_written["offline"] = write_offline(
+                result.rows_written["offline"], result.offline_commit = write_offline(
                     spark, rows, table_path, spec, chunk.start, chunk.end, create=not exists
                 )
                 exists = True
@@ -178,6 +178,7 @@ def write_online_batch(  # type: ignore[no-untyped-def]
         result = results[chunk.job_id]
         result.rows_written["online"], result.entities = written, entities
         result.completed["online"] = True
+        result.online_marker = True
     return [(chunk, None) for chunk in chunks]
 
 
@@ -396,9 +397,11 @@ def in_window(frame, spec: FeatureSetSpec, start: int, end: int):  # type: ignor
 
 def write_offline(
     spark, rows, table_path: str, spec: FeatureSetSpec, start: int, end: int, *, create: bool
-) -> int:  # type: ignore[no-untyped-def]
+) -> tuple[int, dict | None]:  # type: ignore[no-untyped-def]
     """Replace exactly the window's rows of the Delta table in one commit (idempotent); returns
-    the rows written, from the commit's own metrics.
+    the rows written, from the commit's own metrics, and the commit itself (`{"version",
+    "timestamp"}`, None when the log shows no commit of ours): the consistency check later asks
+    the log whether it still holds that commit.
 
     The rows are already filtered to the window (Sail would append strays). `create`: the first
     write creates the table (Sail cannot `replaceWhere` into a missing table). Concurrent commits
@@ -423,15 +426,27 @@ def write_offline(
             if attempt == COMMIT_RETRIES or not _is_commit_conflict(exc):
                 raise
             time.sleep(0.2 * attempt)
-    written = committed_rows(spark, table_path, None if create else predicate)
+    written, commit = our_commit(spark, table_path, None if create else predicate)
     if written is None:  # the log keeps no metrics we can find: count what landed
         written = read_offline_window(spark, table_path, spec, start, end).count()
-    return written
+    return written, commit
 
 
 def committed_rows(spark, table_path: str, predicate: str | None) -> int | None:  # type: ignore[no-untyped-def]
-    """`numOutputRows` of our commit, from the Delta log: the newest commit whose replaceWhere is
-    `predicate` (None: the table's first commit). None when no such commit or metric is found."""
+    """`numOutputRows` of our commit, from the Delta log (see `our_commit`)."""
+    return our_commit(spark, table_path, predicate)[0]
+
+
+def our_commit(spark, table_path: str, predicate: str | None) -> tuple[int | None, dict | None]:  # type: ignore[no-untyped-def]
+    """Our commit in the Delta log: the newest commit whose replaceWhere is `predicate` (None:
+    the table's first commit). Returns its `numOutputRows` (None when no such commit or metric is
+    found) and `{"version", "timestamp"}` (None when no such commit is found).
+
+    The timestamp is commitInfo's (epoch ms), as delta-rs reads it; it is recorded only on the
+    embedded engine, whose history is delta-rs': delta-spark's DESCRIBE HISTORY may show the
+    commit file's modification time instead, which the check (reading with delta-rs) would take
+    for another commit. The version alone is recorded there.
+    """
     try:
         if spark.conf.get(ENGINE_CONF, "") == "sail":
             from deltalake import DeltaTable
@@ -446,11 +461,19 @@ def committed_rows(spark, table_path: str, predicate: str | None) -> int | None:
             entries = [(r[1] or {}, r[2] or {}, {"version": r[0]}) for r in rows]
         for parameters, metrics, entry in entries:
             ours = entry.get("version") == 0 if predicate is None else _same_predicate(parameters, predicate)
-            if ours and "numOutputRows" in metrics:
-                return int(metrics["numOutputRows"])
+            if ours:
+                commit = None
+                if entry.get("version") is not None:
+                    stamp = entry.get("timestamp")
+                    commit = {
+                        "version": int(entry["version"]),
+                        "timestamp": None if stamp is None else int(stamp),
+                    }
+                rows_out = int(metrics["numOutputRows"]) if "numOutputRows" in metrics else None
+                return rows_out, commit
     except Exception:  # noqa: BLE001 - the caller counts instead
-        return None
-    return None
+        return None, None
+    return None, None
 
 
 def _same_predicate(parameters: dict, predicate: str) -> bool:
@@ -534,6 +557,10 @@ def write_online(
     Each task opens its own connection and writes its partition in batches; only per-task,
     per-chunk counts come back to the driver.
     """
+    # The marker first (see OnlineStore.mark): a flush between it and the rows costs a needless
+    # repair, never an unnoticed loss.
+    with OnlineStore(redis_url) as marker:
+        marker.mark(layout)
     index_names = [c.name for c in layout.index_columns]
     method = rows.sparkSession.conf.get(LATEST_METHOD_CONF, "window")
     latest = latest_per_entity(rows, index_names, layout.timestamp_column, method).repartition(partitions)

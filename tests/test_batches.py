@@ -63,8 +63,11 @@ def hashes(root: Path) -> dict[str, dict[str, str]]:
     store = FeatureStore(str(root / "featurestore.yaml"))
     prefix = store.config.online_key_prefix(store.spec("transactions"))
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    marker = store.online_layout(store.spec("transactions")).marker_key  # not an entity
     found = {}
     for key in client.scan_iter(f"{prefix}*", count=1000):
+        if key == marker:
+            continue
         found[key[len(prefix) :]] = {**client.hgetall(key), "expire_at": str(client.expiretime(key))}
     return found
 

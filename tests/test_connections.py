@@ -74,7 +74,8 @@ def test_a_backfill_writes_through_an_airflow_connection(
     client = redis.Redis.from_url(REDIS_URL)
     keys = sorted(client.scan_iter(f"{project}:*"))
     try:
-        assert [k.decode() for k in keys] == [f"{project}:accounts:v1:A{i:04d}" for i in range(5)]
+        marker = f"{project}:accounts:v1::_written"  # the online marker, beside the entities
+        assert [k.decode() for k in keys] == [marker] + [f"{project}:accounts:v1:A{i:04d}" for i in range(5)]
     finally:
         if keys:
             client.delete(*keys)

@@ -290,6 +290,52 @@ def test_a_scheduled_run_materializes_exactly_its_data_interval(fraud) -> None: 
     assert statuses(root) == {"offline": [(start, end, "Complete")], "online": [(start, end, "Complete")]}
 
 
+def test_a_scheduled_run_marks_online_time_redis_lost_and_the_backfill_dag_repairs_it(
+    fraud, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A scheduled run's plan checks the stores first: online time whose Redis data was lost
+    (here: every key of this feature store, its marker among them) turns Incomplete with the
+    reason in its job, while the run materializes its own interval; the backfill DAG with its
+    default data statuses (None, Incomplete) then refills it from the offline table."""
+    root, env = fraud
+    monkeypatch.setenv("FEATURESTORE_REDIS_URL", REDIS_URL)  # this process reads Redis too
+    config = str(root / "featurestore.yaml")
+    logical = datetime.fromtimestamp(FIRST_DAY + 7 * DAY, UTC)
+    first = dag_test(env, "featurestore_materialize__transactions", f"logical_date={logical!r}")
+    assert first["state"] == "success", first
+    s1, e1 = (iso(to_epoch(t)) for t in first["interval"])
+    store = FeatureStore(config, check_transformations=False)
+    accounts = [{"accountID": f"A{i:04d}"} for i in range(40)]
+    served = store.get_online("transactions", accounts)
+    assert any(v["transaction_7d_count"] is not None for v in served)
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(*client.scan_iter(f"{store.config.project}:*", count=1000))  # Redis lost it all
+
+    later = datetime.fromtimestamp(FIRST_DAY + 8 * DAY, UTC)
+    second = dag_test(env, "featurestore_materialize__transactions", f"logical_date={later!r}")
+    assert second["state"] == "success", second
+    s2, e2 = (iso(to_epoch(t)) for t in second["interval"])
+    assert s2 == e1
+    assert statuses(root) == {
+        "offline": [(s1, e2, "Complete")],
+        "online": [(s1, e1, "Incomplete"), (s2, e2, "Complete")],
+    }
+    [lost] = [j for j in store.jobs("transactions") if iso(j.start) == s1]
+    assert lost.error.startswith("online lost:") and "no longer holds the marker" in lost.error
+
+    conf = {"feature_set": "transactions", "start": s1, "end": e2}
+    repair = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert repair["state"] == "success", repair
+    assert statuses(root) == {"offline": [(s1, e2, "Complete")], "online": [(s1, e2, "Complete")]}
+    [redo] = [j for j in store.jobs("transactions") if j.airflow and j.airflow["run_id"] == repair["run_id"]]
+    assert (iso(redo.start), redo.stores, redo.reads) == (s1, ("online",), "offline")
+    now = store.get_online("transactions", accounts)
+    for old, new in zip(served, now, strict=True):  # day 1's values back, or day 2's fresher ones
+        assert new["transaction_7d_count"] is not None or old["transaction_7d_count"] is None
+    assert store.check("transactions").consistent
+    store.close()
+
+
 def test_a_backfill_larger_than_max_map_length_runs_in_batches(fraud) -> None:  # type: ignore[no-untyped-def]
     root, env = fraud
     spec = root / "featuresets" / "transactions.yaml"

@@ -124,7 +124,10 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
                 stores=self.stores or None,
                 prefix="",
             )
-            jobs = store.claim(request, airflow=airflow_ids(context), max_jobs=_max_jobs(self.max_jobs))
+            # The claim checks the stores first (lost Complete time turns Incomplete; logged).
+            jobs = store.claim(
+                request, airflow=airflow_ids(context), max_jobs=_max_jobs(self.max_jobs), log=self.log.warning
+            )
         except (BadInput, ValueError) as exc:
             raise AirflowFailException(f"bad backfill request: {exc}") from None
         finally:
@@ -201,7 +204,7 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
             statuses=[INCOMPLETE],
             stores=record.stores,
         )
-        again = store.claim(request, airflow=ids)
+        again = store.claim(request, airflow=ids, log=self.log.warning)
         self.log.info("job %s: re-claimed %d job(s) of its Incomplete time", job_id, len(again))
         return again
 
