@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 import redis
 from conftest import REDIS_URL
 from deltalake import DeltaTable
+from redis_servers import free_port
 
 from airflow_provider_featurestore.cli import main as cli_main
 from airflow_provider_featurestore.featurestore import FeatureStore
@@ -40,12 +40,6 @@ ACCOUNTS = [{"accountID": f"A{i:04d}"} for i in range(40)]
 
 def day(offset: int) -> str:
     return iso(FIRST_DAY + offset * DAY)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class OwnRedis:
