@@ -273,13 +273,15 @@ def four_statuses(config: str) -> None:
     queued job), Incomplete on Jan 5 (a failed job); online: Complete on Jan 1, Incomplete on Jan 2."""
     store = FeatureStore(config, check_transformations=False)
     try:
+        # Both claims before any job finishes: a claim first checks Complete time against the
+        # stores, and these jobs are recorded only (no Delta table, no Redis marker behind them).
         day1, day2 = store.claim(store.backfill_request("transactions", iso(JAN1), iso(JAN1 + 2 * DAY)))
         assert day1.stores == day2.stores == ("offline", "online")
-        store.table.finish_job(day1.id, {"offline": True, "online": True})
-        store.table.finish_job(day2.id, {"offline": True, "online": False}, error="online store down")
         day4, day5 = store.claim(
             store.backfill_request("transactions", iso(JAN1 + 3 * DAY), iso(JAN1 + 5 * DAY), stores="offline")
         )
+        store.table.finish_job(day1.id, {"offline": True, "online": True})
+        store.table.finish_job(day2.id, {"offline": True, "online": False}, error="online store down")
         store.table.start_job(day5.id)
         store.table.finish_job(day5.id, {"offline": False}, error="boom")
     finally:
