@@ -248,16 +248,16 @@ class IntervalTable:
             raise _opening_error(url, exc) from None
 
     def _create_schema(self) -> None:
-        self._check_schema()
-        for attempt in range(3):
+        for attempt in range(5):
             try:
+                self._check_schema()
                 metadata.create_all(self.engine, checkfirst=True)
-                break
+                return
             except sa.exc.DBAPIError:
-                # Two processes creating the schema at once: the loser sees the winner's tables.
-                if attempt == 2:
+                # Processes creating the schema at once: a loser sees the winner's tables.
+                if attempt == 4:
                     raise
-                time.sleep(0.2)
+                time.sleep(0.2 * (attempt + 1))
 
     def _check_schema(self) -> None:
         """Refuse, before creating anything in it, a database whose tables of our names lack our

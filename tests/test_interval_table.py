@@ -129,16 +129,27 @@ def test_an_empty_claim_still_puts_the_window_on_the_axis(table_url: str) -> Non
 
 
 def _claim_many(url: str, seed: int, barrier, out) -> None:  # type: ignore[no-untyped-def]
-    rng = random.Random(seed)
-    table = IntervalTable(url)
-    barrier.wait()
-    claimed = []
-    for _ in range(40):
-        start = rng.randrange(0, 2000)
-        for job in table.claim(KEY, start, start + rng.randrange(1, 400), {"None", "Incomplete"}, BOTH, 50):
-            claimed.extend((store, second) for store in job.stores for second in range(job.start, job.end))
-    table.close()
-    out.put(claimed)
+    """Claim at random in a race with the other worker; put the claimed seconds, or the error
+    that ended this worker (so the test says why instead of waiting for it)."""
+    try:
+        rng = random.Random(seed)
+        table = IntervalTable(url)
+        barrier.wait(timeout=120)
+        claimed = []
+        for _ in range(40):
+            start = rng.randrange(0, 2000)
+            for job in table.claim(
+                KEY, start, start + rng.randrange(1, 400), {"None", "Incomplete"}, BOTH, 50
+            ):
+                claimed.extend(
+                    (store, second) for store in job.stores for second in range(job.start, job.end)
+                )
+        table.close()
+        out.put(claimed)
+    except BaseException as exc:
+        barrier.abort()  # the other worker stops waiting for this one
+        out.put(f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def test_two_processes_never_claim_the_same_second(table_url: str) -> None:
@@ -149,6 +160,7 @@ def test_two_processes_never_claim_the_same_second(table_url: str) -> None:
     for worker in workers:
         worker.start()
     results = [out.get(timeout=300) for _ in workers]
+    assert all(isinstance(result, list) for result in results), results
     for worker in workers:
         worker.join(timeout=60)
         assert worker.exitcode == 0
