@@ -126,7 +126,7 @@ def check_delta(path: str, source: wl.Source, what: str) -> None:
 def check_redis(
     client: redis.Redis, prefix: str, source: wl.Source, what: str, seed: int, sample: int
 ) -> None:
-    keys = client.dbsize()
+    keys = wl.entity_keys(client)
     wl.expect(keys == source.entities, f"{what}: {keys:,} keys, expected {source.entities:,}")
     wl.check_online_sample(client, prefix, source, wl.sample_entities(source.entities, sample, seed), what)
 

@@ -75,6 +75,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pysail
 import redis
+from workload import entity_keys
 
 from airflow_provider_featurestore.config import FeatureStoreConfig, load_config
 from airflow_provider_featurestore.engines import EmbeddedEngine, _Sail
@@ -373,7 +374,7 @@ class Bench:
 
     def check_online(self) -> None:
         """One key per entity; a few random entities hold exactly the source's latest row."""
-        keys = self.client.dbsize()
+        keys = entity_keys(self.client)
         expect(keys == self.source.entities, f"{keys} keys in Redis, expected {self.source.entities}")
         latest = self.source.latest
         for i in self.rng.choice(

@@ -209,7 +209,7 @@ def ours_round(setup: Setup, number: int, client: redis.Redis, redis_pid: int) -
         redis_pid_=redis_pid,
     )
     wl.check_package_root(str(run.result["package"]))
-    keys = client.dbsize()
+    keys = wl.entity_keys(client)
     wl.expect(
         keys == setup.source.entities,
         f"our round {number}: {keys:,} keys, expected {setup.source.entities:,}",

@@ -216,6 +216,15 @@ def check_online_sample(
             )
 
 
+def entity_keys(client: redis.Redis) -> int:
+    """The keys of the database, less the online store's markers (one per feature set version
+    written, beside its entities' keys: see OnlineLayout.marker_key)."""
+    from airflow_provider_featurestore.online import MARKER_SUFFIX
+
+    markers = sum(1 for _ in client.scan_iter(f"*:{MARKER_SUFFIX}", count=10_000))
+    return int(client.dbsize()) - markers
+
+
 def sample_entities(entities: int, count: int, seed: int) -> list[int]:
     rng = np.random.default_rng(seed)
     return sorted(int(e) for e in rng.choice(entities, size=min(count, entities), replace=False))
