@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo fraud test lint bench bench-feast airflow clean
+.PHONY: setup demo fraud test test-unit test-integration test-system lint bench bench-feast airflow clean
 
 setup: $(VENV)/.installed
 
@@ -22,8 +22,19 @@ demo: setup
 fraud: setup
 	eval "$$(scripts/services.sh redis)" && $(PY) examples/fraud/run_example.py
 
+# Every tier (tests/unit, tests/integration, tests/system); the services they need are started.
 test: setup
 	eval "$$(scripts/services.sh)" && $(PY) -m pytest -q --durations=40
+
+# No service at all (no Redis, PostgreSQL, Java or Spark): under a minute.
+test-unit: setup
+	$(PY) -m pytest -q -m unit tests/unit
+
+test-integration: setup
+	eval "$$(scripts/services.sh redis postgresql)" && $(PY) -m pytest -q -m integration
+
+test-system: setup
+	eval "$$(scripts/services.sh)" && $(PY) -m pytest -q -m system
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,30 +1,38 @@
 """airflow-provider-featurestore: batch materialization of ML feature sets, orchestrated by Airflow.
 
-The core (specs, intervals, planner, engines, online client) never imports Airflow; the
-Airflow layer lives in `airflow_provider_featurestore.airflow` and is loaded by Airflow only.
+Two layers, one folder each:
+- `core/`: the feature store without Airflow (specs and config, intervals and planner, the
+  interval table, materialization, the online and offline stores, retrieval, the CLI and the
+  feature server). It never imports Airflow or the Airflow layer.
+- `airflow/`: the hook that owns the connections, the operators, the DAG factory, assets and the
+  status-page plugin. Airflow loads it; it imports the core.
+
+`spark_jobs/` of the source tree installs as `airflow_provider_featurestore.spark_jobs`: the
+job's spark-submit entry point. The README's architecture section has every module's one job.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-__all__ = ["FeatureStore", "RetrievalSpec", "get_provider_info"]
+from airflow_provider_featurestore.core import __version__
+
+__all__ = ["FeatureStore", "RetrievalSpec", "__version__", "get_provider_info"]
 
 if TYPE_CHECKING:
-    from .featurestore import FeatureStore
-    from .retrieval import RetrievalSpec
+    from airflow_provider_featurestore.core.featurestore import FeatureStore
+    from airflow_provider_featurestore.core.retrieval import RetrievalSpec
 
 
 def __getattr__(name: str) -> Any:
     """`FeatureStore` and `RetrievalSpec`, imported on first use: Airflow imports this package
     for `get_provider_info` alone and should not pay for the feature store's dependencies."""
     if name == "FeatureStore":
-        from .featurestore import FeatureStore
+        from airflow_provider_featurestore.core.featurestore import FeatureStore
 
         return FeatureStore
     if name == "RetrievalSpec":
-        from .retrieval import RetrievalSpec
+        from airflow_provider_featurestore.core.retrieval import RetrievalSpec
 
         return RetrievalSpec
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

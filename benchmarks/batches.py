@@ -259,7 +259,7 @@ def delta_version() -> str:
 
 def probe(bench: Bench, jars: str, number: int) -> wl.ChildRun:
     """An empty spark-submit with the Delta jars: the floor every job pays (JVM, session, Delta)."""
-    from airflow_provider_featurestore.engines import spark_submit_binary
+    from airflow_provider_featurestore.core.materialization.engines import spark_submit_binary
 
     script = os.path.join(bench.folder, "delta_probe.py")
     Path(script).write_text(PROBE)

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from airflow_provider_featurestore import intervals as iv
+from airflow_provider_featurestore.core import intervals as iv
 
 T = TypeVar("T")
 STORES = ("offline", "online")

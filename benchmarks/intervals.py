@@ -68,8 +68,8 @@ from common import (
     timed,
 )
 
-from airflow_provider_featurestore import intervals as iv
-from airflow_provider_featurestore.interval_table import IntervalTable, StreamKey, segments, streams
+from airflow_provider_featurestore.core import intervals as iv
+from airflow_provider_featurestore.core.interval_table import IntervalTable, StreamKey, segments, streams
 
 DEFAULT_PG_URL = os.environ.get(
     "FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"

@@ -1,6 +1,6 @@
 """Benchmark: one feature set materialized on the embedded engine (Sail), offline and online.
 
-Why: the materialization job (`spark_jobs/materialize.py`) promises to cost little more than the
+Why: the materialization job (`core/materialization/spark_job.py`) promises to cost little more than the
 work itself. Each figure is printed beside a bare pipeline doing that work on the same data in
 the same run, as a ratio:
 
@@ -77,11 +77,11 @@ import pysail
 import redis
 from workload import entity_keys
 
-from airflow_provider_featurestore.config import FeatureStoreConfig, load_config
-from airflow_provider_featurestore.engines import EmbeddedEngine, _Sail
-from airflow_provider_featurestore.job_model import BatchSpec, ChunkResult, ChunkSpec
-from airflow_provider_featurestore.online import OnlineLayout, OnlineStore
-from spark_jobs import materialize
+from airflow_provider_featurestore.core.config import FeatureStoreConfig, load_config
+from airflow_provider_featurestore.core.materialization import spark_job
+from airflow_provider_featurestore.core.materialization.engines import EmbeddedEngine, _Sail
+from airflow_provider_featurestore.core.materialization.job_model import BatchSpec, ChunkResult, ChunkSpec
+from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
 START = int(DAY.timestamp())
@@ -275,7 +275,7 @@ class Bench:
         chunk = ChunkSpec("bench-" + "-".join(stores), START, END, stores)
         reports: list[ChunkResult] = []
         batch = BatchSpec(self.config.config_path, FEATURE_SET, 1, (chunk,))
-        materialize.run_batch(self.spark, batch, reports.append, self.config)
+        spark_job.run_batch(self.spark, batch, reports.append, self.config)
         result = reports[-1]
         if result.error is not None:
             raise SystemExit(f"job {stores} failed: {result.error}")
@@ -339,10 +339,10 @@ class Bench:
 
         def latest() -> int:
             spec = self.spec
-            source = materialize.read_source(self.spark, spec, START, END)
-            rows = materialize.in_window(materialize.check_output(source, spec), spec, START, END)
+            source = spark_job.read_source(self.spark, spec, START, END)
+            rows = spark_job.in_window(spark_job.check_output(source, spec), spec, START, END)
             names = [c.name for c in spec.index_columns]
-            frame = materialize.latest_per_entity(rows, names, spec.timestamp_column).repartition(4)
+            frame = spark_job.latest_per_entity(rows, names, spec.timestamp_column).repartition(4)
             return sum(row["rows"] for row in frame.mapInArrow(drain, "rows long").collect())
 
         run, count = self.meter.measure(latest)

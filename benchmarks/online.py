@@ -80,9 +80,9 @@ import redis
 from common import aligned
 
 import airflow_provider_featurestore
-from airflow_provider_featurestore import online as online_module
-from airflow_provider_featurestore.featurestore import FeatureStore
-from airflow_provider_featurestore.online import EVENT_TIME_FIELD, OnlineStore, _hmget_many
+from airflow_provider_featurestore.core import online as online_module
+from airflow_provider_featurestore.core.featurestore import FeatureStore
+from airflow_provider_featurestore.core.online import EVENT_TIME_FIELD, OnlineStore, _hmget_many
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fraud"
 FEATURES = 10
@@ -329,7 +329,7 @@ import json, sys, time
 args = json.loads(sys.argv[1])
 clock = time.perf_counter
 import airflow_provider_featurestore as package
-from airflow_provider_featurestore.featurestore import FeatureStore
+from airflow_provider_featurestore.core.featurestore import FeatureStore
 import redis
 
 store = FeatureStore(args["config"], check_transformations=False)
@@ -453,7 +453,7 @@ def server(config: str, workers: int, log: Path) -> Iterator[str]:
     if script.exists():
         command = [str(script), *arguments]
     else:
-        command = [sys.executable, "-m", "airflow_provider_featurestore.cli", *arguments]
+        command = [sys.executable, "-m", "airflow_provider_featurestore.core.cli", *arguments]
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)

@@ -44,9 +44,9 @@ import numpy as np
 import pyarrow as pa
 import redis
 
-from airflow_provider_featurestore import online as online_module
-from airflow_provider_featurestore.config import Column
-from airflow_provider_featurestore.online import OnlineLayout, OnlineStore
+from airflow_provider_featurestore.core import online as online_module
+from airflow_provider_featurestore.core.config import Column
+from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore
 
 PREFIX = "bench:online_write:v1:"
 EVENT_TIME = 1_704_067_200  # 2024-01-01T00:00:00Z

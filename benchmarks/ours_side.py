@@ -22,7 +22,7 @@ def backfill(config: str, name: str, start: str, end: str, stores: str) -> None:
     the engine the config names (its start included: it happens inside the call)."""
     began = time.perf_counter()
     import airflow_provider_featurestore
-    from airflow_provider_featurestore.featurestore import FeatureStore
+    from airflow_provider_featurestore.core.featurestore import FeatureStore
 
     imported = time.perf_counter() - began
     began = time.perf_counter()

@@ -50,9 +50,9 @@ from pathlib import Path
 
 from common import DAY, HOUR, INSERT_BATCH, ORIGIN, STORES, aligned, check, postgresql_url, seed_rows, timed
 
-from airflow_provider_featurestore import report
-from airflow_provider_featurestore.featurestore import FeatureStore
-from airflow_provider_featurestore.interval_table import (
+from airflow_provider_featurestore.core import report
+from airflow_provider_featurestore.core.featurestore import FeatureStore
+from airflow_provider_featurestore.core.interval_table import (
     BucketedSegments,
     IntervalTable,
     JobRecord,
@@ -61,7 +61,7 @@ from airflow_provider_featurestore.interval_table import (
     segments,
     streams,
 )
-from airflow_provider_featurestore.timeline import bucket_width
+from airflow_provider_featurestore.core.timeline import bucket_width
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fraud"
 NAME, VERSION = "transactions", 1

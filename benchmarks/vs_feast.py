@@ -219,7 +219,7 @@ def ours_round(setup: Setup, number: int, client: redis.Redis, redis_pid: int) -
 
 def verify(setup: Setup, ours_client: redis.Redis) -> None:
     """Both stores hold exactly each sampled entity's latest source row."""
-    from airflow_provider_featurestore.featurestore import FeatureStore
+    from airflow_provider_featurestore.core.featurestore import FeatureStore
 
     source = setup.source
     sample = wl.sample_entities(source.entities, setup.options.sample, setup.options.seed + 1)
@@ -274,7 +274,7 @@ def verify(setup: Setup, ours_client: redis.Redis) -> None:
 def lookups(setup: Setup) -> tuple[dict[str, dict[str, list[float]]], str]:
     """p50/p99 ms per case for Feast, ours, and the bare HMGET beside each (same process);
     and the redis-py version of Feast's venv."""
-    from airflow_provider_featurestore.featurestore import FeatureStore
+    from airflow_provider_featurestore.core.featurestore import FeatureStore
 
     options, source = setup.options, setup.source
     cases = [(1, options.iterations_1), (100, options.iterations_100)]

@@ -219,7 +219,7 @@ def check_online_sample(
 def entity_keys(client: redis.Redis) -> int:
     """The keys of the database, less the online store's markers (one per feature set version
     written, beside its entities' keys: see OnlineLayout.marker_key)."""
-    from airflow_provider_featurestore.online import MARKER_SUFFIX
+    from airflow_provider_featurestore.core.online import MARKER_SUFFIX
 
     markers = sum(1 for _ in client.scan_iter(f"*:{MARKER_SUFFIX}", count=10_000))
     return int(client.dbsize()) - markers

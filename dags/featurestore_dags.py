@@ -5,6 +5,6 @@ Set FEATURESTORE_CONFIG to your featurestore.yaml. This file builds `featurestor
 set with a schedule. Parsing reads the YAML only: no engine, Redis or database is touched.
 """
 
-from airflow_provider_featurestore.dag_factory import build_dags
+from airflow_provider_featurestore.airflow.dag_factory import build_dags
 
 globals().update(build_dags())

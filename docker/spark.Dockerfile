@@ -28,8 +28,8 @@ RUN spark_home="$(python -c 'import os, pyspark; print(os.path.dirname(pyspark._
  && rm -rf /root/.m2
 ENV SPARK_HOME=/opt/spark PATH=/opt/spark/bin:$PATH
 
-COPY spark_jobs /opt/featurestore-src/spark_jobs
 COPY airflow_provider_featurestore /opt/featurestore-src/airflow_provider_featurestore
+COPY spark_jobs /opt/featurestore-src/airflow_provider_featurestore/spark_jobs
 ENV PYTHONPATH=/opt/featurestore-src
 
 # The master or a worker: `spark-class org.apache.spark.deploy.master.Master` or

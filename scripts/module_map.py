@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = tuple(p for p in ("airflow_provider_featurestore", "spark_jobs") if (ROOT / p).is_dir())
+PACKAGES = ("airflow_provider_featurestore", "spark_jobs")
 
 
 def module_name(path: Path) -> str:
@@ -43,14 +43,14 @@ def project_imports(path: Path, known: set[str]) -> set[str]:
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = resolve(importer, path.name == "__init__.py", node)
-            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            # `from pkg import mod` imports pkg.mod; `from pkg import name` imports pkg
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         for target in targets:
             while target and target not in known:
                 target = target.rpartition(".")[0]
             if target and target != importer:
                 found.add(target)
-    # `from pkg import mod` names both pkg and pkg.mod: keep the most precise.
-    return {m for m in found if not any(o.startswith(m + ".") for o in found)}
+    return found
 
 
 def main() -> None:

@@ -1,1 +1,2 @@
-"""What runs inside Spark: the materialization job and the readers/writers it uses."""
+"""What spark-submit runs: the materialization job's entry point. Installed as
+`airflow_provider_featurestore.spark_jobs` (setup.cfg's package_dir)."""

@@ -1,4 +1,13 @@
-"""Shared fixtures: real services only (PostgreSQL, Redis), started by `.ci/run` when missing."""
+"""Shared fixtures (real services only: PostgreSQL, Redis, Spark, started by `scripts/services.sh`)
+and the tiers.
+
+A test's tier is its folder: `unit/` needs no service, `integration/` uses a real Redis,
+PostgreSQL, Delta tables and the embedded engine (Sail), `system/` a running Airflow, a browser
+or a JVM Spark (the cluster tier). One exception, for tests written once for every engine: a
+case of an integration test that runs on a cluster engine (a `spark-submit` or `spark-connect`
+parameter, or the `spark_services` fixture) is a system case. `-m unit|integration|system`
+selects a tier.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from jvm_worker import JvmWorker
-from spark_cluster import SHORT_LIVED_JVM, SparkServices
+from support.jvm_worker import JvmWorker
+from support.spark_cluster import SHORT_LIVED_JVM, SparkServices
 
-from airflow_provider_featurestore.online import OnlineStore, OnlineStoreUnavailable
+from airflow_provider_featurestore.core.online import OnlineStore, OnlineStoreUnavailable
 
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -57,6 +66,23 @@ def store() -> Iterator[OnlineStore]:
 
 
 ENGINES = ("embedded", "spark-submit", "spark-connect")
+CLUSTER_ENGINES = {"spark-submit", "spark-connect"}
+TIERS = ("unit", "integration", "system")
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The folder's tier, except a cluster-engine case of an integration test, which is system."""
+    tier = next((part for part in item.path.parts if part in TIERS), "integration")
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    on_cluster = any(value in CLUSTER_ENGINES for value in params.values() if isinstance(value, str))
+    if tier == "integration" and (on_cluster or "spark_services" in getattr(item, "fixturenames", ())):
+        return "system"
+    return tier
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(getattr(pytest.mark, tier_of(item)))
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from airflow_provider_featurestore import FeatureStore
-from airflow_provider_featurestore.retrieval import RetrievalSpec
+from airflow_provider_featurestore.core.retrieval import RetrievalSpec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sibling modules below, also when run from elsewhere

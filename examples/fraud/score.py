@@ -22,7 +22,7 @@ from typing import Any
 import joblib
 
 from airflow_provider_featurestore import FeatureStore
-from airflow_provider_featurestore.retrieval import RetrievalSpec
+from airflow_provider_featurestore.core.retrieval import RetrievalSpec
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # loaded by path (an endpoint, a test): find model_inputs beside it

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from airflow.sdk import DAG, task
 
-from airflow_provider_featurestore.assets import feature_asset
-from airflow_provider_featurestore.config import load_config
+from airflow_provider_featurestore.airflow.assets import feature_asset
+from airflow_provider_featurestore.core.config import load_config
 
 CONFIG = os.environ.get(
     "FEATURESTORE_CONFIG", os.path.join(os.path.dirname(__file__), "..", "featurestore.yaml")

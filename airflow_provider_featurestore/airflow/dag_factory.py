@@ -1,0 +1,234 @@
+"""The DAGs of a feature store, built from its config at parse time.
+
+Parsing reads the YAML files only: no transformation import, no engine, no Redis, no
+database. Every run is plan → materialize (one mapped task per batch of jobs, at most
+`max_parallel_jobs` at once) → publish (all_done: the asset events of the run's jobs) →
+finalize (all_done: what the run left unfinished becomes Incomplete, and the run fails when any
+job failed).
+
+- `featurestore_backfill`: no schedule; a trigger form (feature set, version, start, end,
+  data statuses and stores as multi-selects, max jobs).
+- `featurestore_materialize__<name>`: one per feature set with a schedule; the data interval is
+  the schedule's period (a bare cron string in Airflow 3 gives zero-width intervals), and a run
+  waits, deferred, until its interval's end + `source_delay` before materializing it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
+from airflow_provider_featurestore.airflow.operators.featurestore import (
+    FeatureStoreFinalizeOperator,
+    FeatureStoreMaterializeOperator,
+    FeatureStorePlanOperator,
+    FeatureStorePublishOperator,
+)
+from airflow_provider_featurestore.core.config import (
+    CONFIG_ENV,
+    STORES,
+    FeatureSetSpec,
+    FeatureStoreConfig,
+    load_config,
+)
+from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS
+from airflow_provider_featurestore.core.intervals import STATUSES
+from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
+from airflow_provider_featurestore.core.timeutil import to_datetime
+
+BACKFILL_DAG_ID = "featurestore_backfill"
+SCHEDULED_PREFIX = "featurestore_materialize__"
+PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+}
+TAGS = ["featurestore"]
+
+
+def build_dags(config_path: str | None = None, *, max_parallel_jobs: int | None = None) -> dict[str, Any]:
+    """Every DAG of the feature store `config_path` (default: $FEATURESTORE_CONFIG) by dag_id."""
+    path = config_path or os.environ.get(CONFIG_ENV)
+    if not path:
+        raise RuntimeError(f"{CONFIG_ENV} is not set: point it at your featurestore.yaml")
+    config = load_config(path, check_transformations=False)
+    parallel = max_parallel_jobs or int(os.environ.get("FEATURESTORE_MAX_PARALLEL_JOBS", "4"))
+    dags = {BACKFILL_DAG_ID: backfill_dag(config, parallel)}
+    for spec in _latest_scheduled(config):
+        dag = scheduled_dag(config, spec, parallel)
+        dags[dag.dag_id] = dag
+    return dags
+
+
+def _latest_scheduled(config: FeatureStoreConfig) -> list[FeatureSetSpec]:
+    """Per feature set name, its latest version, when that has a schedule."""
+    latest: dict[str, FeatureSetSpec] = {}
+    for spec in config.feature_sets:
+        latest[spec.name] = spec
+    return [spec for spec in latest.values() if spec.materialization.schedule]
+
+
+def _materialization_tasks(
+    config: FeatureStoreConfig,
+    parallel: int,
+    *,
+    feature_set: str,
+    version: str,
+    start: str,
+    end: str,
+    statuses: str | None,
+    stores: str | None,
+    specs: list[FeatureSetSpec],
+    max_jobs: str | None = None,
+):  # type: ignore[no-untyped-def]
+    from airflow.sdk import AssetAlias
+
+    common = {"config_path": config.config_path}
+    plan = FeatureStorePlanOperator(
+        task_id="plan",
+        # Declared (never emitted here) so that parsing registers the assets the materialize
+        # tasks emit through the alias: Airflow creates an alias's unknown asset when a task
+        # succeeds, and two tasks doing so at once fail one of them (a unique violation).
+        inlets=[
+            feature_asset(config.project, spec.name, spec.version, store)
+            for spec in specs
+            for store in spec.enabled_stores()
+        ],
+        feature_set=feature_set,
+        version=version,
+        start=start,
+        end=end,
+        statuses=statuses,
+        stores=stores,
+        max_jobs=max_jobs,
+        **common,
+    )
+    materialize = FeatureStoreMaterializeOperator.partial(
+        task_id="materialize",
+        max_active_tis_per_dag=parallel,
+        retries=1,
+        retry_delay=timedelta(seconds=10),
+        **common,
+    ).expand(job_ids=plan.output)
+    publish = FeatureStorePublishOperator(
+        task_id="publish",
+        feature_set=feature_set,
+        version=version,
+        outlets=[AssetAlias(ALIAS)],  # the feature set is known at run time: events go through the alias
+        **common,
+    )
+    finalize = FeatureStoreFinalizeOperator(
+        task_id="finalize", feature_set=feature_set, version=version, **common
+    )
+    plan >> materialize >> publish >> finalize
+    return plan, materialize, finalize
+
+
+def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-untyped-def]
+    from airflow.sdk import DAG, Param
+
+    names = sorted({spec.name for spec in config.feature_sets})
+    params = {
+        "feature_set": Param(names[0] if names else "", type="string", enum=names, title="Feature set"),
+        "version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Version",
+            description="Empty: the latest version.",
+        ),
+        "start": Param(type="string", format="date-time", title="Start (UTC, inclusive)"),
+        "end": Param(type="string", format="date-time", title="End (UTC, exclusive)"),
+        # An array Param is drawn as a multi-select only when its options are at its top level
+        # (`examples`, Airflow 3's form); `items.enum` alone gives a free-text box.
+        "data_status": Param(
+            list(DEFAULT_STATUSES),
+            type="array",
+            title="Data status",
+            examples=list(STATUSES),
+            items={"type": "string", "enum": list(STATUSES)},
+            uniqueItems=True,
+            description="Fill time whose status is one of these (Pending time is never taken).",
+        ),
+        "stores": Param(
+            list(STORES),
+            type="array",
+            title="Stores",
+            examples=list(STORES),
+            items={"type": "string", "enum": list(STORES)},
+            uniqueItems=True,
+            description="Stores to write (only those the feature set enables).",
+        ),
+        "max_jobs": Param(
+            DEFAULT_MAX_JOBS,
+            type="integer",
+            minimum=1,
+            title="Max jobs",
+            description=(
+                "The plan refuses a backfill of more jobs than this (a mistyped window), naming its "
+                "size; raise it to confirm a larger backfill."
+            ),
+        ),
+    }
+    with DAG(
+        dag_id=BACKFILL_DAG_ID,
+        description=f"Backfill a window of a feature set of the {config.project} feature store",
+        schedule=None,
+        params=params,
+        render_template_as_native_obj=True,
+        tags=TAGS,
+        doc_md=__doc__,
+    ) as dag:
+        _materialization_tasks(
+            config,
+            parallel,
+            feature_set="{{ params.feature_set }}",
+            version="{{ params.version }}",
+            start="{{ params.start }}",
+            end="{{ params.end }}",
+            statuses="{{ params.data_status }}",
+            stores="{{ params.stores }}",
+            specs=list(config.feature_sets),
+            max_jobs="{{ params.max_jobs }}",
+        )
+    return dag
+
+
+def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: int):  # type: ignore[no-untyped-def]
+    from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
+    from airflow.sdk import DAG
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    schedule = str(spec.materialization.schedule)
+    timetable = CronDataIntervalTimetable(PRESETS.get(schedule, schedule), timezone="UTC")
+    start = spec.materialization.start or 0
+    with DAG(
+        dag_id=f"{SCHEDULED_PREFIX}{spec.name}",
+        description=f"Materialize each {schedule} data interval of {spec.name} v{spec.version}",
+        schedule=timetable,
+        start_date=to_datetime(start),
+        catchup=False,
+        max_active_runs=4,
+        render_template_as_native_obj=True,
+        tags=TAGS,
+    ) as dag:
+        wait = TimeDeltaSensor(
+            task_id="wait_for_source", delta=timedelta(seconds=spec.source.source_delay), deferrable=True
+        )
+        plan, _materialize, _finalize = _materialization_tasks(
+            config,
+            parallel,
+            feature_set=spec.name,
+            version=str(spec.version),
+            start="{{ data_interval_start.isoformat() }}",
+            end="{{ data_interval_end.isoformat() }}",
+            statuses=None,
+            stores=None,
+            specs=[spec],
+        )
+        wait >> plan
+    return dag

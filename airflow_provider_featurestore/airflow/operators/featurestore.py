@@ -1,0 +1,307 @@
+"""Operators: thin Airflow wrappers over the core's backfill request, claim and runner.
+
+A materialization DAG run is four steps, for the manual backfill and the scheduled runs alike:
+1. `FeatureStorePlanOperator` validates the window, claims the matching time as Pending and
+   returns the job ids in batches (at most `max_batch_window` of time each; one mapped task per
+   batch; past `max_map_length` batches, a task takes several consecutive ones, so a backfill
+   of any size still maps).
+2. `FeatureStoreMaterializeOperator` (mapped) runs its jobs through the core's `run_batches`:
+   one engine run per batch (one `spark-submit`), each job recorded per store as it commits. A
+   retry re-claims the Incomplete time its earlier try left.
+3. `FeatureStorePublishOperator` (all_done) emits the asset events of the run's jobs, one per
+   store written, through the alias `featurestore`. One task emits them all: mapped tasks
+   emitting at once race inside Airflow when an alias first meets an asset (a unique violation
+   on `asset_alias_asset` that fails a task whose jobs succeeded and drops its events).
+4. `FeatureStoreFinalizeOperator` (all_done) turns whatever the run left unfinished (a batch
+   that never started, a killed task) into Incomplete, so Pending never outlives the run, and
+   fails the run when a job failed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
+from airflow_provider_featurestore.core.errors import BadInput
+from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, FeatureStore
+from airflow_provider_featurestore.core.interval_table import JobRecord, StreamKey
+from airflow_provider_featurestore.core.intervals import INCOMPLETE
+from airflow_provider_featurestore.core.materialization.job_model import batches
+from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
+from airflow_provider_featurestore.core.timeutil import iso
+
+DEFAULT_MAX_MAP_LENGTH = 1024
+
+
+def airflow_ids(context: Any) -> dict[str, object]:
+    """The ids a job record keeps of the Airflow task that ran it."""
+    ti = context["ti"]
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": ti.map_index,
+        "try_number": ti.try_number,
+    }
+
+
+def task_groups(jobs: Sequence[JobRecord], max_batch_window: int, max_tasks: int) -> list[list[str]]:
+    """The job ids of each mapped task: one batch per task, time-ordered; when there would be more
+    than `max_tasks` batches, consecutive batches share a task (it runs them one after another)."""
+    groups = batches(jobs, max_batch_window)
+    per_task = math.ceil(len(groups) / max(1, max_tasks)) if groups else 1
+    return [
+        [job.id for group in groups[i : i + per_task] for job in group]
+        for i in range(0, len(groups), per_task)
+    ]
+
+
+def max_map_length() -> int:
+    try:
+        from airflow.sdk import conf
+
+        return conf.getint("core", "max_map_length", fallback=DEFAULT_MAX_MAP_LENGTH)
+    except Exception:  # noqa: BLE001
+        return DEFAULT_MAX_MAP_LENGTH
+
+
+class _FeatureStoreOperator(BaseOperator):
+    """Shared: the hook (created in the task, never at parse time)."""
+
+    def __init__(self, *, config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+
+    def hook(self):  # type: ignore[no-untyped-def]
+        from airflow_provider_featurestore.airflow.hooks.featurestore import FeatureStoreHook
+
+        return FeatureStoreHook(self.config_path)
+
+
+class FeatureStorePlanOperator(_FeatureStoreOperator):
+    """Claims a window's matching time as Pending; returns the job ids in batches for mapping.
+
+    Bad input (an unknown feature set, a window whose end is not after its start, a status
+    or store that is not allowed, a plan of more than `max_jobs` jobs) fails the task at once,
+    without retries, claiming nothing.
+    """
+
+    template_fields = ("feature_set", "version", "start", "end", "statuses", "stores", "max_jobs")
+
+    def __init__(
+        self,
+        *,
+        feature_set: str,
+        start: str,
+        end: str,
+        version: Any = None,
+        statuses: Any = None,
+        stores: Any = None,
+        max_jobs: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.feature_set, self.start, self.end = feature_set, start, end
+        self.version, self.statuses, self.stores = version, statuses, stores
+        self.max_jobs = max_jobs
+
+    def execute(self, context: Any) -> list[list[str]]:
+        hook = self.hook()
+        try:
+            store = hook.store
+            version = int(self.version) if self.version not in (None, "", "None") else None
+            request = store.backfill_request(
+                self.feature_set,
+                self.start,
+                self.end,
+                version=version,
+                statuses=self.statuses or None,
+                stores=self.stores or None,
+                prefix="",
+            )
+            # The claim checks the stores first (lost Complete time turns Incomplete; logged).
+            jobs = store.claim(
+                request, airflow=airflow_ids(context), max_jobs=_max_jobs(self.max_jobs), log=self.log.warning
+            )
+        except (BadInput, ValueError) as exc:
+            raise AirflowFailException(f"bad backfill request: {exc}") from None
+        finally:
+            hook.close()
+        spec = request.spec
+        window = f"[{iso(request.start)}, {iso(request.end)})"
+        self.log.info("%s v%s: %d job(s) claimed for %s", spec.name, spec.version, len(jobs), window)
+        groups = task_groups(jobs, spec.materialization.max_batch_window, max_map_length())
+        if groups:
+            self.log.info("%d task(s) of up to %d job(s)", len(groups), max(len(g) for g in groups))
+        return groups
+
+
+def _max_jobs(value: Any) -> int:
+    """The form's `max_jobs` (empty: the CLI's default); the claim refuses a larger plan."""
+    if value in (None, "", "None"):
+        return DEFAULT_MAX_JOBS
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"max_jobs: {value!r} is not a positive integer") from None
+    if number < 1:
+        raise BadInput(f"max_jobs: {number} is not a positive integer")
+    return number
+
+
+class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
+    """Runs its claimed jobs, a batch per engine run, and fails when one of them failed."""
+
+    template_fields = ("job_ids",)
+
+    def __init__(self, *, job_ids: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_ids = job_ids
+        self._records: list[JobRecord] = []
+        self._store: FeatureStore | None = None
+
+    def execute(self, context: Any) -> dict[str, int]:
+        hook = self.hook()
+        store = self._store = hook.store
+        engine = hook.engine()
+        ids = airflow_ids(context)
+        try:
+            self._records = [r for job_id in self.job_ids for r in self._runnable(store, job_id, ids)]
+            done = (
+                run_batches(store, self._records, engine, airflow=ids, log=self.log.info)
+                if self._records
+                else []
+            )
+        finally:
+            engine.close()
+            hook.close()
+        failed = [r for r in done if r.state != "succeeded"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
+        return {s: sum(r.rows_written.get(s, 0) for r in done) for s in ("offline", "online")}
+
+    def _runnable(self, store: FeatureStore, job_id: str, ids: dict[str, object]) -> list[JobRecord]:
+        """The job itself when still queued; after an earlier try of this task, its time again."""
+        record = store.table.job(job_id)
+        if record.state == "queued":
+            return [record]
+        if record.state == "succeeded":
+            self.log.info("job %s already succeeded in an earlier try", job_id)
+            return []
+        if record.state == "running":  # an earlier try of this very task died mid-job
+            store.table.finish_job(job_id, {}, error="the Airflow task running it stopped; retried")
+        spec = store.spec(record.feature_set, record.version)
+        request = store.backfill_request(
+            spec.name,
+            record.start,
+            record.end,
+            version=spec.version,
+            statuses=[INCOMPLETE],
+            stores=record.stores,
+        )
+        again = store.claim(request, airflow=ids, log=self.log.warning)
+        self.log.info("job %s: re-claimed %d job(s) of its Incomplete time", job_id, len(again))
+        return again
+
+    def on_kill(self) -> None:
+        if self._store is None:
+            return
+        for record in self._records:
+            if self._store.table.job(record.id).state in ("queued", "running"):
+                self._store.table.finish_job(record.id, {}, error="the Airflow task was killed")
+
+
+class _RunEndOperator(_FeatureStoreOperator):
+    """Shared by the steps after materialize: they run whatever happened upstream (all_done) and
+    look at the jobs of their own DAG run."""
+
+    template_fields = ("feature_set", "version")
+
+    def __init__(self, *, feature_set: str, version: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        self.feature_set, self.version = feature_set, version
+
+    def run_jobs(
+        self, context: Any, *, finish_unfinished_first: bool = False
+    ) -> tuple[FeatureStore, list[JobRecord], int]:
+        """The feature store, this run's job records, and how many were left unfinished (turned
+        Incomplete first when asked)."""
+        run_id = context["ti"].run_id
+        hook = self.hook()
+        try:
+            store = hook.store
+            spec = store.spec(
+                self.feature_set, int(self.version) if self.version not in (None, "", "None") else None
+            )
+            key = StreamKey(spec.name, spec.version)
+            unfinished = finish_unfinished(store.table, key, run_id) if finish_unfinished_first else 0
+            mine = [r for r in store.table.jobs(key) if (r.airflow or {}).get("run_id") == run_id]
+        finally:
+            hook.close()
+        return store, mine, unfinished
+
+
+class FeatureStoreFinalizeOperator(_RunEndOperator):
+    """Runs whatever happened upstream (all_done): this run's unfinished jobs become Incomplete."""
+
+    def execute(self, context: Any) -> int:
+        ti = context["ti"]
+        if ti.xcom_pull(task_ids="plan") is None:
+            raise AirflowFailException("the plan failed (see its log): nothing was claimed")
+        _store, mine, unfinished = self.run_jobs(context, finish_unfinished_first=True)
+        failed = [r for r in mine if r.state == "failed"]
+        self.log.info(
+            "%d job(s) in this run: %d succeeded, %d failed (%d never finished)",
+            len(mine),
+            len(mine) - len(failed),
+            len(failed),
+            unfinished,
+        )
+        if failed:
+            raise AirflowFailException(
+                f"{len(failed)} of {len(mine)} job(s) failed; their time is Incomplete: "
+                "trigger featurestore_backfill with data_status Incomplete to repair it"
+            )
+        return len(mine)
+
+
+class FeatureStorePublishOperator(_RunEndOperator):
+    """Emits one asset event per job and store written in this run (all_done: the jobs that
+    succeeded in a run that also had failures are published too)."""
+
+    def execute(self, context: Any) -> int:
+        ti = context["ti"]
+        if ti.xcom_pull(task_ids="plan") is None:
+            self.log.info("the plan failed: nothing to publish")
+            return 0
+        store, mine, _unfinished = self.run_jobs(context)
+        events = context["outlet_events"]
+        project = store.config.project
+        published = 0
+        for record in sorted(mine, key=lambda r: (r.start, r.id)):
+            for name in record.stores:
+                if record.state == "succeeded" or name in record.rows_written:
+                    events[_alias()].add(
+                        feature_asset(project, record.feature_set, record.version, name),
+                        extra={
+                            "job_id": record.id,
+                            "start": iso(record.start),
+                            "end": iso(record.end),
+                            "rows_written": record.rows_written.get(name, 0),
+                        },
+                    )
+                    published += 1
+        self.log.info("%d asset event(s) for %d job(s) of this run", published, len(mine))
+        return published
+
+
+def _alias():  # type: ignore[no-untyped-def]
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(ALIAS)

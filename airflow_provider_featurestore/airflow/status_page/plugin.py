@@ -1,0 +1,46 @@
+"""The Airflow plugin (entry point `airflow.plugins`): the status page's FastAPI app, mounted by
+Airflow's API server at `/featurestore`, and its entry in the UI's navigation (Browse), which
+shows the page inside the Airflow UI.
+
+The app module is imported only when the API server asks for the app, so the scheduler, the
+DAG processor and the workers, which load plugins too, never import FastAPI routes or touch the
+feature store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.plugins_manager import AirflowPlugin
+
+URL_PREFIX = "/featurestore"
+
+
+class _LazyApp:
+    """An ASGI app that imports and builds the real one on its first request."""
+
+    def __init__(self) -> None:
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            from airflow_provider_featurestore.airflow.status_page.app import app
+
+            self._app = app
+        await self._app(scope, receive, send)
+
+
+class FeatureStorePlugin(AirflowPlugin):
+    name = "featurestore"
+    fastapi_apps = [
+        {"app": _LazyApp(), "url_prefix": URL_PREFIX, "name": "Feature store status"},
+    ]
+    external_views = [
+        {
+            "name": "Feature store",
+            "href": f"{URL_PREFIX}/",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "featurestore",
+        }
+    ]

@@ -1,0 +1,498 @@
+"""`FeatureStore`: one feature store (config, specs, interval table) behind one object.
+
+The CLI, the Airflow operators and user code all go through it, so a backfill request is
+validated and planned in exactly one place. Errors in what the caller passed are `BadInput`
+naming the argument (`--start` on the command line, `start` in an Airflow form).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+from airflow_provider_featurestore.airflow.connections import interval_table_url, redis_url
+from airflow_provider_featurestore.core import consistency
+from airflow_provider_featurestore.core import intervals as iv
+from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
+from airflow_provider_featurestore.core.errors import BadInput
+from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
+from airflow_provider_featurestore.core.materialization.engines import Engine, engine_for
+from airflow_provider_featurestore.core.materialization.runner import Log, log_to_stderr, run_batches
+from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore, OnlineStoreUnavailable
+from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
+from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
+from airflow_provider_featurestore.core.timeutil import check_feature_time, format_duration, iso, to_epoch
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    """A validated backfill: one feature set version, a window, the statuses and stores asked."""
+
+    spec: FeatureSetSpec
+    start: int
+    end: int
+    statuses: frozenset[str]
+    stores: tuple[str, ...]
+
+    @property
+    def key(self) -> StreamKey:
+        return StreamKey(self.spec.name, self.spec.version)
+
+    def nothing_to_do(self) -> str:
+        """What a backfill that plans no job says."""
+        return (
+            f"{self.spec.name} v{self.spec.version}: nothing to do: no time in "
+            f"[{iso(self.start)}, {iso(self.end)}) is {' or '.join(sorted(self.statuses))} "
+            f"for {','.join(self.stores)}"
+        )
+
+    def snapped(self) -> BackfillRequest:
+        """The same request over whole chunks: the window widened to the chunk edges (multiples
+        of `max_job_window` since the epoch) around it; itself when it is on them already."""
+        start, end = snap_window(self.start, self.end, self.spec.materialization.max_job_window)
+        return self if (start, end) == (self.start, self.end) else replace(self, start=start, end=end)
+
+    def check_on_chunks(self, prefix: str = "--") -> None:
+        """BadInput unless the window starts and ends on chunk edges; the message names the
+        window of whole chunks to ask for instead."""
+        whole = self.snapped()
+        if whole is self:
+            return
+        spec = self.spec
+        bad = "start" if whole.start != self.start else "end"
+        raise BadInput(
+            f"{prefix}{bad}: [{iso(self.start)}, {iso(self.end)}) is not on the chunk edges of "
+            f"{spec.name} v{spec.version} (max_job_window {format_duration(spec.materialization.max_job_window)}): "
+            f"ask for [{iso(whole.start)}, {iso(whole.end)})"
+        )
+
+
+def split_list(value: str | Iterable[str] | None) -> list[str] | None:
+    """`"a,b"` or `["a", "b"]` -> `["a", "b"]` (blank items dropped); None stays None."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip() for item in items if item and item.strip()]
+
+
+DEFAULT_MAX_JOBS = 10_000
+"""The most jobs one backfill plans unless told otherwise: a year of hourly chunks is 8,760."""
+
+
+class FeatureStore:
+    """A feature store loaded from its `featurestore.yaml`."""
+
+    def __init__(
+        self, config: str | FeatureStoreConfig | None = None, *, check_transformations: bool = True
+    ) -> None:
+        if isinstance(config, FeatureStoreConfig):
+            self.config = config
+        else:
+            self.config = load_config(config, check_transformations=check_transformations)
+        self._layouts: dict[tuple[str, int], OnlineLayout] = {}
+        self._resolutions: dict[tuple[str, ...], list[FeatureGroup]] = {}
+        self._serving: OnlineStore | None = None
+        self._serving_lock = threading.Lock()
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @cached_property
+    def table(self) -> IntervalTable:
+        """The interval table, opened (and created) on first use."""
+        return IntervalTable(interval_table_url(self.config), lease_seconds=self.config.lease_seconds)
+
+    def close(self) -> None:
+        if "table" in self.__dict__:
+            self.table.close()
+        if self._serving is not None:
+            self._serving.close()
+            self._serving = None
+
+    def spec(self, name: str, version: int | None = None) -> FeatureSetSpec:
+        return self.config.get(name, version)
+
+    # ---- backfill ----------------------------------------------------------------------------
+
+    def backfill_request(
+        self,
+        name: str,
+        start: object,
+        end: object,
+        *,
+        version: int | None = None,
+        statuses: str | Iterable[str] | None = None,
+        stores: str | Iterable[str] | None = None,
+        prefix: str = "--",
+    ) -> BackfillRequest:
+        """Check a backfill's arguments; `prefix` is how the caller spells argument names."""
+        spec = self.spec(name, version)
+        disabled = self.table.disabled_stores(StreamKey(spec.name, spec.version))
+        start_s = _time_arg(f"{prefix}start", start)
+        end_s = _time_arg(f"{prefix}end", end)
+        if start_s >= end_s:
+            raise BadInput(
+                f"{prefix}end: {iso(end_s)} is not after {prefix}start {iso(start_s)}: a window is [start, end)"
+            )
+        return BackfillRequest(
+            spec=spec,
+            start=start_s,
+            end=end_s,
+            statuses=parse_statuses(statuses, f"{prefix}status"),
+            stores=parse_stores(spec, stores, f"{prefix}store", disabled=disabled),
+        )
+
+    def claim(
+        self,
+        request: BackfillRequest,
+        *,
+        dry_run: bool = False,
+        airflow: Mapping[str, object] | None = None,
+        max_jobs: int | None = DEFAULT_MAX_JOBS,
+        check: bool = True,
+        log: Log = log_to_stderr,
+    ) -> list[JobRecord]:
+        """Claim the request's matching time as Pending and return the queued jobs.
+
+        With `dry_run` the plan is computed in a transaction that is rolled back. A plan of more
+        than `max_jobs` jobs (None: no limit) is refused with its size, nothing claimed.
+        With `check`, the consistency check reads the stores asked (and offline, whose Complete
+        time an online job may read) first: Complete time a store lost becomes Incomplete in the
+        claim's own transaction (so a refused claim or a dry run changes nothing, and the plan
+        includes it: a backfill of the default statuses redoes it). A store it cannot reach is
+        not checked (`log` says so); the jobs meet it themselves.
+        """
+        spec = request.spec
+        lost: consistency.Findings = {}
+        marked: list[tuple[str, iv.Segment]] = []
+        if check:
+            report, lost = consistency.inspect(self, spec, {*request.stores, "offline"}, strict=False)
+            for name, why in report.skipped.items():
+                if name in request.stores and not why.startswith("disabled"):
+                    log(f"{spec.name} v{spec.version}: {name} not checked for lost data: {why}")
+        records = self.table.claim(
+            request.key,
+            request.start,
+            request.end,
+            request.statuses,
+            request.stores,
+            request.spec.materialization.max_job_window,
+            airflow=airflow,
+            dry_run=dry_run,
+            max_jobs=max_jobs,
+            lost=lost,
+            marked=marked,
+        )
+        for name, seg in marked:
+            state = "is lost (the backfill would redo it)" if dry_run else "was Complete, now Incomplete"
+            log(
+                f"{spec.name} v{spec.version} {name} [{iso(seg.start)}, {iso(seg.end)}) {state}: "
+                f"{lost[name][seg.job_id]}"
+            )
+        return records
+
+    def check(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        stores: Iterable[str] | None = None,
+        strict: bool = True,
+    ) -> consistency.CheckReport:
+        """The consistency check of one feature set version (see `consistency.py`): Complete time
+        whose data a store lost (a deleted Delta commit or table, a Redis that lost its keys)
+        becomes Incomplete, the reason in its job's error. `strict`: a store that cannot be
+        reached raises ServiceUnavailable, and nothing changes."""
+        return consistency.check(self, self.spec(name, version), stores, strict=strict)
+
+    def backfill(
+        self,
+        request: BackfillRequest,
+        *,
+        engine: Engine | None = None,
+        log: Log = log_to_stderr,
+        max_jobs: int | None = DEFAULT_MAX_JOBS,
+    ) -> list[JobRecord]:
+        """Claim the request's time and run its jobs on the configured engine, a batch per run."""
+        records = self.claim(request, max_jobs=max_jobs, log=log)
+        spec = request.spec
+        window = f"[{iso(request.start)}, {iso(request.end)})"
+        if not records:
+            log(request.nothing_to_do())
+            return []
+        log(f"{spec.name} v{spec.version}: {len(records)} job(s) for {window}")
+        own_engine = engine is None
+        engine = engine or engine_for(self.config)
+        try:
+            return run_batches(self, records, engine, log=log)
+        finally:
+            if own_engine:
+                engine.close()
+
+    # ---- the online store --------------------------------------------------------------------
+
+    def online_layout(self, spec: FeatureSetSpec) -> OnlineLayout:
+        return OnlineLayout.from_spec(self.config, spec)
+
+    def _online_layout(self, spec: FeatureSetSpec) -> OnlineLayout:
+        """The layout of a feature set version, built once per FeatureStore (serving reuses it)."""
+        key = (spec.name, spec.version)
+        if key not in self._layouts:
+            self._layouts[key] = self.online_layout(spec)
+        return self._layouts[key]
+
+    def online_store(self) -> OnlineStore:
+        url = redis_url(self.config)
+        if not url:
+            raise BadInput(f"{self.config.config_path}: online_store: not configured")
+        return OnlineStore(url)
+
+    def _online(self) -> OnlineStore:
+        """The online store this FeatureStore keeps open for lookups (its connection pool is
+        reused, so serving pays one round trip per call); closed by `close()`."""
+        with self._serving_lock:  # threads of a server may ask at once: one store, one pool
+            if self._serving is None:
+                self._serving = self.online_store()
+            return self._serving
+
+    def get_online(
+        self,
+        name: str,
+        keys: list[dict[str, object]],
+        *,
+        version: int | None = None,
+        features: str | Iterable[str] | None = None,
+    ) -> list[dict[str, object]]:
+        """The live feature values of each entity, in the order given; None where there is none."""
+        spec = self.spec(name, version)
+        wanted = split_list(features) or list(spec.feature_names)
+        for feature in wanted:
+            if feature not in spec.feature_names:
+                raise BadInput(
+                    f"--features: {spec.name} v{spec.version} has no feature {feature!r} "
+                    f"(features: {', '.join(spec.feature_names)})"
+                )
+        store = self.online_store()
+        try:
+            values = store.get(self.online_layout(spec), keys, wanted)
+        finally:
+            store.close()
+        return [{**key, **(found or dict.fromkeys(wanted))} for key, found in zip(keys, values, strict=True)]
+
+    def get_online_features(
+        self,
+        features: Iterable[str] | RetrievalSpec,
+        entity_rows: Sequence[Mapping[str, object]],
+        *,
+        event_timestamps: bool = False,
+    ) -> list[dict[str, object]]:
+        """Live feature values for serving, one dict per entity row in the order given.
+
+        `features` are refs (`"transactions:transaction_7d_count"`, `"accounts:v2:credit_limit"`)
+        or a `RetrievalSpec`, across any number of feature sets: every lookup goes to Redis in one
+        pipelined round trip. Each dict holds the row's index columns and one entry per feature
+        (named by the feature, or `<feature_set>__<feature>` where two requested sets share the
+        name), in its declared type; None where the entity has no live value (never written, or
+        expired). With `event_timestamps`, `<feature_set>__event_timestamp` (aware UTC datetime,
+        or None) says how fresh each feature set's values are.
+        """
+        groups = self._resolved(features)
+        needed = index_columns(groups)
+        rows = list(entity_rows)
+        for number, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise BadInput(f"entity_rows[{number}]: not a mapping of index columns to values")
+            missing = [name for name in needed if row.get(name) is None]
+            if missing:
+                raise BadInput(f"entity_rows[{number}]: missing index column(s) {', '.join(missing)}")
+        requests = [(self._online_layout(group.spec), group.features) for group in groups]
+        store = self._online()
+        try:
+            found = store.lookup(requests, rows, with_event_time=event_timestamps)
+        except ValueError as exc:  # an index value that does not parse as its declared type
+            raise BadInput(f"entity_rows: {exc}") from None
+        result = []
+        for number, row in enumerate(rows):
+            out: dict[str, object] = {name: row[name] for name in needed}
+            for group, values in zip(groups, found, strict=True):
+                value = values[number]
+                for feature, column in zip(group.features, group.columns, strict=True):
+                    out[column] = None if value is None else value[feature]
+                if event_timestamps:
+                    out[group.event_time_column] = (
+                        None if value is None else value[group.spec.timestamp_column]
+                    )
+            result.append(out)
+        return result
+
+    def _resolved(self, features: Iterable[str] | RetrievalSpec) -> list[FeatureGroup]:
+        """`resolve`, remembered per tuple of refs: a model asks for the same refs on every call."""
+        refs = features.features if isinstance(features, RetrievalSpec) else features
+        if isinstance(refs, str) or not isinstance(refs, (list, tuple)):
+            return resolve(self.config, features)
+        key = tuple(refs)
+        groups = self._resolutions.get(key)
+        if groups is None:
+            groups = self._resolutions[key] = resolve(self.config, key)
+        return groups
+
+    def get_historical_features(
+        self,
+        observations: Any,
+        features: Iterable[str] | RetrievalSpec,
+        *,
+        timestamp_column: str | None = None,
+        spark: Any = None,
+    ) -> Any:
+        """Point-in-time correct training data, as a Spark DataFrame.
+
+        For each observation (a Spark or pandas DataFrame holding the requested feature sets'
+        index columns and a timestamp), every requested feature comes from the latest feature
+        row of its entity with event time <= the observation's time and, when the feature set
+        sets `temporal_join_lookback`, > that time minus the lookback; None where there is none.
+        The result has the observation columns plus one column per feature (named as in
+        `get_online_features`), in the observations' order. Reads the offline Delta tables on
+        the configured engine's session (or `spark`).
+        """
+        from airflow_provider_featurestore.core.historical import point_in_time_join
+
+        groups = resolve(self.config, features)
+        session = spark if spark is not None else self._spark()
+        tables = {(g.spec.name, g.spec.version): self.config.offline_table_path(g.spec) for g in groups}
+        return point_in_time_join(session, observations, groups, tables, timestamp_column)
+
+    def _spark(self) -> Any:
+        """The configured engine's Spark session: Sail in this process, or the Spark Connect
+        server; with spark-submit, the active session of this driver."""
+        engine = engine_for(self.config)
+        session = getattr(engine, "session", None)
+        if session is not None:
+            return session()
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is None:
+            raise BadInput(
+                f"{self.config.config_path}: engine: spark-submit has no session in this process; "
+                "pass spark= (a session with Delta) or run where one is active"
+            )
+        return active
+
+    def set_online(self, name: str, *, version: int | None = None, enabled: bool) -> int:
+        """Switch online materialization of a feature set version on or off.
+
+        Off: no backfill writes online, its statuses go back to None and its keys are purged
+        from Redis (nothing stale is served). On: the next backfill fills it, reading the
+        offline table where that is Complete. Returns the number of keys purged.
+        """
+        spec = self.spec(name, version)
+        if not spec.materialization.online:
+            raise BadInput(f"{spec.spec_path}: materialization.online: is false; enable it in the spec first")
+        key = StreamKey(spec.name, spec.version)
+        if enabled:
+            self.table.set_disabled(key, "online", False)
+            return 0
+        # Redis first: when it cannot be reached nothing changes (the keys would stay served
+        # while the statuses said None). Then no backfill may write online, the keys go, and
+        # the statuses say None.
+        store = self.online_store()
+        try:
+            store.ping()
+            self.table.set_disabled(key, "online", True)
+            try:
+                layout = self.online_layout(spec)
+                marker = store.has_marker(layout)  # purged too, but not an entity's key
+                purged = max(0, store.purge(layout) - int(marker))
+            except OnlineStoreUnavailable as exc:
+                raise OnlineStoreUnavailable(
+                    f"{exc}; online is disabled but some keys may remain: run disable-online again "
+                    "once the online store is back"
+                ) from None
+        finally:
+            store.close()
+        self.table.reset_store(key, "online")
+        return purged
+
+    # ---- inspection --------------------------------------------------------------------------
+
+    def intervals(
+        self, name: str, version: int | None = None, stores: Iterable[str] | None = None
+    ) -> dict[str, list[iv.Interval]]:
+        """Data intervals per store (every store by default), covering all time ever requested."""
+        spec = self.spec(name, version)
+        return self.table.intervals(StreamKey(spec.name, spec.version), tuple(stores or STORES))
+
+    def jobs(
+        self,
+        name: str,
+        version: int | None = None,
+        limit: int | None = None,
+        overlapping: tuple[int, int] | None = None,
+    ) -> list[JobRecord]:
+        """Job records of one feature set version (the latest by default), newest first."""
+        spec = self.spec(name, version)
+        return self.table.jobs(StreamKey(spec.name, spec.version), limit=limit, overlapping=overlapping)
+
+
+def _time_arg(name: str, value: object) -> int:
+    if value is None or value == "":
+        raise BadInput(f"{name}: is required (ISO-8601, e.g. 2024-01-01 or 2024-01-01T12:00:00Z)")
+    try:
+        return check_feature_time(to_epoch(value))
+    except (ValueError, OverflowError) as exc:
+        raise BadInput(f"{name}: {exc}") from None
+
+
+def parse_statuses(value: str | Iterable[str] | None, name: str = "--status") -> frozenset[str]:
+    """The data statuses a backfill takes; default None and Incomplete; Pending is refused."""
+    items = split_list(value)
+    if not items:
+        return frozenset(DEFAULT_STATUSES)
+    for item in items:
+        if item not in iv.STATUSES:
+            raise BadInput(f"{name}: {item!r} is not one of {', '.join(iv.STATUSES)}")
+        if item == iv.PENDING:
+            raise BadInput(
+                f"{name}: Pending time belongs to a running job and is never backfilled; "
+                "a job that died turns Incomplete when its lease expires"
+            )
+    return frozenset(items)
+
+
+def parse_stores(
+    spec: FeatureSetSpec,
+    value: str | Iterable[str] | None,
+    name: str = "--store",
+    *,
+    disabled: Iterable[str] = (),
+) -> tuple[str, ...]:
+    """The stores a backfill writes: default every store the spec enables and nobody disabled."""
+    items = split_list(value)
+    switched_off = set(disabled)
+    enabled = tuple(s for s in spec.enabled_stores() if s not in switched_off)
+    if not items:
+        if not enabled:
+            raise BadInput(
+                f"{name}: every store of {spec.name} v{spec.version} is disabled (featurestore enable-online)"
+            )
+        return enabled
+    for item in items:
+        if item not in STORES:
+            raise BadInput(f"{name}: {item!r} is not one of {', '.join(STORES)}")
+        if item in switched_off:
+            raise BadInput(
+                f"{name}: {item} materialization of {spec.name} v{spec.version} is disabled; "
+                f"run featurestore enable-online {spec.name} first"
+            )
+        if item not in spec.enabled_stores():
+            raise BadInput(
+                f"{name}: the {item} store is not enabled for {spec.name} v{spec.version} "
+                f"(set materialization.{item}: true in {spec.spec_path})"
+            )
+    return tuple(store for store in STORES if store in items)

@@ -1,0 +1,99 @@
+"""What an engine is handed and what it reports back: a batch of chunks, and per chunk a result.
+
+A backfill's unit of record is the chunk (one job record, at most `max_job_window` of time);
+its unit of execution is the batch: consecutive chunks of one feature set version run as one
+engine run (one Spark session, one `spark-submit`). Inside a batch each chunk is transformed
+and written offline in its own commit and reported as soon as that commit lands; the online
+store is written once for the whole batch. Plain data, JSON both ways: the spark-submit driver
+gets the batch as a JSON file (never on its command line: it holds the Redis URL's password) and
+reports each chunk as a JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RESULT_MARKER = "FEATURESTORE_RESULT "
+"""Starts the line a spark-submit driver prints per chunk report: the engine reads the reports
+from the driver's output where the result folder is not shared (cluster deploy mode)."""
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """One claimed job inside a batch: its window `[start, end)` and the stores it writes."""
+
+    job_id: str
+    start: int
+    end: int
+    stores: tuple[str, ...]
+    from_offline: bool = False  # online-only over offline-Complete time: read the Delta table
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Consecutive chunks of one feature set version, in time order, run as one engine run."""
+
+    config_path: str
+    feature_set: str
+    version: int
+    chunks: tuple[ChunkSpec, ...]
+    redis_url: str | None = None  # resolved by the caller when the config names an Airflow connection
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BatchSpec:
+        raw = json.loads(text)
+        chunks = tuple(ChunkSpec(**{**c, "stores": tuple(c["stores"])}) for c in raw.pop("chunks"))
+        return cls(**raw, chunks=chunks)
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk did so far. `completed` says per store whether its write committed; `done`
+    is False for a report with more to come (offline committed, the batch's online write not yet)."""
+
+    job_id: str
+    done: bool = True
+    completed: dict[str, bool] = field(default_factory=dict)
+    rows_read: int | None = None
+    rows_written: dict[str, int] = field(default_factory=dict)
+    entities: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    # What the consistency check (consistency.py) later verifies: the Delta commit this chunk's
+    # offline write produced ({"version": v, "timestamp": ms or None}), and whether its online
+    # write set the feature set version's marker key.
+    offline_commit: dict[str, Any] | None = None
+    online_marker: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ChunkResult:
+        raw: dict[str, Any] = json.loads(text)
+        return cls(**raw)
+
+
+Report = Callable[[ChunkResult], None]
+"""Called by an engine for each chunk report, in the order the chunks' writes commit."""
+
+
+def batches(chunks: Sequence[Any], max_batch_window: int) -> list[list[Any]]:
+    """Consecutive items (anything with `start` and `end`, in time order) grouped so that each
+    group's windows add up to at most `max_batch_window`; a chunk longer than that is a batch alone."""
+    groups: list[list[Any]] = []
+    covered = 0
+    for chunk in chunks:
+        length = chunk.end - chunk.start
+        if not groups or covered + length > max_batch_window:
+            groups.append([])
+            covered = 0
+        groups[-1].append(chunk)
+        covered += length
+    return groups

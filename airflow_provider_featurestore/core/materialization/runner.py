@@ -1,0 +1,293 @@
+"""Running claimed jobs in batches: start → heartbeat while the engine works → record each chunk.
+
+The CLI and an Airflow task alike hand their claimed jobs to `run_batches`: consecutive jobs of
+one feature set version are grouped into batches of at most `max_batch_window` of time, and a
+batch is one engine run. As the engine reports a chunk, its record moves: offline Complete the
+moment its commit lands, then Complete (or Incomplete) per store when the batch's online write
+is done. A job's time always leaves Pending: Complete for the stores whose write committed,
+Incomplete for the others, and (for a killed process) Incomplete once its lease expires.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from itertools import groupby
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from airflow_provider_featurestore.airflow.connections import redis_url
+from airflow_provider_featurestore.core.config import FeatureSetSpec
+from airflow_provider_featurestore.core.errors import console_error
+from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
+from airflow_provider_featurestore.core.materialization.engines import Engine
+from airflow_provider_featurestore.core.materialization.job_model import (
+    BatchSpec,
+    ChunkResult,
+    ChunkSpec,
+    batches,
+)
+from airflow_provider_featurestore.core.timeutil import iso
+
+if TYPE_CHECKING:
+    from airflow_provider_featurestore.core.featurestore import FeatureStore
+
+Log = Callable[[str], None]
+
+
+def log_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+_LIVE: dict[str, IntervalTable] = {}  # job id -> its table, while a backfill of this process has it
+_LIVE_LOCK = threading.Lock()
+
+
+def abandon_live_jobs(reason: str) -> int:
+    """Finish as Incomplete every job a backfill of this process still has queued or running;
+    returns how many. The last act of a process that must exit at once (an engine that does
+    not stop when interrupted): its time must not stay Pending until the leases run out."""
+    with _LIVE_LOCK:
+        live = list(_LIVE.items())
+    count = 0
+    for job_id, table in live:
+        try:
+            if table.job(job_id).state in ("queued", "running"):
+                table.finish_job(job_id, {}, error=reason)
+                count += 1
+        except Exception:  # noqa: BLE001 - the lease still ends it; the others are tried
+            continue
+    return count
+
+
+class Heartbeat:
+    """Renews the leases of live jobs every quarter lease, in a background thread: the running
+    job, or every job of a backfill still waiting its turn. A job no longer live is dropped."""
+
+    def __init__(self, table: IntervalTable, job_ids: Sequence[str]) -> None:
+        self.table, self.job_ids = table, list(job_ids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="featurestore-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        interval = max(self.table.lease_seconds / 4, 0.5)
+        while self.job_ids and not self._stop.wait(interval):
+            for job_id in list(self.job_ids):
+                try:
+                    if not self.table.heartbeat(job_id):
+                        self.job_ids.remove(job_id)
+                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+                    continue
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def batch_spec(store: FeatureStore, records: Sequence[JobRecord]) -> BatchSpec:
+    """What the engine needs for claimed jobs of one feature set version, in time order."""
+    first = records[0]
+    online = any("online" in r.stores for r in records)
+    return BatchSpec(
+        config_path=store.config.config_path,
+        feature_set=first.feature_set,
+        version=first.version,
+        chunks=tuple(
+            ChunkSpec(r.id, r.start, r.end, r.stores, from_offline=r.reads == "offline") for r in records
+        ),
+        redis_url=redis_url(store.config) if online else None,
+    )
+
+
+def spark_conf(store: FeatureStore, spec: FeatureSetSpec) -> dict[str, str]:
+    """engine.conf with the feature set's materialization.spark_conf merged over it."""
+    return {**store.config.engine.conf, **spec.materialization.spark_conf}
+
+
+Progress = Callable[[JobRecord, ChunkResult], None]
+
+
+def run_batch(
+    store: FeatureStore,
+    records: Sequence[JobRecord],
+    engine: Engine,
+    *,
+    airflow: Mapping[str, object] | None = None,
+    progress: Progress | None = None,
+) -> list[JobRecord]:
+    """Run one batch of claimed jobs as one engine run; record every chunk report as it comes
+    (also when interrupted: what had not finished is Incomplete). Returns the jobs' records."""
+    table = store.table
+    spec = store.spec(records[0].feature_set, records[0].version)
+    started = [table.start_job(r.id, airflow=airflow) for r in records]
+    # A job whose lease ran out before it started (a concurrent claim expired it) is not run:
+    # its time is Incomplete or already another job's, and running it would write it twice.
+    live = [r for r in started if r.state == "running"]
+    finished: dict[str, JobRecord] = {}
+    partial: dict[str, ChunkResult] = {}
+
+    def report(result: ChunkResult) -> None:
+        if result.done:
+            record = finished[result.job_id] = finish(table, result.job_id, result)
+        else:
+            partial[result.job_id] = result
+            committed = [s for s, ok in result.completed.items() if ok]
+            table.commit_stores(
+                result.job_id,
+                committed,
+                rows_read=result.rows_read,
+                rows_written=result.rows_written,
+                result=result_record(result),
+            )
+            record = table.job(result.job_id)
+        if progress is not None:
+            progress(record, result)
+
+    def end_unfinished(error: str) -> None:
+        for record in live:
+            if record.id not in finished:
+                done = partial.get(record.id, ChunkResult(record.id))
+                finished[record.id] = table.finish_job(
+                    record.id,
+                    done.completed,
+                    rows_read=done.rows_read,
+                    rows_written=done.rows_written,
+                    result=result_record(done),
+                    error=error,
+                )
+
+    try:
+        if live:
+            engine.run_batch(batch_spec(store, live), spark_conf(store, spec), report)
+    except BaseException as exc:
+        end_unfinished(f"interrupted: {type(exc).__name__}: {exc}".strip(": "))
+        raise
+    end_unfinished("the engine reported no result for this job")
+    return [finished.get(r.id, r) for r in started]
+
+
+def finish(table: IntervalTable, job_id: str, result: ChunkResult) -> JobRecord:
+    """Record a job's result: its time becomes Complete per completed store, else Incomplete."""
+    return table.finish_job(
+        job_id,
+        result.completed,
+        rows_read=result.rows_read,
+        rows_written=result.rows_written,
+        result=result_record(result),
+        error=result.error,
+    )
+
+
+def result_record(result: ChunkResult) -> dict[str, object]:
+    """What a job record's `result` keeps of a chunk report: entities and seconds for the
+    progress lines, and what the consistency check verifies later (the offline commit, and
+    whether the online write set the marker)."""
+    kept: dict[str, object] = {"entities": result.entities, "seconds": result.seconds}
+    if result.offline_commit is not None:
+        kept["offline_commit"] = result.offline_commit
+    if result.online_marker:
+        kept["online_marker"] = True
+    return kept
+
+
+def summary(record: JobRecord, result: ChunkResult | None = None) -> str:
+    """One line per job: window, stores, rows, seconds, and the error when it failed. A job still
+    running (offline committed, its batch's online write to come) says so."""
+    written = " ".join(f"{s}={n:,}" for s, n in record.rows_written.items()) or "nothing"
+    seconds = result.seconds if result is not None else record.result.get("seconds")
+    state = record.state
+    if state == "running":
+        state = "offline committed, online follows with its batch"
+    text = (
+        f"{record.feature_set} v{record.version} [{iso(record.start)}, {iso(record.end)}) {','.join(record.stores)}"
+        f"{' (from offline)' if record.reads == 'offline' else ''}: {state}; "
+        f"read {record.rows_read or 0:,} rows, wrote {written}"
+    )
+    if seconds is not None:
+        text += f" in {seconds:.1f}s"
+    if record.error:
+        text += f"; error: {console_error(record.error)}"
+    return text
+
+
+def run_batches(
+    store: FeatureStore,
+    records: Sequence[JobRecord],
+    engine: Engine,
+    *,
+    airflow: Mapping[str, object] | None = None,
+    log: Log = log_to_stderr,
+) -> list[JobRecord]:
+    """Run claimed jobs (in time order) batch by batch, logging progress per job and per batch;
+    on interrupt, the jobs not run are finished as Incomplete before the interrupt goes on."""
+    groups: list[list[JobRecord]] = []
+    for (name, version), same in groupby(records, key=lambda r: (r.feature_set, r.version)):
+        groups += batches(list(same), store.spec(name, version).materialization.max_batch_window)
+    total = len(records)
+    logged: set[str] = set()
+    done: dict[str, JobRecord] = {}
+    began = time.perf_counter()
+
+    def progress(record: JobRecord, result: ChunkResult) -> None:
+        if record.id not in logged:
+            logged.add(record.id)
+            log(f"[{len(logged)}/{total}] {summary(record, result)}")
+        elif result.error:  # its batch's online write failed after its offline commit
+            log(f"        {summary(record)}")
+
+    with _LIVE_LOCK:
+        _LIVE.update((r.id, store.table) for r in records)
+    try:
+        with Heartbeat(store.table, [r.id for r in records]):  # the queued ones keep their leases too
+            for number, group in enumerate(groups, start=1):
+                started = time.perf_counter()
+                for record in run_batch(store, group, engine, airflow=airflow, progress=progress):
+                    done[record.id] = record
+                online = [done[r.id] for r in group if "online" in r.stores]
+                if online:
+                    keys = sum(r.rows_written.get("online", 0) for r in online)
+                    log(
+                        f"batch {number}/{len(groups)}: {len(group)} job(s); online: {keys:,} key(s) written "
+                        f"once for {len(online)} job(s); {time.perf_counter() - started:.1f}s"
+                    )
+    except BaseException:
+        for record in records:
+            if record.id not in done and store.table.job(record.id).state in ("queued", "running"):
+                store.table.finish_job(record.id, {}, error="not run: the backfill was interrupted")
+        raise
+    finally:
+        with _LIVE_LOCK:
+            for record in records:
+                _LIVE.pop(record.id, None)
+    results = [done[r.id] for r in records]
+    failed = sum(1 for r in results if r.state != "succeeded")
+    rows = sum(sum(r.rows_written.values()) for r in results)
+    log(
+        f"{total} job(s) in {len(groups)} batch(es): {total - failed} succeeded, {failed} failed; "
+        f"{rows:,} rows written in {time.perf_counter() - began:.1f}s"
+        + "".join(
+            f"; whole errors: featurestore jobs {name} --json"
+            for name in sorted({r.feature_set for r in results if r.state != "succeeded"})
+        )
+    )
+    return results
+
+
+def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:
+    """Finish as Incomplete every job of one Airflow run that is still queued or running.
+
+    Called once the run's tasks are all done (whatever their outcome): a batch that never
+    started or a task that was killed must not leave its time Pending until a lease expires.
+    """
+    count = 0
+    for record in table.jobs(key):
+        if record.state in ("queued", "running") and (record.airflow or {}).get("run_id") == run_id:
+            table.finish_job(record.id, {}, error="not finished when its Airflow run ended")
+            count += 1
+    return count

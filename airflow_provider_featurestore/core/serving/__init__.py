@@ -1,0 +1,1 @@
+"""The feature server (`featurestore serve`): HTTP protocol, API keys and the app."""

@@ -1,0 +1,430 @@
+"""The HTTP feature server: `featurestore serve`, live feature values over JSON for models.
+
+`POST /get-online-features` takes `{"features": ["transactions:transaction_7d_count", ...],
+"entities": [{"accountID": "A1"}, ...], "event_timestamps": false}` and answers
+`{"results": [...]}`: exactly what `FeatureStore.get_online_features` returns, one object per
+entity in the order given, timestamps as ISO-8601 UTC ending in `Z`, dates `YYYY-MM-DD`, and
+non-finite floats as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as protobuf's JSON
+mapping does; JSON has no such numbers). `GET /health` answers 200 `{"status": "ok"}` when
+Redis answers a PING, else 503.
+
+With API keys configured (`feature_server` in featurestore.yaml, api_keys.py), every route but
+`/health` needs one (server_auth.py), as `Authorization: Bearer <key>` or `X-API-Key: <key>`:
+401 without a valid key, 403 when the key may not read a feature set the request names.
+`/openapi.json` needs one too: it names every feature set served.
+
+Errors are `{"detail": "<one line naming the field>"}`: 400 for a bad request (body, features,
+entities, event_timestamps; also a number with a fraction for an integer index column, which
+the key builder would truncate to another entity's key), 408 for a body not received within
+`body_timeout`, 413 for a body over the size limit (counted as it arrives, so a chunked upload
+is cut off there too), 503 when Redis cannot be reached. Request heads are bounded by
+server_protocol.py. One `FeatureStore` per process serves every request: its Redis connection pool and
+online layouts are reused, so a lookup costs one pipelined round trip plus decoding.
+
+Lookups run on a small executor of their own (2 threads), not on the event loop and not on
+Starlette's 40-thread pool: a Redis that stops answering cannot stall the event loop (nor
+`/health`), and the work, which holds the GIL but for the Redis wait, is not spread over
+dozens of threads that hand the GIL to each other (benchmarks/README.md: with the 40-thread
+pool, 1-entity throughput was about half).
+
+This module is core-level: FastAPI, Starlette, anyio and uvicorn only, never Airflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import math
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
+
+from airflow_provider_featurestore.core.config import CONFIG_ENV
+from airflow_provider_featurestore.core.errors import BadInput
+from airflow_provider_featurestore.core.featurestore import FeatureStore
+from airflow_provider_featurestore.core.online import OnlineStoreUnavailable, _safe_url
+from airflow_provider_featurestore.core.retrieval import resolve
+from airflow_provider_featurestore.core.serving import api_keys
+from airflow_provider_featurestore.core.serving.auth import RequireKey, scope_denied
+from airflow_provider_featurestore.core.serving.protocol import GuardedHttpToolsProtocol
+
+MAX_ENTITIES = 10_000  # entities per request
+MAX_BODY_BYTES = 16 * 1024 * 1024  # request body
+HEALTH_TIMEOUT = 5.0  # seconds a PING may take before /health says 503
+MAX_CONNECTIONS = 1000  # open connections (and running requests) before uvicorn answers 503
+LOOKUP_THREADS = 2  # threads running lookups (Redis round trip, decoding, JSON encoding)
+FIELDS = ("features", "entities", "event_timestamps")
+JSON_TYPE = "application/json"
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    store: FeatureStore,
+    *,
+    max_entities: int = MAX_ENTITIES,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    lookup_threads: int = LOOKUP_THREADS,
+    close_store: bool = False,
+    keys: api_keys.ApiKeys | None = None,
+) -> FastAPI:
+    """The feature server's ASGI app over one feature store, kept open for the app's life
+    (and closed when the app shuts down with `close_store`); `keys` default to the config's.
+
+    Raises BadInput when the configured API keys cannot be read."""
+    config = store.config
+    keys = api_keys.from_config(config) if keys is None else keys
+    body_timeout = config.feature_server.body_timeout
+    served = ", ".join(f"{spec.name} v{spec.version}" for spec in config.feature_sets) or "none"
+    executor = ThreadPoolExecutor(lookup_threads, thread_name_prefix="featurestore-lookup")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log.info("serving project %s: %s", config.project, served)
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+        if close_store:
+            store.close()
+
+    app = FastAPI(
+        title=f"featurestore {config.project}",
+        description=f"Live feature values of {served}.",
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,  # /health/ is a 404 (or a 401), not a 307 to a route
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.add_middleware(RequireKey, keys=keys)
+    store._online()  # made here, before any thread can race to make it (connects on first use)
+
+    def lookup(features: list[str], entities: list[Any], event_timestamps: bool) -> Response:
+        """The blocking part of a request, run on the lookup executor: Redis, then JSON encoding."""
+        try:
+            results = store.get_online_features(features, entities, event_timestamps=event_timestamps)
+        except BadInput as exc:
+            return _error(400, _entity_error(store, features, entities, str(exc)))
+        except OnlineStoreUnavailable as exc:
+            return _error(503, _one_line(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one JSON line instead of a bare 500 page
+            log.exception("get-online-features failed")
+            return _error(500, f"internal error: {type(exc).__name__}: {_one_line(str(exc))}")
+        return Response(_encode({"results": results}), media_type=JSON_TYPE)
+
+    @app.post("/get-online-features")
+    async def get_online_features(request: Request) -> Response:
+        try:
+            body = await _read_body(request, max_body_bytes, body_timeout)
+        except _Refused as refused:
+            return refused.response
+        try:
+            features, entities, event_timestamps = _parse(body, max_entities)
+        except BadInput as exc:
+            return _error(400, _one_line(str(exc)))
+        denied = scope_denied(request.scope.get("state", {}).get("api_key"), features)
+        if denied is not None:
+            return _error(403, _one_line(f"features: this API key may not read feature set {denied!r}"))
+        try:
+            _check_fractional_keys(store, features, entities)
+        except BadInput as exc:
+            return _error(400, _one_line(str(exc)))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, lookup, features, entities, event_timestamps)
+
+    @app.get("/health")
+    async def health() -> Response:
+        online = store._online()
+        try:
+            with anyio.fail_after(HEALTH_TIMEOUT):
+                await anyio.to_thread.run_sync(online.ping, abandon_on_cancel=True)
+        except OnlineStoreUnavailable as exc:
+            return _error(503, _one_line(str(exc)))
+        except TimeoutError:
+            return _error(503, f"the online store did not answer PING within {HEALTH_TIMEOUT:g} s")
+        return Response(b'{"status":"ok"}', media_type=JSON_TYPE)
+
+    return app
+
+
+class _Refused(Exception):
+    """A request refused while its body was read; `response` says why."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, counted as it arrives: over `limit` bytes (declared or received) is a 413 at
+    once, without reading the rest; not all received within `timeout` seconds a 408."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _Refused(_error(413, f"body: {int(length):,} bytes; at most {limit:,} per request", close=True))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _Refused(
+                        _error(
+                            413, f"body: more than {limit:,} bytes; at most {limit:,} per request", close=True
+                        )
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _Refused(_error(408, f"body: not received within {timeout:g} s", close=True)) from None
+    except ClientDisconnect:  # nobody is left to read the answer; it only ends the request
+        raise _Refused(_error(400, "body: the client went away before sending it all", close=True)) from None
+    return b"".join(chunks)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `featurestore serve --workers N`, and a uvicorn factory
+    (`uvicorn --factory airflow_provider_featurestore.serving:app_from_env`): its own
+    FeatureStore over $FEATURESTORE_CONFIG (else ./featurestore.yaml)."""
+    store = FeatureStore(None, check_transformations=False)
+    # a spawned worker: the parent's protocol settings are not inherited
+    GuardedHttpToolsProtocol.configure(header_timeout=store.config.feature_server.header_timeout)
+    return create_app(store, close_store=True)
+
+
+def serve(
+    store: FeatureStore,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 6566,
+    workers: int = 1,
+    access_log: bool = False,
+    announce: Callable[[str], None] | None = None,
+) -> int:
+    """Serve until interrupted (SIGINT/SIGTERM); returns the exit status (1: it did not start).
+
+    Raises BadInput when the online store is not configured or host:port cannot be listened on.
+    """
+    import uvicorn
+
+    online = store.online_store()  # BadInput when online_store is not configured
+    redis_shown = _safe_url(online._url)
+    online.close()
+    keys = api_keys.from_config(store.config)  # BadInput here, before listening
+    warning = exposure_warning(host, port, keys, store.config.config_path)
+    if warning is not None:  # before the listen check: said even when that fails
+        (announce or _stderr)(f"featurestore serve: {warning}")
+    _check_listen(host, port)
+    shown_host = f"[{host}]" if ":" in host else host
+    served = ", ".join(f"{spec.name} v{spec.version}" for spec in store.config.feature_sets) or "none"
+    (announce or _stderr)(
+        f"featurestore serve: http://{shown_host}:{port} serving project {store.config.project} "
+        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health; "
+        + (f"{len(keys)} API key(s) required" if keys.required else "no API keys")
+    )
+    settings = store.config.feature_server
+    GuardedHttpToolsProtocol.configure(header_timeout=settings.header_timeout)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": access_log,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+        "http": GuardedHttpToolsProtocol,
+        "ws": "none",  # no WebSocket routes: an Upgrade is never handed to a WebSocket library
+        "limit_concurrency": MAX_CONNECTIONS,
+    }
+    try:
+        if workers > 1:
+            os.environ[CONFIG_ENV] = store.config.config_path
+            uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+        else:
+            uvicorn.run(create_app(store, keys=keys), **options)
+    except SystemExit as exc:  # uvicorn exits 3 when the app or the socket failed at start-up
+        return 0 if exc.code in (0, None) else 1
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# Requests
+# ---------------------------------------------------------------------------------------
+
+
+def _parse(body: bytes, max_entities: int) -> tuple[list[str], list[Any], bool]:
+    """The request body -> (features, entities, event_timestamps); BadInput naming the field."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadInput(f"body: not JSON: {exc}") from None
+    except RecursionError:
+        raise BadInput("body: JSON nested too deeply") from None
+    if not isinstance(document, dict):
+        raise BadInput(f"body: expected a JSON object with {', '.join(FIELDS)}, got {_kind(document)}")
+    unknown = [name for name in document if name not in FIELDS]
+    if unknown:
+        raise BadInput(f"body: unknown field(s) {', '.join(map(repr, unknown))}; fields: {', '.join(FIELDS)}")
+    if "features" not in document:
+        raise BadInput("features: is required: a list of feature refs ('feature_set:feature')")
+    features = document["features"]
+    if not isinstance(features, list):
+        raise BadInput(f"features: expected a list of feature refs, got {_kind(features)}")
+    for number, ref in enumerate(features):
+        if not isinstance(ref, str):
+            raise BadInput(f"features[{number}]: expected a feature ref string, got {_kind(ref)}")
+    if "entities" not in document:
+        raise BadInput("entities: is required: a list of objects of index column values")
+    entities = document["entities"]
+    if not isinstance(entities, list):
+        raise BadInput(f"entities: expected a list of objects, got {_kind(entities)}")
+    if len(entities) > max_entities:
+        raise BadInput(f"entities: {len(entities):,} given; at most {max_entities:,} per request")
+    event_timestamps = document.get("event_timestamps", False)
+    if not isinstance(event_timestamps, bool):
+        raise BadInput(f"event_timestamps: expected true or false, got {_kind(event_timestamps)}")
+    return features, entities, event_timestamps
+
+
+def _check_fractional_keys(store: FeatureStore, features: list[str], entities: list[Any]) -> None:
+    """BadInput for a number with a fraction given for an integer index column: the online
+    store's key builder would truncate it (1.5 -> the key of entity 1) and serve another
+    entity's values. JSON floats in entities are rare, so the columns are looked up only then."""
+    if not any(
+        type(value) is float for entity in entities if type(entity) is dict for value in entity.values()
+    ):
+        return
+    try:
+        groups = resolve(store.config, features)
+    except BadInput:
+        return  # get_online_features says what is wrong with the refs
+    integer = {c.name: c.type for g in groups for c in g.spec.index_columns if c.type in ("int", "long")}
+    for number, entity in enumerate(entities):
+        if type(entity) is not dict:
+            continue
+        for name, kind in integer.items():
+            value = entity.get(name)
+            if type(value) is float and not value.is_integer():
+                raise BadInput(f"entities[{number}].{name}: {value!r} is not an integer ({name} is a {kind})")
+
+
+def _entity_error(store: FeatureStore, features: list[str], entities: list[Any], message: str) -> str:
+    """A BadInput of get_online_features in the API's words: `entities[3]` for `entity_rows[3]`,
+    and for a value that is not of its index column's type, the first entity at fault (only
+    on this error path: every entity's key is built alone)."""
+    if not message.startswith("entity_rows"):
+        return _one_line(message)
+    if message.startswith("entity_rows: "):
+        layouts = [store.online_layout(group.spec) for group in resolve(store.config, features)]
+        for number, entity in enumerate(entities):
+            for layout in layouts:
+                try:
+                    layout.key([entity[column.name] for column in layout.index_columns])
+                except (ValueError, KeyError, TypeError) as exc:
+                    return _one_line(f"entities[{number}]: {exc}")
+    return _one_line("entities" + message[len("entity_rows") :])
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _one_line(message: str, limit: int = 500) -> str:
+    text = " ".join(message.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _error(status: int, detail: str, *, close: bool = False) -> Response:
+    """The error document; `close` ends the connection after it (the client may still be
+    sending a body nobody will read)."""
+    headers = {"Connection": "close"} if close else None
+    return Response(json.dumps({"detail": detail}), status_code=status, media_type=JSON_TYPE, headers=headers)
+
+
+# ---------------------------------------------------------------------------------------
+# Responses
+# ---------------------------------------------------------------------------------------
+
+
+def _encode(document: object) -> bytes:
+    """Compact JSON; datetimes ISO-8601 UTC with `Z`; non-finite floats as strings."""
+    try:
+        text = json.dumps(document, default=_json_default, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # NaN or +-inf somewhere: rare, so only then walk the document
+        text = json.dumps(_finite(document), default=_json_default, allow_nan=False, separators=(",", ":"))
+    return text.encode()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat() + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_finite(item) for item in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------
+# Start-up
+# ---------------------------------------------------------------------------------------
+
+
+def exposure_warning(host: str, port: int, keys: api_keys.ApiKeys, config_path: str) -> str | None:
+    """The warning for a server without keys that other machines may reach; None on loopback
+    or with keys."""
+    if keys.required or _loopback(host):
+        return None
+    return (
+        f"WARNING: --host {host} is beyond loopback and no API keys are configured: anyone who can "
+        f"reach port {port} reads every feature. Set feature_server.api_keys or api_key_file in "
+        f"{config_path} (featurestore api-key makes one)"
+    )
+
+
+def _loopback(host: str) -> bool:
+    """Whether every address `host` names is a loopback address (reachable from this machine only)."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """BadInput naming --host/--port when host:port cannot be listened on (in use, no such
+    address), before uvicorn tries and exits with a log line of its own."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise BadInput(f"--host: cannot resolve {host!r}: {exc.strerror}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise BadInput(f"--port: cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

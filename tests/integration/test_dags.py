@@ -1,0 +1,464 @@
+"""The DAGs in `dags/` under real Airflow: parsing, and `dag.test()` runs on the real embedded
+engine, Delta and Redis.
+
+Airflow reads AIRFLOW_HOME when it is first imported, so every Airflow step runs in a
+subprocess with its own home and metadata database; the assertions read the interval table,
+the Delta table and Redis from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+from deltalake import DeltaTable
+from support.intervals_view import statuses as interval_view  # noqa: E402
+
+from airflow_provider_featurestore.core.featurestore import FeatureStore
+from airflow_provider_featurestore.core.timeutil import iso, to_epoch
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "fraud"
+REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DAY = 86400
+TODAY = to_epoch(datetime.now(UTC).date())
+FIRST_DAY = TODAY - 10 * DAY
+
+
+def day(offset: int) -> str:
+    return iso(FIRST_DAY + offset * DAY)
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated Airflow metadata database for the module (SQLite)."""
+    home = tmp_path_factory.mktemp("airflow")
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    return home
+
+
+@pytest.fixture
+def fraud(tmp_path: Path, airflow_home: Path):  # type: ignore[no-untyped-def]
+    """A private fraud feature store with recent data, and the environment Airflow runs with."""
+    root = tmp_path / "fraud"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    project = f"d{uuid.uuid4().hex[:10]}"
+    config = root / "featurestore.yaml"
+    config.write_text(config.read_text().replace("project: fraud", f"project: {project}"))
+    start = datetime.fromtimestamp(FIRST_DAY, UTC).strftime("%Y-%m-%d")
+    subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLE / "generate_data.py"),
+            "--out",
+            str(root / "data"),
+            "--accounts",
+            "40",
+            "--transactions-per-day",
+            "300",
+            "--start",
+            start,
+            "--days",
+            "10",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "FEATURESTORE_CONFIG": str(config),
+        "FEATURESTORE_REDIS_URL": REDIS_URL,
+    }
+    yield root, env
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{project}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def in_airflow(env: dict[str, str], code: str) -> dict:
+    """Run `code` in a fresh Python with Airflow configured by `env`; it sets `result`."""
+    script = textwrap.dedent(code) + "\nimport json; print('RESULT ' + json.dumps(result, default=str))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+DAG_TEST = """
+import datetime
+import runpy
+dags = runpy.run_path({dags!r})
+dag = dags[{dag_id!r}]
+run = dag.test({kwargs})
+tis = run.get_task_instances()
+result = {{
+    "state": str(run.state),
+    "run_id": run.run_id,
+    "interval": [run.data_interval_start.isoformat(), run.data_interval_end.isoformat()],
+    "tasks": sorted([ti.task_id, ti.map_index, str(ti.state)] for ti in tis),
+}}
+from airflow.models.asset import AssetEvent
+from airflow.utils.session import create_session
+with create_session() as session:
+    result["asset_events"] = sorted(
+        [e.asset.name, e.extra.get("start"), e.extra.get("rows_written")]
+        for e in session.query(AssetEvent).all()
+        if e.source_run_id == run.run_id
+    )
+"""
+
+
+def dag_test(env: dict[str, str], dag_id: str, kwargs: str) -> dict:
+    return in_airflow(
+        env, DAG_TEST.format(dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id=dag_id, kwargs=kwargs)
+    )
+
+
+def statuses(root: Path) -> dict[str, list[tuple[str, str, str]]]:
+    return interval_view(root / "featurestore.yaml")
+
+
+def test_the_dags_parse_without_touching_an_engine_redis_or_a_database(fraud) -> None:  # type: ignore[no-untyped-def]
+    _root, env = fraud
+    result = in_airflow(
+        env,
+        f"""
+        import socket, sys
+        import sqlalchemy
+        import airflow.sdk  # Airflow's own start-up (its metadata engine) happens before parsing
+        def refuse(*args, **kwargs):
+            raise AssertionError("a connection was opened while parsing")
+        socket.socket.connect = refuse
+        sqlalchemy.create_engine = refuse
+        import runpy
+        dags = runpy.run_path({str(ROOT / "dags" / "featurestore_dags.py")!r})
+        found = {{k: v for k, v in dags.items() if k.startswith("featurestore_")}}
+        backfill = found["featurestore_backfill"]
+        result = {{
+            "dag_ids": sorted(found),
+            "params": {{k: backfill.params.get_param(k).schema for k in backfill.params}},
+            "schedule": {{k: type(d.timetable).__name__ for k, d in found.items()}},
+            "heavy": sorted(m for m in ("pysail", "pyspark", "transforms") if m in sys.modules),
+        }}
+    """,
+    )
+    assert result["dag_ids"] == [
+        "featurestore_backfill",
+        "featurestore_materialize__accounts",
+        "featurestore_materialize__transactions",
+    ]
+    params = result["params"]
+    assert params["feature_set"]["enum"] == ["accounts", "transactions"]
+    assert params["version"]["type"] == ["null", "integer"]
+    assert params["start"]["format"] == params["end"]["format"] == "date-time"
+    assert params["data_status"]["items"]["enum"] == ["None", "Pending", "Complete", "Incomplete"]
+    assert params["stores"]["items"]["enum"] == ["offline", "online"]
+    assert params["max_jobs"]["type"] == "integer"
+    assert result["schedule"]["featurestore_materialize__transactions"] == "CronDataIntervalTimetable"
+    assert result["heavy"] == [], "parsing imported an engine or a transformation"
+
+
+def test_the_form_draws_data_status_and_stores_as_multi_selects(fraud) -> None:  # type: ignore[no-untyped-def]
+    """Airflow 3's trigger form draws an array Param as a multi-select only when its options are at
+    the Param's top level (`examples` or `enum`); with `items.enum` alone it is a free-text box.
+    (The widget itself is checked in a browser in test_status_page.py.)"""
+    _root, env = fraud
+    result = in_airflow(
+        env,
+        f"""
+        import runpy
+        dags = runpy.run_path({str(ROOT / "dags" / "featurestore_dags.py")!r})
+        params = dags["featurestore_backfill"].params
+        result = {{
+            k: {{"schema": params.get_param(k).schema, "default": params[k]}}
+            for k in ("data_status", "stores", "max_jobs")
+        }}
+        for k in ("data_status", "stores", "max_jobs"):
+            params.get_param(k).resolve(params[k])  # the defaults are valid values
+    """,
+    )
+    status, stores = result["data_status"], result["stores"]
+    assert status["schema"]["type"] == stores["schema"]["type"] == "array"
+    assert status["schema"]["examples"] == ["None", "Pending", "Complete", "Incomplete"]
+    assert stores["schema"]["examples"] == ["offline", "online"]
+    assert (
+        "enum" not in status["schema"] and "enum" not in stores["schema"]
+    )  # would constrain the array itself
+    assert status["default"] == ["None", "Incomplete"]
+    assert stores["default"] == ["offline", "online"]
+    assert result["max_jobs"]["default"] == 10_000 and result["max_jobs"]["schema"]["minimum"] == 1
+
+
+def test_a_form_backfill_of_more_than_max_jobs_fails_its_plan_naming_the_count(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    conf = {"feature_set": "transactions", "start": day(4), "end": day(7), "max_jobs": 2}
+    script = DAG_TEST.format(
+        dags=str(ROOT / "dags" / "featurestore_dags.py"),
+        dag_id="featurestore_backfill",
+        kwargs=f"run_conf={conf!r}",
+    )
+    script += "\nimport json; print('RESULT ' + json.dumps(result, default=str))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    run = json.loads(lines[-1][len("RESULT ") :])
+    assert run["state"] == "failed"
+    assert ["plan", -1, "failed"] in run["tasks"]
+    output = done.stdout + done.stderr
+    window = f"[{day(4)}, {day(7)})"
+    assert (
+        f"bad backfill request: the backfill of transactions v1 {window} would plan 3 jobs, more than the 2 allowed"
+        in output
+    ), output[-3000:]
+    assert statuses(root) == {"offline": [], "online": []}  # nothing claimed
+    assert (
+        FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions") == []
+    )
+    conf["max_jobs"] = 3  # raised: the same backfill runs
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "success", run
+    assert statuses(root)["offline"] == [(day(4), day(7), "Complete")]
+
+
+def test_a_backfill_run_materializes_its_window_with_one_mapped_task_per_batch(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    conf = {"feature_set": "transactions", "start": day(6), "end": day(9)}
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "success", run
+    mapped = [t for t in run["tasks"] if t[0] == "materialize"]
+    assert len(mapped) == 1 and mapped[0][2] == "success"  # 3 daily jobs: one 30d batch, one task
+    assert statuses(root) == {
+        "offline": [(day(6), day(9), "Complete")],
+        "online": [(day(6), day(9), "Complete")],
+    }
+    jobs = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions")
+    assert len(jobs) == 3 and all(j.state == "succeeded" for j in jobs)
+    for job in jobs:
+        assert job.airflow["dag_id"] == "featurestore_backfill"
+        assert job.airflow["run_id"] == run["run_id"]
+        assert job.airflow["task_id"] == "materialize" and job.airflow["try_number"] == 1
+    assert len(DeltaTable(str(root / "data" / "offline" / "transactions" / "v1")).to_pandas()) == 900
+    project = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    events = run["asset_events"]
+    assert sorted({name for name, _start, _rows in events}) == [
+        f"featurestore.{project}.transactions.v1.offline",
+        f"featurestore.{project}.transactions.v1.online",
+    ]
+    offline = sorted((start, rows) for name, start, rows in events if name.endswith(".offline"))
+    assert offline == [(day(6), 300), (day(7), 300), (day(8), 300)]
+
+
+def test_a_bad_form_value_fails_the_run_and_claims_nothing(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    conf = {"feature_set": "transactions", "start": day(9), "end": day(6)}
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "failed"
+    assert ["plan", -1, "failed"] in run["tasks"]
+    assert statuses(root) == {"offline": [], "online": []}
+    assert (
+        FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions") == []
+    )
+
+
+def test_a_scheduled_run_materializes_exactly_its_data_interval(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    logical = datetime.fromtimestamp(FIRST_DAY + 7 * DAY, UTC)
+    run = dag_test(env, "featurestore_materialize__transactions", f"logical_date={logical!r}")
+    assert run["state"] == "success", run
+    start, end = (iso(to_epoch(t)) for t in run["interval"])
+    assert to_epoch(end) - to_epoch(start) == DAY, "the data interval is the schedule's period"
+    assert statuses(root) == {"offline": [(start, end, "Complete")], "online": [(start, end, "Complete")]}
+
+
+def test_a_scheduled_run_marks_online_time_redis_lost_and_the_backfill_dag_repairs_it(
+    fraud, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A scheduled run's plan checks the stores first: online time whose Redis data was lost
+    (here: every key of this feature store, its marker among them) turns Incomplete with the
+    reason in its job, while the run materializes its own interval; the backfill DAG with its
+    default data statuses (None, Incomplete) then refills it from the offline table."""
+    root, env = fraud
+    monkeypatch.setenv("FEATURESTORE_REDIS_URL", REDIS_URL)  # this process reads Redis too
+    config = str(root / "featurestore.yaml")
+    logical = datetime.fromtimestamp(FIRST_DAY + 7 * DAY, UTC)
+    first = dag_test(env, "featurestore_materialize__transactions", f"logical_date={logical!r}")
+    assert first["state"] == "success", first
+    s1, e1 = (iso(to_epoch(t)) for t in first["interval"])
+    store = FeatureStore(config, check_transformations=False)
+    accounts = [{"accountID": f"A{i:04d}"} for i in range(40)]
+    served = store.get_online("transactions", accounts)
+    assert any(v["transaction_7d_count"] is not None for v in served)
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(*client.scan_iter(f"{store.config.project}:*", count=1000))  # Redis lost it all
+
+    later = datetime.fromtimestamp(FIRST_DAY + 8 * DAY, UTC)
+    second = dag_test(env, "featurestore_materialize__transactions", f"logical_date={later!r}")
+    assert second["state"] == "success", second
+    s2, e2 = (iso(to_epoch(t)) for t in second["interval"])
+    assert s2 == e1
+    assert statuses(root) == {
+        "offline": [(s1, e2, "Complete")],
+        "online": [(s1, e1, "Incomplete"), (s2, e2, "Complete")],
+    }
+    [lost] = [j for j in store.jobs("transactions") if iso(j.start) == s1]
+    assert lost.error.startswith("online lost:") and "no longer holds the marker" in lost.error
+
+    conf = {"feature_set": "transactions", "start": s1, "end": e2}
+    repair = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert repair["state"] == "success", repair
+    assert statuses(root) == {"offline": [(s1, e2, "Complete")], "online": [(s1, e2, "Complete")]}
+    [redo] = [j for j in store.jobs("transactions") if j.airflow and j.airflow["run_id"] == repair["run_id"]]
+    assert (iso(redo.start), redo.stores, redo.reads) == (s1, ("online",), "offline")
+    now = store.get_online("transactions", accounts)
+    for old, new in zip(served, now, strict=True):  # day 1's values back, or day 2's fresher ones
+        assert new["transaction_7d_count"] is not None or old["transaction_7d_count"] is None
+    assert store.check("transactions").consistent
+    store.close()
+
+
+def test_a_backfill_larger_than_max_map_length_runs_in_batches(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    spec = root / "featuresets" / "transactions.yaml"
+    spec.write_text(spec.read_text().replace("max_batch_window: 30d", "max_batch_window: 1d"))
+    env = {**env, "AIRFLOW__CORE__MAX_MAP_LENGTH": "2"}
+    conf = {"feature_set": "transactions", "start": day(4), "end": day(9), "stores": ["offline"]}
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "success", run
+    assert len([t for t in run["tasks"] if t[0] == "materialize"]) == 2  # 5 one-day batches in 2 tasks
+    assert statuses(root)["offline"] == [(day(4), day(9), "Complete")]
+    assert statuses(root)["online"] == []  # never requested
+    jobs = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).jobs("transactions")
+    assert len(jobs) == 5 and {j.stores for j in jobs} == {("offline",)}
+
+
+def test_task_groups_are_contiguous_batches_and_never_more_than_allowed() -> None:
+    from airflow_provider_featurestore.airflow.operators.featurestore import task_groups
+    from airflow_provider_featurestore.core.interval_table import JobRecord
+
+    jobs = [JobRecord(f"j{i}", "t", 1, i * DAY, (i + 1) * DAY, ("offline",), "queued") for i in range(5000)]
+    ids = [j.id for j in jobs]
+    groups = task_groups(jobs, 30 * DAY, 1024)
+    assert [i for g in groups for i in g] == ids  # every job once, in time order
+    assert len(groups) == 167 and all(len(g) == 30 for g in groups[:-1])  # a batch per task
+    groups = task_groups(jobs, DAY, 1024)  # 5000 one-day batches: several per task
+    assert len(groups) <= 1024 and [i for g in groups for i in g] == ids
+    assert task_groups(jobs[:3], DAY, 1024) == [["j0"], ["j1"], ["j2"]]
+    assert task_groups(jobs[:3], 30 * DAY, 1024) == [["j0", "j1", "j2"]]
+    assert task_groups([], DAY, 1024) == []
+
+
+def test_the_example_training_dag_trains_on_the_offline_store(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    run = dag_test(
+        env,
+        "featurestore_backfill",
+        f"run_conf={{'feature_set': 'transactions', 'start': {day(7)!r}, 'end': {day(9)!r}}}",
+    )
+    assert run["state"] == "success", run
+    training = {**env, "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE / "dags")}
+    result = in_airflow(
+        training,
+        f"""
+        import runpy
+        module = runpy.run_path({str(EXAMPLE / "dags" / "train_fraud_model.py")!r})
+        dag = next(v for v in module.values() if getattr(v, "dag_id", None) == "train_fraud_model")
+        run = dag.test()
+        result = {{"state": str(run.state), "timetable": type(dag.timetable).__name__}}
+    """,
+    )
+    assert result["state"] == "success", result
+    model = json.loads((root / "data" / "models" / "fraud_model.json").read_text())
+    assert model["rows"] == 600 and len(model["weights"]) == 4
+    assert model["features"][0] == "transactions:transaction_amount_7d_sum"
+
+
+def test_a_mapped_task_on_spark_submit_submits_its_batch_once_and_records_chunks_as_they_land(fraud) -> None:  # type: ignore[no-untyped-def]
+    """The cluster path under Airflow: one spark-submit for a 3-day batch, counted by a
+    `spark-submit` on SPARK_HOME that logs each call and runs pyspark's own. The first day's
+    transformation fails at once and the last day's takes a while, so the interval table must show
+    the first day Incomplete while the batch's application is still running."""
+    import contextlib
+    import threading
+
+    import pyspark
+
+    root, env = fraud
+    config = root / "featurestore.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "  type: embedded                     # a local Spark session in the worker",
+            "  type: spark-submit\n  master: local[2]",
+        )
+    )
+    first, last = FIRST_DAY + 6 * DAY, FIRST_DAY + 8 * DAY
+    (root / "transforms" / "timed.py").write_text(
+        "import time\nfrom transforms.transactions import transform as rolling\n\n\n"
+        "def transform(df, window):\n"
+        "    start = int(window.start.timestamp())\n"
+        f"    if start == {first}:\n"
+        "        raise ValueError('no feed for this day')\n"
+        f"    if start == {last}:\n"
+        "        time.sleep(8)\n"
+        "    return rolling(df, window)\n"
+    )
+    spec = root / "featuresets" / "transactions.yaml"
+    spec.write_text(
+        spec.read_text().replace("transforms.transactions:transform", "transforms.timed:transform")
+    )
+    home, calls = root / "spark_home", root / "spark_submit_calls.log"
+    (home / "bin").mkdir(parents=True)
+    real = Path(pyspark.__file__).parent
+    wrapper = home / "bin" / "spark-submit"
+    wrapper.write_text(
+        "#!/bin/sh\n"  # one line per call: how many chunks its batch (the --batch-file) holds
+        "batch=$(printf '%s\\n' \"$@\" | sed -n '/^--batch-file$/{n;p;q;}')\n"
+        f'grep -o \'"job_id"\' "$batch" | wc -l >> "{calls}"\n'
+        f'export SPARK_HOME="{real}"\nexec "{real}/bin/spark-submit" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = {**env, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable}
+
+    seen: list[dict] = []
+    outcome: dict = {}
+    conf = {"feature_set": "transactions", "start": day(6), "end": day(9), "stores": ["online"]}
+    runner = threading.Thread(
+        target=lambda: outcome.update(run=dag_test(env, "featurestore_backfill", f"run_conf={conf!r}"))
+    )
+    runner.start()
+    while runner.is_alive():
+        with contextlib.suppress(Exception):  # the interval table may not exist yet
+            seen.append(statuses(root))
+        runner.join(0.2)
+    run = outcome["run"]
+    assert run["state"] == "failed", run  # a job failed: the run says so
+    assert len([t for t in run["tasks"] if t[0] == "materialize"]) == 1
+    # One spark-submit for the 3-day batch; the task's retry re-claims the failed day alone.
+    assert calls.read_text().split() == ["3", "1"]
+    assert {"online": [(day(6), day(7), "Incomplete"), (day(7), day(9), "Pending")], "offline": []} in seen
+    assert statuses(root)["online"] == [(day(6), day(7), "Incomplete"), (day(7), day(9), "Complete")]
+    by_start = {
+        iso(j.start): j for j in FeatureStore(str(config), check_transformations=False).jobs("transactions")
+    }
+    assert "no feed for this day" in by_start[day(6)].error
+    assert by_start[day(7)].state == by_start[day(8)].state == "succeeded"
+    assert all(j.airflow["task_id"] == "materialize" for j in by_start.values())

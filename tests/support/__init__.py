@@ -1,0 +1,1 @@
+"""Helpers the test tiers share: services started for the tests, probes and views."""

@@ -1,0 +1,330 @@
+"""End to end against a running Airflow: `api-server`, `scheduler` (LocalExecutor),
+`dag-processor` and `triggerer` started for this module on a fresh PostgreSQL metadata database,
+the DAGs of `dags/` over a private copy of the fraud example with recent data, runs triggered
+and watched through the REST API.
+
+The assertions read what landed: the interval table and the job records (through
+`FeatureStore`), the Delta table (delta-rs) and Redis. The copy has a second feature set,
+`transactions_slow`: the same features through a transformation that waits while a gate file
+exists, so a test can catch a materialize task mid-job and SIGKILL its process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+import redis
+from deltalake import DeltaTable
+
+from airflow_provider_featurestore.core.interval_table import JobRecord
+from airflow_provider_featurestore.core.timeutil import iso, to_epoch
+
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the support package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.deployment import DAG_ID, Deployment, day, fraud_deployment  # noqa: E402
+
+PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+LEASE = 5  # seconds: interval_table.lease while the SIGKILL test runs
+FEATURES = ["transaction_amount_7d_sum", "transaction_7d_count", "transaction_amount_7d_avg"]
+
+SLOW_TRANSFORM = '''"""The rolling aggregates, after waiting (at most 120 s) while the gate file SLOW exists."""
+
+import time
+from pathlib import Path
+
+from transforms.transactions import transform as rolling
+
+GATE = Path(__file__).with_name("SLOW")
+
+
+def transform(df, window):
+    deadline = time.time() + 120
+    while GATE.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    return rolling(df, window)
+'''
+
+
+def add_slow_feature_set(root: Path) -> None:
+    """`transactions_slow`: the transactions features through a transformation held by a gate file."""
+    spec = (root / "featuresets" / "transactions.yaml").read_text()
+    slow = spec.replace("name: transactions", "name: transactions_slow").replace(
+        "transforms.transactions:transform", "transforms.slow:transform"
+    )
+    slow = "\n".join(line for line in slow.splitlines() if not line.strip().startswith("schedule:"))
+    assert "transforms.slow:transform" in slow and "schedule:" not in slow
+    (root / "featuresets" / "transactions_slow.yaml").write_text(slow + "\n")
+    (root / "transforms" / "slow.py").write_text(SLOW_TRANSFORM)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A private fraud feature store with 10 days of recent data, and Airflow running over it."""
+    base = tmp_path_factory.mktemp("airflow_e2e")
+    with fraud_deployment(base, PG_URL, REDIS_URL, prepare=add_slow_feature_set) as deployed:
+        yield deployed
+
+
+# ---- reading what landed ------------------------------------------------------------------------
+
+
+def source_rows(root: Path, start: int, end: int) -> pd.DataFrame:
+    """The source transactions of `[start, end)`."""
+    table = ds.dataset(root / "data" / "source" / "transactions", format="parquet").to_table()
+    frame = table.to_pandas()
+    times = frame["timestamp"]
+    return frame[(times >= _ts(start)) & (times < _ts(end))]
+
+
+def offline_rows(root: Path, name: str, start: int, end: int) -> pd.DataFrame:
+    frame = DeltaTable(str(root / "data" / "offline" / name / "v1")).to_pandas()
+    times = frame["timestamp"]
+    return frame[(times >= _ts(start)) & (times < _ts(end))]
+
+
+def _ts(epoch: int) -> pd.Timestamp:
+    return pd.Timestamp(epoch, unit="s", tz="UTC")
+
+
+def job_windows(jobs: list[JobRecord], store: str) -> list[tuple[int, int]]:
+    return sorted((j.start, j.end) for j in jobs if store in j.stores)
+
+
+def union(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def asset_race(d: Deployment) -> str:
+    """The explanation when Airflow failed a successful task creating an alias's asset."""
+    log = d.airflow.log_path("api-server").read_text(errors="replace")
+    if "idx_asset_name_uri_unique" not in log:
+        return ""
+    return (
+        "\nThe API server failed a materialize task that succeeded: two tasks emitted through the "
+        "`featurestore` alias at once to an asset Airflow did not know yet, and both created it "
+        "(UniqueViolation idx_asset_name_uri_unique; Airflow sets the task failed and drops its "
+        "asset events). Declaring the feature sets' assets in the DAGs (e.g. as the plan task's "
+        "inlets) registers them at parse time."
+    )
+
+
+def complete(d: Deployment, name: str, store: str) -> list[tuple[int, int]]:
+    """The Complete time of one store of a feature set, as epoch-second ranges."""
+    return [(to_epoch(a), to_epoch(b)) for a, b, s in d.statuses(name)[store] if s == "Complete"]
+
+
+def assert_online_latest(d: Deployment, name: str) -> None:
+    """Redis holds exactly one key per account with rows in the online-Complete time, each at
+    the account's latest event time there, with every feature."""
+    rows = pd.concat([source_rows(d.root, a, b) for a, b in complete(d, name, "online")])
+    latest = rows.groupby("accountID")["timestamp"].max()
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        prefix = f"{d.project}:{name}:v1:"
+        keys = set(client.scan_iter(f"{prefix}*", count=1000)) - {prefix + ":_written"}  # the marker
+        assert keys == {prefix + account for account in latest.index}
+        for account, moment in latest.items():
+            values = client.hgetall(prefix + account)
+            assert set(FEATURES) <= set(values), values
+            assert int(values["_event_time"]) == moment.value // 1000, (account, values)
+    finally:
+        client.close()
+
+
+def assert_complete(d: Deployment, name: str, start: int, end: int) -> None:
+    """`[start, end)` is Complete on both stores, and no time at all is Pending or Incomplete."""
+    statuses = d.statuses(name)
+    for store in ("offline", "online"):
+        assert any(a <= start and end <= b for a, b in union(complete(d, name, store))), statuses
+        assert not any(s in ("Pending", "Incomplete") for _a, _b, s in statuses[store]), statuses
+
+
+# ---- the tests ----------------------------------------------------------------------------------
+
+
+def test_a_backfill_triggered_through_the_rest_api_materializes_its_window(deployment: Deployment) -> None:
+    d = deployment
+    start, end = day(1), day(3)
+    run_id = d.backfill("transactions", start, end)
+    run = d.airflow.wait_for_run(DAG_ID, run_id)
+    assert run["state"] == "success", d.explain(run_id)
+    mapped = [(t["map_index"], t["state"]) for t in run["task_instances"] if t["task_id"] == "materialize"]
+    assert sorted(mapped) == [(0, "success")], f"{mapped}{asset_race(d)}"  # two days: one batch
+
+    assert_complete(d, "transactions", start, end)
+    jobs = [j for j in d.jobs("transactions") if j.airflow and j.airflow["run_id"] == run_id]
+    assert len(jobs) == 2 and all(j.state == "succeeded" for j in jobs), [j.to_json() for j in jobs]
+    assert union(job_windows(jobs, "offline")) == [(start, end)]
+    for job in jobs:
+        assert job.airflow is not None
+        assert job.airflow["dag_id"] == DAG_ID
+        assert job.airflow["run_id"] == run_id
+        assert job.airflow["task_id"] == "materialize"
+        assert job.rows_written["offline"] > 0 and "online" in job.rows_written
+
+    assert sum(j.rows_written["offline"] for j in jobs) == 600
+    # One online write for the batch: each account once, credited to the day of its latest row.
+    accounts = source_rows(d.root, start, end)["accountID"].nunique()
+    assert sum(j.rows_written["online"] for j in jobs) == accounts
+
+    # Each job's stores got their asset event (through the alias), from the run's publish task.
+    found = d.airflow.api(
+        "GET", "/assets/events", params={"source_dag_id": DAG_ID, "source_run_id": run_id, "limit": 100}
+    )["asset_events"]
+    events = sorted((e["uri"], e["extra"]["job_id"], e["source_task_id"]) for e in found)
+    assert events == sorted(
+        (f"featurestore://{d.project}/transactions/v1/{store}", job.id, "publish")
+        for job in jobs
+        for store in ("offline", "online")
+    ), f"{events}{asset_race(d)}"
+
+    landed = offline_rows(d.root, "transactions", start, end)
+    expected = source_rows(d.root, start, end)
+    assert len(landed) == len(expected) == 600
+    assert sorted(landed["timestamp"]) == sorted(expected["timestamp"])
+    assert sorted(landed["accountID"]) == sorted(expected["accountID"])
+    assert not landed[["accountID", "timestamp"]].duplicated().any()
+    assert not landed[FEATURES].isna().any().any()
+    assert_online_latest(d, "transactions")
+
+
+def test_an_invalid_window_fails_the_plan_and_claims_nothing(deployment: Deployment) -> None:
+    d = deployment
+    before = (d.statuses("transactions"), [j.to_json() for j in d.jobs("transactions")])
+    run_id = d.backfill("transactions", day(9), day(6))
+    run = d.airflow.wait_for_run(DAG_ID, run_id)
+    assert run["state"] == "failed", d.explain(run_id)
+    states = {t["task_id"]: t["state"] for t in run["task_instances"] if t["map_index"] == -1}
+    assert states["plan"] == "failed", run["task_instances"]
+    assert states["finalize"] == "failed", run["task_instances"]
+    assert not any(t["state"] == "success" for t in run["task_instances"] if t["task_id"] == "materialize")
+    after = (d.statuses("transactions"), [j.to_json() for j in d.jobs("transactions")])
+    assert after == before, "a rejected backfill claimed time or wrote a job record"
+    assert "is not after" in d.airflow.task_log(DAG_ID, run_id)
+
+
+def test_a_sigkilled_materialize_task_leaves_incomplete_time_that_a_backfill_repairs(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    name, start, end = "transactions_slow", day(4), day(5)
+    config = d.config.read_text()
+    gate = d.root / "transforms" / "SLOW"
+    d.config.write_text(config.replace("interval_table:\n", f"interval_table:\n  lease: {LEASE}s\n"))
+    gate.touch()
+    try:
+        run_id = d.backfill(name, start, end)
+
+        def running() -> JobRecord | None:
+            d.airflow.check_alive()
+            return next((j for j in d.jobs(name) if j.state == "running"), None)
+
+        job = d.airflow.wait(running, 120, f"no job of {name} ever ran in run {run_id}", every=0.3)
+        assert job.airflow and job.airflow["run_id"] == run_id
+        ti = d.airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/materialize/0")
+        process = d.airflow.wait(
+            lambda: d.airflow.task_process(ti["id"]), 30, f"no process runs task instance {ti['id']}"
+        )
+        supervisor = process.parent()
+        assert supervisor is not None and "LocalExecutor" in " ".join(supervisor.cmdline())
+        process.send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        gate.unlink()  # from now on the transformation is quick (Airflow's retry, the repair)
+        process.wait(timeout=30)
+        assert any(s == "Pending" for _a, _b, s in d.statuses(name)["offline"]), d.statuses(name)
+
+        # Once the lease ran out, planning sees the killed job's time as Incomplete (a dry run
+        # writes nothing) - unless Airflow's retry of the task got there first and re-claimed it.
+        time.sleep(max(0.0, killed_at + LEASE + 1 - time.time()))
+        store = d.store()
+        try:
+            dead = store.table.job(job.id)
+            if dead.state == "running":  # not finished by anyone yet: its heartbeat died with it
+                assert dead.lease_expires_at is not None and dead.lease_expires_at < time.time(), dead
+            request = store.backfill_request(name, iso(start), iso(end), statuses=["Incomplete"])
+            planned = store.claim(request, dry_run=True)
+        finally:
+            store.close()
+        retried = [j for j in d.jobs(name) if j.created_at > killed_at]
+        if planned:
+            assert union(job_windows(planned, "offline")) == [(start, end)]
+            assert union(job_windows(planned, "online")) == [(start, end)]
+        else:
+            assert retried, f"after the lease, {iso(start)}..{iso(end)} is neither Incomplete nor re-claimed"
+
+        # A backfill of the Incomplete time repairs it. Airflow retries the killed task too
+        # (retries=1, 10 s later): whichever claims the time first runs it, the other finds
+        # nothing to do. The killed run may end failed: its finalize sees the killed job failed.
+        repair_id = d.backfill(name, start, end, data_status=["Incomplete"])
+        repair = d.airflow.wait_for_run(DAG_ID, repair_id)
+        assert repair["state"] == "success", d.explain(repair_id)
+        killed_run = d.airflow.wait_for_run(DAG_ID, run_id)
+    finally:
+        gate.unlink(missing_ok=True)
+        d.config.write_text(config)
+
+    assert d.statuses(name) == {
+        "offline": [(iso(start), iso(end), "Complete")],
+        "online": [(iso(start), iso(end), "Complete")],
+    }, d.explain(run_id)
+    jobs = d.jobs(name)
+    assert not any(j.state in ("queued", "running") for j in jobs), [j.to_json() for j in jobs]
+    killed = next(j for j in jobs if j.id == job.id)
+    assert killed.state == "failed" and killed.error, killed.to_json()
+    succeeded = [j for j in jobs if j.state == "succeeded"]
+    assert union(job_windows(succeeded, "offline")) == [(start, end)]
+    assert {j.airflow["run_id"] for j in succeeded} <= {run_id, repair_id}
+    materialize_tries = max(
+        t["try_number"] for t in killed_run["task_instances"] if t["task_id"] == "materialize"
+    )
+    assert materialize_tries == 2, "Airflow did not retry the killed task"
+    print(
+        f"\nkilled run: {killed_run['state']}, materialize tries: {materialize_tries}; "
+        f"repaired by {'the retry' if succeeded[0].airflow['run_id'] == run_id else 'the backfill'}; "
+        f"dry run after the lease planned {len(planned)} job(s)"
+    )
+    landed = offline_rows(d.root, name, start, end)
+    assert len(landed) == len(source_rows(d.root, start, end)) == 300
+    assert not landed[["accountID", "timestamp"]].duplicated().any()
+    assert_online_latest(d, name)
+
+
+def test_two_concurrent_backfills_over_overlapping_windows_run_every_second_once(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    first = d.backfill("transactions", day(5), day(8))
+    second = d.backfill("transactions", day(6), day(9))
+    runs = {run_id: d.airflow.wait_for_run(DAG_ID, run_id) for run_id in (first, second)}
+    for run_id, run in runs.items():
+        assert run["state"] == "success", d.explain(run_id)
+
+    assert_complete(d, "transactions", day(5), day(9))
+    jobs = [j for j in d.jobs("transactions") if j.airflow and j.airflow["run_id"] in runs]
+    assert jobs and all(j.state == "succeeded" for j in jobs), [j.to_json() for j in jobs]
+    for store in ("offline", "online"):
+        windows = job_windows(jobs, store)
+        for (_a, prev_end), (next_start, _b) in zip(windows, windows[1:], strict=False):
+            assert prev_end <= next_start, f"{store}: a second was materialized twice: {windows}"
+        assert union(windows) == [(day(5), day(9))], windows
+    assert sum(j.rows_written["offline"] for j in jobs) == 1200, "a row was written twice"
+
+    landed = offline_rows(d.root, "transactions", day(5), day(9))
+    assert len(landed) == len(source_rows(d.root, day(5), day(9))) == 1200
+    assert not landed[["accountID", "timestamp"]].duplicated().any()
+    assert_online_latest(d, "transactions")

@@ -1,0 +1,668 @@
+"""The status page plugin in a running Airflow: its JSON API (every endpoint, refused for anonymous
+and unauthorised users), its backfill action, and the page itself in headless Chromium.
+
+The feature store's interval table holds all four statuses, each made for real:
+- Complete: a backfill of days 1-3 run by Airflow (its jobs carry Airflow ids, so the page links
+  to their task logs);
+- Incomplete: a CLI backfill of day 5 while the online store's Redis is unreachable (offline
+  Complete, online Incomplete, the job failed with Redis's error);
+- Pending: a claim of day 7 whose jobs were never run (what queued jobs look like);
+- None: the gaps between (days 3-5 and 6), requested but never materialized.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from airflow_provider_featurestore.core.errors import BadInput
+from airflow_provider_featurestore.core.featurestore import FeatureStore
+from airflow_provider_featurestore.core.interval_table import StreamKey
+from airflow_provider_featurestore.core.planner import snap_window
+from airflow_provider_featurestore.core.timeutil import iso, to_epoch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.deployment import DAG_ID, ROOT, Deployment, day, fraud_deployment  # noqa: E402
+from support.intervals_view import statuses as interval_view  # noqa: E402
+
+PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CHROMIUM = os.environ.get("FEATURESTORE_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("FEATURESTORE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+FEATURESTORE = str(Path(sys.executable).with_name("featurestore"))
+USERS = {"viewer": "viewer", "nobody": ""}  # a Viewer, and a user Airflow signs in but grants nothing
+COLOURS = {  # the page's CSS colours, as the browser computes them
+    "Complete": "rgb(45, 164, 78)",
+    "Incomplete": "rgb(207, 34, 46)",
+    "Pending": "rgb(9, 105, 218)",
+    "None": "rgb(140, 149, 159)",
+}
+# What the interval table holds for transactions v1 once the module's fixture has run.
+EXPECTED = {
+    "offline": [(1, 3, "Complete"), (3, 5, "None"), (5, 6, "Complete"), (6, 7, "None"), (7, 8, "Pending")],
+    "online": [(1, 3, "Complete"), (3, 5, "None"), (5, 6, "Incomplete"), (6, 7, "None"), (7, 8, "Pending")],
+}
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    base = tmp_path_factory.mktemp("status_page")
+    with fraud_deployment(base, PG_URL, REDIS_URL, users=USERS) as d:
+        run_id = d.backfill("transactions", day(1), day(3))
+        run = d.airflow.wait_for_run(DAG_ID, run_id)
+        assert run["state"] == "success", d.explain(run_id)
+        failed = subprocess.run(
+            [FEATURESTORE, "backfill", "transactions", "--start", iso(day(5)), "--end", iso(day(6))]
+            + ["--config", str(d.config)],
+            env={**os.environ, "FEATURESTORE_REDIS_URL": "redis://127.0.0.1:1/0"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert failed.returncode == 1, failed.stderr
+        store = d.store()
+        try:
+            store.claim(store.backfill_request("transactions", day(7), day(8)))
+        finally:
+            store.close()
+        got = d.statuses("transactions")
+        for name, expected in EXPECTED.items():
+            assert got[name] == [(iso(day(a)), iso(day(b)), s) for a, b, s in expected], got
+        yield d
+
+
+def get(d: Deployment, path: str, user: str | None = "admin", **kwargs: object) -> requests.Response:
+    headers = {"Authorization": f"Bearer {d.airflow.token(user)}"} if user else {}
+    return requests.get(
+        f"{d.airflow.base_url}/featurestore{path}",
+        headers=headers,
+        timeout=30,
+        allow_redirects=False,
+        **kwargs,
+    )
+
+
+def post(d: Deployment, path: str, body: dict, user: str | None = "admin") -> requests.Response:
+    headers = {"Authorization": f"Bearer {d.airflow.token(user)}"} if user else {}
+    return requests.post(f"{d.airflow.base_url}/featurestore{path}", json=body, headers=headers, timeout=60)
+
+
+def cli_json(d: Deployment, *args: str) -> object:
+    done = subprocess.run(
+        [FEATURESTORE, *args, "--json", "--config", str(d.config)], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)
+
+
+def backfill_runs(d: Deployment) -> list[str]:
+    runs = d.airflow.api("GET", f"/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
+    return sorted(run["dag_run_id"] for run in runs)
+
+
+READS = [
+    "/",
+    "/static/status.js",
+    "/api/feature-sets",
+    "/api/intervals?feature_set=transactions",
+    "/api/jobs?feature_set=transactions",
+    "/api/timeline?feature_set=transactions",
+    "/api/backfill-dag",
+]
+A_BACKFILL = {"feature_set": "accounts", "start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}
+
+
+# ---- access -----------------------------------------------------------------------------------
+
+
+def test_anonymous_requests_are_refused(deployment: Deployment) -> None:
+    d = deployment
+    before = backfill_runs(d)
+    for path in READS[1:]:
+        response = get(d, path, user=None)
+        assert response.status_code == 401, (path, response.text)
+        assert "featurestore" not in response.text and "Complete" not in response.text
+    page = get(d, "/", user=None)  # a person: sent to Airflow's login, back here afterwards
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/auth/login?next="), page.headers
+    assert "featurestore" in requests.utils.unquote(page.headers["location"])
+    forged = requests.get(
+        f"{d.airflow.base_url}/featurestore/api/feature-sets",
+        headers={"Authorization": "Bearer " + d.airflow.token("admin")[:-4] + "AAAA"},
+        timeout=30,
+    )
+    assert forged.status_code in (401, 403), forged.text
+    assert post(d, "/api/backfill", A_BACKFILL, user=None).status_code == 401
+    assert backfill_runs(d) == before
+
+
+def test_a_user_without_read_access_is_refused_everything(deployment: Deployment) -> None:
+    d = deployment
+    for path in READS:
+        response = get(d, path, user="nobody")
+        assert response.status_code == 403, (path, response.text)
+        assert "Complete" not in response.text
+    assert "ask an Airflow admin" in get(d, "/", user="nobody").text
+    before = backfill_runs(d)
+    assert post(d, "/api/backfill", A_BACKFILL, user="nobody").status_code == 403
+    assert backfill_runs(d) == before
+
+
+def test_a_viewer_reads_everything_but_may_not_trigger_a_backfill(deployment: Deployment) -> None:
+    d = deployment
+    for path in READS:
+        assert get(d, path, user="viewer").status_code == 200, path
+    assert get(d, "/api/feature-sets", user="viewer").json()["can_trigger"] is False
+    assert get(d, "/api/feature-sets").json()["can_trigger"] is True
+    before = backfill_runs(d)
+    refused = post(d, "/api/backfill", A_BACKFILL, user="viewer")
+    assert refused.status_code == 403, refused.text
+    assert backfill_runs(d) == before
+
+
+# ---- the JSON API -----------------------------------------------------------------------------
+
+
+def test_intervals_and_jobs_are_the_cli_documents(deployment: Deployment) -> None:
+    d = deployment
+    assert get(d, "/api/intervals?feature_set=transactions").json() == cli_json(
+        d, "intervals", "transactions"
+    )
+    assert get(d, "/api/intervals?feature_set=transactions&store=online").json() == cli_json(
+        d, "intervals", "transactions", "--store", "online"
+    )
+    jobs = get(d, "/api/jobs?feature_set=transactions").json()
+    assert jobs == cli_json(d, "jobs", "transactions")
+    assert get(d, "/api/jobs?feature_set=transactions&limit=2").json() == jobs[:2]
+    by_airflow = [j for j in jobs if j["airflow"]]
+    assert len(by_airflow) == 2 and all(j["airflow"]["map_index"] >= 0 for j in by_airflow)
+    in_day_5 = get(d, f"/api/jobs?feature_set=transactions&start={iso(day(5))}&end={iso(day(6))}").json()
+    assert [(j["start"], j["state"]) for j in in_day_5] == [(iso(day(5)), "failed")]
+    # The exception itself, first (the online write's marker is set by the job's driver, so the
+    # unreachable Redis is found there, before any Python worker writes a row).
+    assert in_day_5[0]["error"].startswith(
+        "OnlineStoreUnavailable: cannot reach the online store at redis://127.0.0.1:1/0"
+    ), in_day_5[0]["error"]
+
+
+def test_the_timeline_shows_every_interval_and_aggregates_when_zoomed_out(deployment: Deployment) -> None:
+    d = deployment
+    document = get(d, "/api/timeline?feature_set=transactions&buckets=1000").json()
+    assert (document["start"], document["end"]) == (iso(day(1)), iso(day(8)))
+    store = d.store()
+    try:
+        for name, expected in EXPECTED.items():
+            bars = document["stores"][name]["bars"]
+            assert [(b["start"], b["end"], b["status"]) for b in bars] == [
+                (iso(day(a)), iso(day(b)), s) for a, b, s in expected
+            ]
+            stored = store.table.segments(StreamKey("transactions", 1), name)
+            for bar in bars:  # the job that set a bar, when one did (for the hover)
+                meeting = [s for s in stored if iso(s.start) < bar["end"] and bar["start"] < iso(s.end)]
+                jobs = {s.job_id for s in meeting}
+                assert bar["job_id"] == (jobs.pop() if len(jobs) == 1 else None), (bar, meeting)
+                assert ("segment" in bar) == (len(meeting) == 1)
+        assert document["stores"]["offline"]["freshness"] == iso(day(6))
+        assert document["stores"]["online"]["freshness"] == iso(day(3))
+    finally:
+        store.close()
+    (whole,) = get(d, "/api/timeline?feature_set=transactions&buckets=1").json()["stores"]["online"]["bars"]
+    assert whole["status"] == "Mixed" and whole["intervals"] == 6  # stored: one per Airflow job
+    assert whole["seconds"] == {
+        "Complete": 2 * 86400,
+        "Incomplete": 86400,
+        "Pending": 86400,
+        "None": 3 * 86400,
+    }
+    zoomed = get(d, f"/api/timeline?feature_set=transactions&start={iso(day(4))}&end={iso(day(6))}").json()
+    assert [(b["start"], b["status"]) for b in zoomed["stores"]["online"]["bars"]] == [
+        (iso(day(4)), "None"),
+        (iso(day(5)), "Incomplete"),
+    ]
+    assert zoomed["stores"]["online"]["bars"][0]["segment"] == {"start": iso(day(3)), "end": iso(day(5))}
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/api/timeline?feature_set=nope", "feature set 'nope' not found"),
+        ("/api/timeline?feature_set=transactions&version=7", "no version 7"),
+        ("/api/timeline?feature_set=transactions&start=2024-01-02&end=2024-01-01", "end:"),
+        ("/api/timeline?feature_set=transactions&start=yesterday", "start:"),
+        ("/api/timeline?feature_set=transactions&buckets=0", "buckets:"),
+        ("/api/timeline", "feature_set:"),
+        ("/api/intervals?feature_set=transactions&store=attic", "store:"),
+        ("/api/jobs?feature_set=transactions&limit=0", "limit:"),
+        ("/api/jobs?feature_set=transactions&start=2024-01-01", "start, end"),
+    ],
+)
+def test_bad_requests_get_400_naming_the_parameter(deployment: Deployment, path: str, named: str) -> None:
+    response = get(deployment, path)
+    assert response.status_code == 400, response.text
+    assert named in response.json()["detail"]
+
+
+def test_the_backfill_action_triggers_the_dag_as_the_signed_in_user(deployment: Deployment) -> None:
+    d = deployment
+    before = backfill_runs(d)
+    bad = post(d, "/api/backfill", {**A_BACKFILL, "end": "2019-12-31T00:00:00Z"})
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("end:"), bad.text
+    unknown = post(d, "/api/backfill", {**A_BACKFILL, "feature_set": "nope"})
+    assert unknown.status_code == 400 and "nope" in unknown.json()["detail"]
+    assert backfill_runs(d) == before
+
+    body = {"feature_set": "accounts", "start": iso(day(1)), "end": iso(day(2)), "stores": ["offline"]}
+    answer = post(d, "/api/backfill", body)
+    assert answer.status_code == 201, answer.text
+    triggered = answer.json()
+    assert triggered["planned_jobs"] == 1 and triggered["dag_paused"] is False
+    assert len(backfill_runs(d)) == len(before) + 1
+    assert triggered["url"] == f"/dags/{DAG_ID}/runs/{triggered['dag_run_id']}"
+    run = d.airflow.wait_for_run(DAG_ID, triggered["dag_run_id"])
+    assert run["state"] == "success", d.explain(triggered["dag_run_id"])
+    assert run["conf"] == {
+        "feature_set": "accounts",
+        "version": 1,
+        "start": iso(day(1)),
+        "end": iso(day(2)),
+        "data_status": ["Incomplete", "None"],
+        "stores": ["offline"],
+    }
+    assert run["triggering_user_name"] == "admin" and run["run_type"] == "manual"
+    assert interval_view(d.config, "accounts")["offline"] == [(iso(day(1)), iso(day(2)), "Complete")]
+
+
+def interval_state(d: Deployment) -> tuple[object, list[tuple[str, str]]]:
+    """Every status of both feature sets and every job record (id, state): what a dry run must
+    leave alone."""
+    return (
+        {name: d.statuses(name) for name in ("transactions", "accounts")},
+        sorted((j.id, j.state) for name in ("transactions", "accounts") for j in d.jobs(name)),
+    )
+
+
+def test_a_dry_run_returns_the_planned_jobs_and_claims_and_triggers_nothing(deployment: Deployment) -> None:
+    d = deployment
+    runs, state = backfill_runs(d), interval_state(d)
+    # Days 2-6: day 2 Complete, days 3-4 None in both stores, day 5 Incomplete online only.
+    body = {"feature_set": "transactions", "start": iso(day(2)), "end": iso(day(6))}
+    answer = post(d, "/api/backfill/dry-run", body)
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert plan["planned_jobs"] == 3 and plan["snapped"] is False and plan["nothing_to_do"] is None
+    assert (plan["start"], plan["end"]) == (iso(day(2)), iso(day(6)))
+    assert plan["jobs"] == [
+        {"start": iso(day(3)), "end": iso(day(4)), "stores": ["offline", "online"]},
+        {"start": iso(day(4)), "end": iso(day(5)), "stores": ["offline", "online"]},
+        {"start": iso(day(5)), "end": iso(day(6)), "stores": ["online"]},
+    ]
+    assert plan["dag"] == {"dag_id": DAG_ID, "exists": True, "is_paused": False}
+    # The CLI's dry run plans the same jobs.
+    cli = cli_json(d, "backfill", "transactions", "--start", iso(day(2)), "--end", iso(day(6)), "--dry-run")
+    assert cli == plan["jobs"]
+    assert backfill_runs(d) == runs
+    assert interval_state(d) == state  # no status changed, no job recorded
+    assert post(d, "/api/backfill/dry-run", body, user="viewer").status_code == 403
+    assert post(d, "/api/backfill/dry-run", body, user=None).status_code == 401
+
+
+def test_a_range_with_nothing_to_do_is_refused_and_no_run_is_created(deployment: Deployment) -> None:
+    d = deployment
+    runs, state = backfill_runs(d), interval_state(d)
+    complete = {"feature_set": "transactions", "start": iso(day(1)), "end": iso(day(3))}
+    plan = post(d, "/api/backfill/dry-run", complete).json()
+    assert plan["planned_jobs"] == 0 and plan["jobs"] == []
+    refused = post(d, "/api/backfill", complete)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == (
+        f"transactions v1: nothing to do: no time in [{iso(day(1))}, {iso(day(3))}) is Incomplete or None "
+        "for offline,online: no run triggered"
+    )
+    assert plan["nothing_to_do"] + ": no run triggered" == refused.json()["detail"]
+    pending = post(
+        d, "/api/backfill", {"feature_set": "transactions", "start": iso(day(7)), "end": iso(day(8))}
+    )
+    assert (
+        pending.status_code == 409 and "nothing to do" in pending.json()["detail"]
+    )  # Pending is never taken
+    assert backfill_runs(d) == runs
+    assert interval_state(d) == state
+
+
+def test_a_range_of_more_than_max_jobs_is_refused_naming_the_count(deployment: Deployment) -> None:
+    d = deployment
+    runs, state = backfill_runs(d), interval_state(d)
+    decades = {"feature_set": "accounts", "start": "1950-01-01T00:00:00Z", "end": "1990-01-01T00:00:00Z"}
+    for path in ("/api/backfill/dry-run", "/api/backfill"):
+        refused = post(d, path, decades)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["detail"] == (
+            "the backfill of accounts v1 [1950-01-01T00:00:00Z, 1990-01-01T00:00:00Z) would plan 14,610 jobs, "
+            "more than the 10,000 allowed (max_jobs): narrow the window, or allow 14,610 jobs"
+        )
+    three = {"feature_set": "transactions", "start": iso(day(2)), "end": iso(day(6)), "max_jobs": 2}
+    refused = post(d, "/api/backfill", three)
+    assert (
+        refused.status_code == 400
+        and "would plan 3 jobs, more than the 2 allowed" in refused.json()["detail"]
+    )
+    assert post(d, "/api/backfill", {**three, "max_jobs": 0}).json()["detail"].startswith("max_jobs:")
+    assert post(d, "/api/backfill/dry-run", {**three, "max_jobs": 3}).json()["planned_jobs"] == 3  # allowed
+    assert backfill_runs(d) == runs
+    assert interval_state(d) == state
+
+
+def test_snapping_widens_a_window_to_whole_chunks_like_the_planner() -> None:
+    hour, day_s = 3600, 86400
+    monday = to_epoch("2024-01-01")  # chunks are multiples of max_job_window since the epoch
+    assert snap_window(monday + 23 * hour + 16 * 60 + 48, monday + day_s + 43 * 60 + 12, day_s) == (
+        monday,
+        monday + 2 * day_s,
+    )
+    assert snap_window(monday, monday + day_s, day_s) == (monday, monday + day_s)  # on the grid: unchanged
+    assert snap_window(monday + 90, monday + hour + 1, hour) == (monday, monday + 2 * hour)
+    week = 7 * day_s  # the epoch was a Thursday: so are the edges of 7d chunks, as the planner cuts them
+    start, end = snap_window(monday, monday + day_s, week)
+    assert (start, end) == (to_epoch("2023-12-28"), to_epoch("2024-01-04"))
+    with pytest.raises(ValueError):
+        snap_window(monday, monday, day_s)
+
+
+def test_an_off_grid_range_is_snapped_by_the_dry_run_and_refused_by_the_trigger(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    runs, state = backfill_runs(d), interval_state(d)
+    start, end = day(3) - 43 * 60 - 12, day(4) + 43 * 60 + 12  # as dragged: 23:16:48Z -> 00:43:12Z
+    assert iso(start).endswith("T23:16:48Z") and iso(end).endswith("T00:43:12Z")
+    body = {"feature_set": "transactions", "start": iso(start), "end": iso(end)}
+    plan = post(d, "/api/backfill/dry-run", body).json()
+    assert (plan["start"], plan["end"]) == (iso(day(2)), iso(day(5)))  # whole days around it
+    assert plan["requested"] == {"start": iso(start), "end": iso(end)} and plan["snapped"] is True
+    assert plan["max_job_window"] == 86400 and plan["planned_jobs"] == 2  # days 3 and 4 (day 2 is Complete)
+    refused = post(d, "/api/backfill", body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"] == (
+        f"start: [{iso(start)}, {iso(end)}) is not on the chunk edges of transactions v1 (max_job_window 1d): "
+        f"ask for [{iso(day(2))}, {iso(day(5))})"
+    )
+    assert backfill_runs(d) == runs
+    assert interval_state(d) == state
+    store = FeatureStore(str(d.config), check_transformations=False)
+    try:  # the core's check, as the API makes it
+        request = store.backfill_request("transactions", day(2), day(5), prefix="")
+        request.check_on_chunks(prefix="")
+        with pytest.raises(BadInput, match="^end: "):
+            store.backfill_request("transactions", day(2), day(5) - 1, prefix="").check_on_chunks(prefix="")
+    finally:
+        store.close()
+
+
+def test_the_backfill_dag_state_and_who_may_unpause_it(deployment: Deployment) -> None:
+    d = deployment
+    admin = get(d, "/api/backfill-dag").json()
+    assert admin == {
+        "dag_id": DAG_ID,
+        "exists": True,
+        "is_paused": False,
+        "can_trigger": True,
+        "can_unpause": True,
+    }
+    viewer = get(d, "/api/backfill-dag", user="viewer").json()
+    assert viewer["can_trigger"] is False and viewer["can_unpause"] is False
+    d.airflow.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": True})
+    try:
+        assert get(d, "/api/backfill-dag", user="viewer").json()["is_paused"] is True
+        for user, code in (("viewer", 403), ("nobody", 403), (None, 401)):
+            refused = requests.post(
+                f"{d.airflow.base_url}/featurestore/api/backfill-dag/unpause",
+                headers={"Authorization": f"Bearer {d.airflow.token(user)}"} if user else {},
+                timeout=30,
+            )
+            assert refused.status_code == code, (user, refused.text)
+        assert d.airflow.api("GET", f"/dags/{DAG_ID}")["is_paused"] is True
+        unpaused = requests.post(
+            f"{d.airflow.base_url}/featurestore/api/backfill-dag/unpause",
+            headers={"Authorization": f"Bearer {d.airflow.token('admin')}"},
+            timeout=30,
+        )
+        assert unpaused.status_code == 200 and unpaused.json()["is_paused"] is False, unpaused.text
+        assert d.airflow.api("GET", f"/dags/{DAG_ID}")["is_paused"] is False
+        events = d.airflow.api("GET", "/eventLogs", params={"dag_id": DAG_ID, "event": "patch_dag"})
+        assert any(
+            e["owner"] == "admin" and "featurestore status page" in (e["extra"] or "")
+            for e in events["event_logs"]
+        ), events
+    finally:
+        d.airflow.unpause(DAG_ID)
+
+
+# ---- the page in a real browser ---------------------------------------------------------------
+
+
+def launch(playwright):  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/services.sh (it installs Debian's chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    )
+
+
+def sign_in(d: Deployment, page, user: str = "admin") -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{d.airflow.base_url}/")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(d.airflow.passwords[user])
+    page.get_by_role("button", name="Sign in").click()
+
+
+def open_status_page(page):  # type: ignore[no-untyped-def]
+    """Browse -> Feature store: the page inside the Airflow UI (its frame)."""
+    page.get_by_role("button", name="Browse").click()
+    page.get_by_role("menuitem", name="Feature store").click()
+    page.wait_for_url(re.compile(r"/plugin/featurestore$"))
+    return page.frame_locator("iframe")
+
+
+def test_the_trigger_form_draws_data_status_and_stores_as_multi_selects(deployment: Deployment) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    d = deployment
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            sign_in(d, page)
+            page.get_by_role("button", name="Browse").wait_for()
+            page.goto(f"{d.airflow.base_url}/dags/{DAG_ID}")
+            page.get_by_role("button", name="Trigger").first.click()
+            form = page.locator("[role=dialog][data-state=open]")
+            expect(form.get_by_text("Run Parameters")).to_be_visible(timeout=30_000)
+            for name, chosen, offered in (
+                ("data_status", ["None", "Incomplete"], ["Pending", "Complete"]),
+                ("stores", ["offline", "online"], []),
+            ):
+                widget = form.locator(f"#element_{name}")
+                expect(widget).to_be_visible()
+                assert form.locator(f"textarea[name=element_{name}], textarea#element_{name}").count() == 0
+                combo = widget.get_by_role("combobox")
+                assert combo.get_attribute("aria-label") == "Select one or multiple values"
+                chips = widget.locator("[aria-label^='Remove ']")
+                assert [c.get_attribute("aria-label") for c in chips.all()] == [f"Remove {v}" for v in chosen]
+                values = form.locator(f"input[type=hidden][name=element_{name}]")
+                assert [v.get_attribute("value") for v in values.all()] == chosen  # what the form submits
+                combo.click()  # the menu offers the options not chosen yet
+                options = page.get_by_role("option")
+                if offered:
+                    expect(options.first).to_be_visible()
+                assert [o.inner_text() for o in options.all()] == offered, name
+                # A click elsewhere closes the menu (Escape would close the whole dialog, Tab would
+                # choose the option under the cursor).
+                form.get_by_text(f"Trigger Dag - {DAG_ID}").click()
+                expect(options).to_have_count(0)
+                assert [c.get_attribute("aria-label") for c in chips.all()] == [f"Remove {v}" for v in chosen]
+            form.locator("#element_stores").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "backfill-form.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_the_page_warns_when_the_backfill_dag_is_paused_and_an_admin_unpauses_it(
+    deployment: Deployment,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    d = deployment
+    d.airflow.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": True})
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            try:
+                viewer = browser.new_page(viewport={"width": 1400, "height": 900})
+                sign_in(d, viewer, "viewer")
+                frame = open_status_page(viewer)
+                warning = frame.locator("#dag-state")
+                expect(warning).to_contain_text(f"The DAG {DAG_ID} is paused in Airflow", timeout=30_000)
+                expect(warning).to_contain_text("Ask an Airflow user who may edit it to unpause it")
+                assert warning.get_by_role("button").count() == 0  # a viewer may not
+                viewer.close()
+
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                sign_in(d, page)
+                frame = open_status_page(page)
+                frame.locator("#feature-set").select_option("transactions:1")
+                warning = frame.locator("#dag-state")
+                expect(warning).to_contain_text(
+                    f"The DAG {DAG_ID} is paused in Airflow: a backfill triggered here waits, queued, until it "
+                    "is unpaused.",
+                    timeout=30_000,
+                )
+                expect(frame.locator(".store[data-store=online] .bar").first).to_be_visible(timeout=30_000)
+                page.screenshot(path=str(ARTIFACTS / "status-page-paused.png"))
+                warning.get_by_role("button", name=f"Unpause {DAG_ID}").click()
+                expect(warning).to_be_hidden(timeout=30_000)
+                assert d.airflow.api("GET", f"/dags/{DAG_ID}")["is_paused"] is False
+            finally:
+                browser.close()
+    finally:
+        d.airflow.unpause(DAG_ID)
+
+
+def test_the_page_in_chromium(deployment: Deployment) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    d = deployment
+    jobs = get(d, "/api/jobs?feature_set=transactions").json()
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            sign_in(d, page)
+            # The navigation entry: Browse -> Feature store opens the page inside the Airflow UI.
+            frame = open_status_page(page)
+            frame.locator("#feature-set").select_option("transactions:1")
+            expect(frame.locator(".store[data-store=online] .bar").first).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "status-page.png"), full_page=True)
+
+            for store, expected in EXPECTED.items():
+                track = frame.locator(f".store[data-store={store}] .track")
+                box = track.bounding_box()
+                bars = track.locator(".bar")
+                assert bars.count() == len(expected)
+                span = day(8) - day(1)
+                for index, (a, b, status) in enumerate(expected):
+                    bar = bars.nth(index)
+                    assert bar.get_attribute("data-status") == status
+                    fill = bar.evaluate("node => getComputedStyle(node).fill")
+                    assert fill == COLOURS[status], (store, status, fill)
+                    drawn = bar.bounding_box()
+                    left = box["x"] + box["width"] * (day(a) - day(1)) / span
+                    width = box["width"] * (day(b) - day(a)) / span
+                    assert abs(drawn["x"] - left) < 2 and abs(drawn["width"] - width) < 2, (
+                        store,
+                        index,
+                        drawn,
+                    )
+            assert frame.locator(".store[data-store=offline] .freshness").get_attribute(
+                "data-freshness"
+            ) == iso(day(6))
+
+            failed = next(j for j in jobs if j["state"] == "failed")
+            frame.locator(".store[data-store=online] .bar[data-status=Incomplete]").hover()
+            tooltip = frame.locator("#tooltip")
+            expect(tooltip).to_be_visible()
+            text = tooltip.inner_text()
+            assert "Incomplete" in text and iso(day(5)) in text and iso(day(6)) in text
+            assert failed["id"] in text
+
+            # Drag across the None gap of days 3-5, starting and ending a little off the day edges
+            # (as a hand does): the selection snaps to whole days, the backfill chunks.
+            track = frame.locator(".store[data-store=offline] .track").bounding_box()
+            span = day(8) - day(1)
+
+            def at(t: int) -> float:
+                return track["x"] + track["width"] * (t - day(1)) / span
+
+            page.mouse.move(at(day(3)) - 6, track["y"] + 10)
+            page.mouse.down()
+            page.mouse.move(at(day(4)), track["y"] + 10, steps=5)
+            page.mouse.move(at(day(5)) + 6, track["y"] + 10, steps=5)
+            page.mouse.up()
+            expect(frame.locator("#selection")).to_be_visible()
+            expect(frame.locator("#selection-range")).to_have_text(f"{iso(day(3))} → {iso(day(5))} (2d)")
+            frame.locator("#selection-backfill").click()
+            dialog = frame.locator("#backfill-dialog")
+            expect(dialog).to_be_visible()
+            for field, wanted in (("start", day(3)), ("end", day(5))):
+                assert to_epoch(dialog.locator(f"input[name={field}]").input_value() + "Z") == wanted, field
+            # The dry run first: the jobs it would plan, nothing triggered yet.
+            expect(dialog.locator("#bf-plan")).to_have_text(
+                f"2 job(s) would be planned now for {iso(day(3))} → {iso(day(5))}.", timeout=30_000
+            )
+            # A window typed off the grid is widened to whole chunks before anything is triggered.
+            dialog.locator("input[name=end]").fill(iso(day(5) - 3600)[:-1])
+            dialog.locator("input[name=end]").dispatch_event("change")
+            expect(dialog.locator("#bf-plan")).to_have_text(
+                f"2 job(s) would be planned now for {iso(day(3))} → {iso(day(5))} (widened to whole 1d chunks).",
+                timeout=30_000,
+            )
+            expect(dialog.locator("#bf-submit")).to_be_enabled()
+            dialog.locator("#bf-submit").click()
+            link = dialog.locator("#bf-run-link")
+            expect(link).to_be_visible(timeout=30_000)
+            run = d.airflow.wait_for_run(DAG_ID, link.inner_text())
+            assert run["state"] == "success", d.explain(run["dag_run_id"])
+            assert run["conf"]["start"] == iso(day(3)) and run["conf"]["end"] == iso(day(5))
+            assert run["triggering_user_name"] == "admin"
+            for store, intervals in d.statuses("transactions").items():
+                assert any(
+                    a <= iso(day(3)) and iso(day(5)) <= b and status == "Complete"
+                    for a, b, status in intervals
+                ), (store, intervals)
+            dialog.locator("#bf-cancel").click()
+
+            ran = next(j for j in jobs if j["airflow"] and j["start"] == iso(day(1)))
+            row = frame.locator(f"#jobs tr[data-job='{ran['id']}']")
+            expect(row).to_contain_text("succeeded")
+            row.locator("a.log-link").click()  # the Airflow UI around the page goes to the task's log
+            airflow = ran["airflow"]
+            task_page = (
+                f"/dags/{DAG_ID}/runs/{airflow['run_id']}/tasks/materialize/mapped/{airflow['map_index']}"
+            )
+            page.wait_for_function(
+                "wanted => decodeURIComponent(location.pathname).includes(wanted)",
+                arg=task_page,
+                timeout=30_000,
+            )
+            expect(page.get_by_text(f"[{ran['start']}, {ran['end']})").first).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "status-page-log.png"))
+        finally:
+            browser.close()

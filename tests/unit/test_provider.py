@@ -1,0 +1,29 @@
+"""The package as Airflow sees it: a provider its provider manager lists."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_airflow_lists_the_provider(tmp_path: Path) -> None:
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = subprocess.run(
+        [airflow, "providers", "list", "-o", "json"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    providers = {p["package_name"]: p for p in json.loads(result.stdout)}
+    assert providers["airflow-provider-featurestore"]["version"] == "0.1.0"
+
+
+def test_the_core_never_imports_airflow() -> None:
+    code = (
+        "import sys, airflow_provider_featurestore.core.cli, airflow_provider_featurestore.core.featurestore;"
+        "print([m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
