@@ -28,6 +28,7 @@ from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, Fe
 from airflow_provider_featurestore.core.interval_table import JobRecord, StreamKey
 from airflow_provider_featurestore.core.intervals import STATUSES
 from airflow_provider_featurestore.core.materialization.runner import abandon_live_jobs
+from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.report import axis, feature_set_row, intervals_document, jobs_document
 from airflow_provider_featurestore.core.serving import api_keys
 from airflow_provider_featurestore.core.timeline import legend, stream_timeline, text_bar
@@ -72,7 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--start", required=True, help="window start, ISO-8601 UTC (inclusive)")
     backfill.add_argument("--end", required=True, help="window end, ISO-8601 UTC (exclusive)")
     backfill.add_argument(
-        "--status", default="None,Incomplete", help="data statuses to fill (default: None,Incomplete)"
+        "--status",
+        default=",".join(DEFAULT_STATUSES),
+        help=f"data statuses to fill (default: {','.join(DEFAULT_STATUSES)})",
     )
     backfill.add_argument("--store", help="stores to write: offline,online (default: every enabled store)")
     backfill.add_argument(

@@ -26,12 +26,12 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from airflow_provider_featurestore.core import intervals as iv
+from airflow_provider_featurestore.core.column_types import COLUMN_TYPES
 from airflow_provider_featurestore.core.errors import BadInput, ConfigError
 from airflow_provider_featurestore.core.timeutil import check_feature_time, parse_duration, to_epoch
 
 STATUSES = iv.STATUSES  # re-exported: the one spelling of the data statuses
 STORES = ("offline", "online")
-COLUMN_TYPES = ("string", "int", "long", "float", "double", "boolean", "timestamp", "date")
 SOURCE_FORMATS = ("parquet", "delta", "csv")
 ENGINE_TYPES = ("embedded", "spark-submit", "spark-connect")
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")

@@ -43,6 +43,7 @@ from redis import exceptions as rexc
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from airflow_provider_featurestore.core.column_types import COLUMN_TYPES, TYPES
 from airflow_provider_featurestore.core.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -50,17 +51,6 @@ if TYPE_CHECKING:
 
 EVENT_TIME_FIELD = "_event_time"
 MARKER_SUFFIX = "_written"
-COLUMN_TYPES = ("string", "int", "long", "float", "double", "boolean", "timestamp", "date")
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "int": pa.int32(),
-    "long": pa.int64(),
-    "float": pa.float32(),
-    "double": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-}
 _INTEGER_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
@@ -230,7 +220,7 @@ def _text(array: pa.Array | pa.ChunkedArray, type_name: str) -> pa.Array:
     """Values of a declared column type -> their stored text (nulls stay null), vectorized."""
     if type_name == "timestamp":
         return _timestamp_text(array)
-    return pc.cast(pc.cast(array, _ARROW_TYPES[type_name]), pa.string())
+    return pc.cast(pc.cast(array, TYPES[type_name].arrow), pa.string())
 
 
 def _timestamp_text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -284,9 +274,9 @@ def _python_array(values: Sequence[object], column: Column) -> pa.Array:
                     f"index column {column.name!r} ({kind}): value {number} {value!r} is not an integer"
                 )
     try:
-        return pa.array(parsed, _ARROW_TYPES[kind])
+        return pa.array(parsed, TYPES[kind].arrow)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
-        bad = _first_bad(parsed, _ARROW_TYPES[kind])
+        bad = _first_bad(parsed, TYPES[kind].arrow)
         raise ValueError(f"index column {column.name!r} ({kind}): {bad}: {exc}"[:500]) from None
 
 

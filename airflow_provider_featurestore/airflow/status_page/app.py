@@ -40,11 +40,12 @@ from airflow_provider_featurestore.core.config import CONFIG_ENV, STORES
 from airflow_provider_featurestore.core.errors import BadInput, ConfigError
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, BackfillRequest, FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord
+from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
+from airflow_provider_featurestore.core.timeline import MAX_BUCKETS
 from airflow_provider_featurestore.core.timeutil import iso, to_epoch
 
 STATIC = Path(__file__).with_name("static")
 STATIC_FILES = ("status.js", "status.css")
-MAX_BUCKETS = 4000
 MAX_JOBS = 1000
 DRY_RUN_JOBS_SHOWN = 100
 MAX_INT = 2**31 - 1
@@ -85,7 +86,7 @@ class BackfillBody(BaseModel):
     version: int | None = Field(default=None, ge=1)
     start: str
     end: str
-    data_status: list[str] = Field(default_factory=lambda: ["None", "Incomplete"])
+    data_status: list[str] = Field(default_factory=lambda: list(DEFAULT_STATUSES))
     stores: list[str] | None = None
     max_jobs: int | None = Field(default=None, ge=1, le=MAX_INT)  # None: the CLI's default
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from airflow_provider_featurestore.core.column_types import TYPES
 from airflow_provider_featurestore.core.config import FeatureSetSpec, FeatureStoreConfig, load_config
 from airflow_provider_featurestore.core.errors import WORKER_DETAIL, redact_credentials
 from airflow_provider_featurestore.core.materialization.job_model import (
@@ -41,17 +42,6 @@ COMMIT_RETRIES = 5
 HISTORY_DEPTH = 50  # how far back in the Delta log a commit's own metrics are looked for
 ENGINE_CONF = "featurestore.engine"  # "sail" on the embedded engine's session: see _sail_files
 LATEST_METHOD_CONF = "featurestore.latestPerEntity"  # "window" (default) or "join": see latest_per_entity
-
-SPARK_TYPES = {
-    "string": "string",
-    "int": "int",
-    "long": "bigint",
-    "float": "float",
-    "double": "double",
-    "boolean": "boolean",
-    "timestamp": "timestamp",
-    "date": "date",
-}
 
 
 class TransformationOutputError(ValueError):
@@ -357,7 +347,7 @@ def check_output(frame, spec: FeatureSetSpec):  # type: ignore[no-untyped-def]
     where = f"transformation {spec.transformation}" if spec.transformation else f"source {spec.source.path}"
     for column in [*declared, None]:
         name = column.name if column else spec.timestamp_column
-        wanted = SPARK_TYPES[column.type] if column else "timestamp"
+        wanted = TYPES[column.type].spark if column else "timestamp"
         if name not in actual:
             raise TransformationOutputError(
                 f"{where} output has no column {name!r} declared in {spec.spec_path} (columns: {', '.join(actual)})"
