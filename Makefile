@@ -36,9 +36,12 @@ test-integration: setup
 test-system: setup
 	eval "$$(scripts/services.sh)" && $(PY) -m pytest -q -m system
 
+# Style, the layers and cycles (import-linter, pyproject.toml), and types of the core (mypy).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: setup
 	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py && \

@@ -97,8 +97,11 @@ def timeline_document(
         "stores": {},
     }
     for name in stores:
-        drawn = start is not None and end is not None
-        bars = stream_timeline(store.table, key, name, start, end, buckets) if drawn else []
+        bars = (
+            []
+            if start is None or end is None
+            else stream_timeline(store.table, key, name, start, end, buckets)
+        )
         fresh = store.table.freshness(key, name)
         document["stores"][name] = {
             "freshness": None if fresh is None else iso(fresh),

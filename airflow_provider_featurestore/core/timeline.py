@@ -157,26 +157,26 @@ COLOURS = {iv.COMPLETE: "32", iv.INCOMPLETE: "31", iv.PENDING: "34", iv.NONE: "9
 def text_bar(bars: list[Bar], start: int, end: int, columns: int, *, colour: bool) -> str:
     """`columns` characters for `[start, end)`: each shows the status holding most of its time
     (blank where nothing was ever requested); coloured blocks on a terminal, glyphs otherwise."""
-    cells: list[dict[str, int]] = [defaultdict(int) for _ in range(columns)]
+    cells: list[dict[str, float]] = [defaultdict(float) for _ in range(columns)]
     span = end - start
     for bar in bars:
         for status, seconds in bar.seconds.items():
             _spread(cells, status, seconds, bar.start - start, bar.end - start, span, columns)
-    shown = [max(cell, key=cell.__getitem__) if cell else None for cell in cells]
+    shown: list[str | None] = [max(cell, key=cell.__getitem__) if cell else None for cell in cells]
     out = []
-    for status, run in itertools.groupby(shown):
+    for shown_status, run in itertools.groupby(shown):
         width = len(list(run))
-        if status is None:
+        if shown_status is None:
             out.append(" " * width)
         elif colour:
-            out.append(f"\x1b[{COLOURS[status]}m{'█' * width}\x1b[0m")
+            out.append(f"\x1b[{COLOURS[shown_status]}m{'█' * width}\x1b[0m")
         else:
-            out.append(GLYPHS[status] * width)
+            out.append(GLYPHS[shown_status] * width)
     return "".join(out)
 
 
 def _spread(
-    cells: list[dict[str, int]], status: str, seconds: int, lo: int, hi: int, span: int, columns: int
+    cells: list[dict[str, float]], status: str, seconds: int, lo: int, hi: int, span: int, columns: int
 ) -> None:
     """Add a bar's `seconds` of `status` to the cells it covers, in proportion to the overlap."""
     if hi <= lo:

@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_featurestore.core.config import FeatureStoreConfig
 from airflow_provider_featurestore.core.errors import BadInput, redact_credentials
@@ -39,7 +39,10 @@ from airflow_provider_featurestore.core.materialization.job_model import (
     Report,
 )
 
-UTC_CONF = {"spark.sql.session.timeZone": "UTC"}
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+UTC_CONF: dict[str, Any] = {"spark.sql.session.timeZone": "UTC"}
 # delta-spark rebuilds the table's state after each commit in `snapshotPartitions` tasks (50 by
 # default, sized for logs of millions of files). A feature table's log holds a few files per
 # chunk, and a batch commits once per chunk: 50 tasks per commit made an hourly chunk cost ~5 s
@@ -71,7 +74,7 @@ class _SessionEngine:
         self.config = config
         self._lock = threading.Lock()
 
-    def session(self):  # type: ignore[no-untyped-def]
+    def session(self) -> SparkSession:
         raise NotImplementedError
 
     default_conf: Mapping[str, str] = {}
@@ -91,11 +94,11 @@ class _Sail:
     """The process's one Sail server and session; stopped in the right order at exit."""
 
     lock = threading.Lock()
-    server = None
-    spark = None
+    server: Any = None  # pysail's SparkConnectServer (untyped)
+    spark: SparkSession | None = None
 
     @classmethod
-    def session(cls):  # type: ignore[no-untyped-def]
+    def session(cls) -> SparkSession:
         with cls.lock:
             if cls.spark is None:
                 os.environ.setdefault("RUST_LOG", "error")  # Sail's own logs: errors only
@@ -139,7 +142,7 @@ class _Sail:
 class EmbeddedEngine(_SessionEngine):
     """Sail in this process: starts in under a second, writes Delta natively."""
 
-    def session(self):  # type: ignore[no-untyped-def]
+    def session(self) -> SparkSession:
         return _Sail.session()
 
 
@@ -151,9 +154,9 @@ class SparkConnectEngine(_SessionEngine):
     def __init__(self, config: FeatureStoreConfig, remote: str) -> None:
         super().__init__(config)
         self.remote = remote
-        self._spark = None
+        self._spark: SparkSession | None = None
 
-    def session(self):  # type: ignore[no-untyped-def]
+    def session(self) -> SparkSession:
         if self._spark is None:
             from pyspark.sql import SparkSession
 

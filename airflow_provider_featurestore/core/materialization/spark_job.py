@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from airflow_provider_featurestore.core.column_types import TYPES
 from airflow_provider_featurestore.core.config import FeatureSetSpec, FeatureStoreConfig, load_config
@@ -36,6 +37,10 @@ from airflow_provider_featurestore.core.materialization.job_model import (
 )
 from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore
 from airflow_provider_featurestore.core.timeutil import to_datetime
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 PARTITION_COLUMN = "event_date"
 COMMIT_RETRIES = 5
@@ -56,7 +61,9 @@ class FeatureWindow:
     end: datetime
 
 
-def run_batch(spark, batch: BatchSpec, report: Report, config: FeatureStoreConfig | None = None) -> None:  # type: ignore[no-untyped-def]
+def run_batch(
+    spark: SparkSession, batch: BatchSpec, report: Report, config: FeatureStoreConfig | None = None
+) -> None:
     """Materialize a batch on `spark`, reporting every chunk; never raises for a job failure.
 
     Each chunk gets exactly one report with `done=True` (and, when it writes both stores, one
@@ -87,7 +94,8 @@ def run_batch(spark, batch: BatchSpec, report: Report, config: FeatureStoreConfi
         pass
 
     exists = None
-    online_rows = []  # per online chunk: where its rows come from (the offline table, or its frame)
+    # per online chunk: where its rows come from (None: the offline table, else its frame)
+    online_rows: list[tuple[ChunkSpec, DataFrame | None]] = []
     for chunk in batch.chunks:
         began = time.perf_counter()
         result = results[chunk.job_id]
@@ -105,9 +113,8 @@ def run_batch(spark, batch: BatchSpec, report: Report, config: FeatureStoreConfi
                 )
                 exists = True
                 result.completed["offline"] = True
-                rows = None  # committed: the online write reads it back with the batch's other chunks
-            if "online" in chunk.stores:
-                online_rows.append((chunk, rows))
+            if "online" in chunk.stores:  # committed offline: read back with the batch's other chunks
+                online_rows.append((chunk, None if result.completed.get("offline") else rows))
         except Exception as exc:  # noqa: BLE001 - this chunk failed; the batch goes on
             result.seconds = round(time.perf_counter() - began, 3)
             finish(chunk, _one_line(exc))
@@ -129,15 +136,15 @@ def run_batch(spark, batch: BatchSpec, report: Report, config: FeatureStoreConfi
             finish(chunk, error)
 
 
-def chunk_rows(spark, spec: FeatureSetSpec, chunk: ChunkSpec):  # type: ignore[no-untyped-def]
+def chunk_rows(spark: SparkSession, spec: FeatureSetSpec, chunk: ChunkSpec) -> DataFrame:
     """The chunk's feature rows: its source with lookback, transformed, checked, kept to its window."""
     source = read_source(spark, spec, chunk.start - spec.source_lookback, chunk.end)
     output = check_output(apply_transformation(spec, source, chunk), spec)
     return in_window(output, spec, chunk.start, chunk.end)
 
 
-def write_online_batch(  # type: ignore[no-untyped-def]
-    spark,
+def write_online_batch(
+    spark: SparkSession,
     config: FeatureStoreConfig,
     spec: FeatureSetSpec,
     table_path: str,
@@ -174,7 +181,7 @@ def write_online_batch(  # type: ignore[no-untyped-def]
     return [(chunk, None) for chunk in chunks]
 
 
-def _union_rows(spark, spec: FeatureSetSpec, table_path: str, online_rows: list):  # type: ignore[no-untyped-def]
+def _union_rows(spark: SparkSession, spec: FeatureSetSpec, table_path: str, online_rows: list) -> DataFrame:
     """The feature rows of every online chunk: one read of the offline table over the committed
     (or offline-Complete) windows, and the frames of the online-only chunks computed from source."""
     committed = [(chunk.start, chunk.end) for chunk, rows in online_rows if rows is None]
@@ -226,12 +233,14 @@ def _ranges_predicate(column: str, ranges: Sequence[tuple[int, int]]) -> str:
     return " OR ".join(f"({_window_predicate(column, start, end)})" for start, end in merged)
 
 
-def read_source(spark, spec: FeatureSetSpec, start: int, end: int):  # type: ignore[no-untyped-def]
+def read_source(spark: SparkSession, spec: FeatureSetSpec, start: int, end: int) -> DataFrame:
     """The source rows with event time in `[start, end)`; the filter is pushed down to the scan."""
     return read_source_ranges(spark, spec, [(start, end)])
 
 
-def read_source_ranges(spark, spec: FeatureSetSpec, ranges: Sequence[tuple[int, int]]):  # type: ignore[no-untyped-def]
+def read_source_ranges(
+    spark: SparkSession, spec: FeatureSetSpec, ranges: Sequence[tuple[int, int]]
+) -> DataFrame:
     """The source rows with event time in any of the windows `ranges`."""
     source = spec.source
     reader = spark.read.format(source.format)
@@ -249,7 +258,7 @@ def read_source_ranges(spark, spec: FeatureSetSpec, ranges: Sequence[tuple[int, 
     return frame.where(_ranges_predicate(source.timestamp_column, ranges))
 
 
-def rows_read(spark, spec: FeatureSetSpec, chunks: Sequence[ChunkSpec]) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def rows_read(spark: SparkSession, spec: FeatureSetSpec, chunks: Sequence[ChunkSpec]) -> dict[str, int]:
     """How many source rows each chunk reads (its window with the lookback before it), counted in
     one pass over the batch's source: rows are counted per stretch between consecutive window
     edges (found by a binary search written as nested CASE), and each chunk sums its stretches."""
@@ -259,7 +268,7 @@ def rows_read(spark, spec: FeatureSetSpec, chunks: Sequence[ChunkSpec]) -> dict[
     edges = sorted({edge for window in windows.values() for edge in window})
     stamp = F.col(f"`{spec.source.timestamp_column}`")
 
-    def stretch(lo: int, hi: int):  # type: ignore[no-untyped-def] - the index j with edges[j] <= t < edges[j + 1]
+    def stretch(lo: int, hi: int) -> Column:  # the index j with edges[j] <= t < edges[j + 1]
         if hi - lo == 1:
             return F.lit(lo)
         mid = (lo + hi) // 2
@@ -276,7 +285,9 @@ def rows_read(spark, spec: FeatureSetSpec, chunks: Sequence[ChunkSpec]) -> dict[
     }
 
 
-def read_offline_ranges(spark, table_path: str, spec: FeatureSetSpec, ranges: Sequence[tuple[int, int]]):  # type: ignore[no-untyped-def]
+def read_offline_ranges(
+    spark: SparkSession, table_path: str, spec: FeatureSetSpec, ranges: Sequence[tuple[int, int]]
+) -> DataFrame:
     """The feature rows of the windows `ranges` in the offline table (partition column dropped)."""
     start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
     first = to_datetime(start).strftime("%Y-%m-%d")
@@ -290,12 +301,14 @@ def read_offline_ranges(spark, table_path: str, spec: FeatureSetSpec, ranges: Se
     return frame.where(f"({inside}) AND {dates}").drop(PARTITION_COLUMN)
 
 
-def read_offline_window(spark, table_path: str, spec: FeatureSetSpec, start: int, end: int):  # type: ignore[no-untyped-def]
+def read_offline_window(
+    spark: SparkSession, table_path: str, spec: FeatureSetSpec, start: int, end: int
+) -> DataFrame:
     """The feature rows of `[start, end)` in the offline table (partition column dropped)."""
     return read_offline_ranges(spark, table_path, spec, [(start, end)])
 
 
-def read_offline_table(spark, table_path: str):  # type: ignore[no-untyped-def]
+def read_offline_table(spark: SparkSession, table_path: str) -> DataFrame:
     """Every feature row of the offline table (partition column dropped)."""
     files = _sail_files(spark, table_path, None)
     if files:
@@ -303,7 +316,7 @@ def read_offline_table(spark, table_path: str):  # type: ignore[no-untyped-def]
     return spark.read.format("delta").load(table_path).drop(PARTITION_COLUMN)
 
 
-def _sail_files(spark, table_path: str, partition_filters: list | None) -> list[str]:  # type: ignore[no-untyped-def]
+def _sail_files(spark: SparkSession, table_path: str, partition_filters: list | None) -> list[str]:
     """On Sail, the data files of the table's current snapshot (listed by delta-rs), to read with
     Sail's Parquet reader; elsewhere, or when there are none, [] (read as Delta).
 
@@ -321,7 +334,7 @@ def _sail_files(spark, table_path: str, partition_filters: list | None) -> list[
     return list(DeltaTable(table_path).file_uris(partition_filters))
 
 
-def apply_transformation(spec: FeatureSetSpec, source, chunk: ChunkSpec):  # type: ignore[no-untyped-def]
+def apply_transformation(spec: FeatureSetSpec, source: DataFrame, chunk: ChunkSpec) -> DataFrame:
     transform = spec.load_transformation()
     if transform is None:
         return source
@@ -339,7 +352,7 @@ def apply_transformation(spec: FeatureSetSpec, source, chunk: ChunkSpec):  # typ
     return output
 
 
-def check_output(frame, spec: FeatureSetSpec):  # type: ignore[no-untyped-def]
+def check_output(frame: DataFrame, spec: FeatureSetSpec) -> DataFrame:
     """Every index column, the timestamp and every feature present with its declared type;
     the result holds exactly those columns, in that order."""
     actual = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
@@ -368,7 +381,7 @@ def check_output(frame, spec: FeatureSetSpec):  # type: ignore[no-untyped-def]
     return frame
 
 
-def _not_null(name: str, where: str):  # type: ignore[no-untyped-def]
+def _not_null(name: str, where: str) -> Column:
     """Column `name`, failing the query that reads a null in it: a row without its entity key or
     event time cannot be stored in either store. Checked as the rows are written, so a chunk
     with such rows fails whole (its commit never happens) at no extra pass over the data."""
@@ -379,7 +392,7 @@ def _not_null(name: str, where: str):  # type: ignore[no-untyped-def]
     return F.when(column.isNull(), F.raise_error(F.lit(message))).otherwise(column).alias(name)
 
 
-def in_window(frame, spec: FeatureSetSpec, start: int, end: int):  # type: ignore[no-untyped-def]
+def in_window(frame: DataFrame, spec: FeatureSetSpec, start: int, end: int) -> DataFrame:
     """Only the rows whose event time is inside the job's window."""
     return frame.where(_window_predicate(spec.timestamp_column, start, end))
 
@@ -388,8 +401,15 @@ def in_window(frame, spec: FeatureSetSpec, start: int, end: int):  # type: ignor
 
 
 def write_offline(
-    spark, rows, table_path: str, spec: FeatureSetSpec, start: int, end: int, *, create: bool
-) -> tuple[int, dict | None]:  # type: ignore[no-untyped-def]
+    spark: SparkSession,
+    rows: DataFrame,
+    table_path: str,
+    spec: FeatureSetSpec,
+    start: int,
+    end: int,
+    *,
+    create: bool,
+) -> tuple[int, dict | None]:
     """Replace exactly the window's rows of the Delta table in one commit (idempotent); returns
     the rows written, from the commit's own metrics, and the commit itself (`{"version",
     "timestamp"}`, None when the log shows no commit of ours): the consistency check later asks
@@ -424,12 +444,12 @@ def write_offline(
     return written, commit
 
 
-def committed_rows(spark, table_path: str, predicate: str | None) -> int | None:  # type: ignore[no-untyped-def]
+def committed_rows(spark: SparkSession, table_path: str, predicate: str | None) -> int | None:
     """`numOutputRows` of our commit, from the Delta log (see `our_commit`)."""
     return our_commit(spark, table_path, predicate)[0]
 
 
-def our_commit(spark, table_path: str, predicate: str | None) -> tuple[int | None, dict | None]:  # type: ignore[no-untyped-def]
+def our_commit(spark: SparkSession, table_path: str, predicate: str | None) -> tuple[int | None, dict | None]:
     """Our commit in the Delta log: the newest commit whose replaceWhere is `predicate` (None:
     the table's first commit). Returns its `numOutputRows` (None when no such commit or metric is
     found) and `{"version", "timestamp"}` (None when no such commit is found).
@@ -473,7 +493,7 @@ def _same_predicate(parameters: dict, predicate: str) -> bool:
     return recorded == predicate or all(literal in recorded for literal in re.findall(r"'[^']*'", predicate))
 
 
-def table_exists(spark, table_path: str) -> bool:  # type: ignore[no-untyped-def]
+def table_exists(spark: SparkSession, table_path: str) -> bool:
     """Whether a Delta table is at `table_path` (asked of the engine, so any URI works)."""
     try:
         spark.read.format("delta").load(table_path).schema  # noqa: B018 - analysis raises when missing
@@ -511,7 +531,9 @@ def _is_commit_conflict(exc: Exception) -> bool:
     )
 
 
-def latest_per_entity(rows, index_names: list[str], timestamp_column: str, method: str = "window"):  # type: ignore[no-untyped-def]
+def latest_per_entity(
+    rows: DataFrame, index_names: list[str], timestamp_column: str, method: str = "window"
+) -> DataFrame:
     """The row with the latest event time in the window, per entity key.
 
     `window` (the default): a row_number() window function, one row per entity; the faster
@@ -540,8 +562,8 @@ def latest_per_entity(rows, index_names: list[str], timestamp_column: str, metho
 
 
 def write_online(
-    rows, redis_url: str, layout: OnlineLayout, chunks: Sequence[ChunkSpec], partitions: int = 4
-) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+    rows: DataFrame, redis_url: str, layout: OnlineLayout, chunks: Sequence[ChunkSpec], partitions: int = 4
+) -> dict[str, tuple[int, int]]:
     """Write the latest row per entity to Redis from the executors, once for all `chunks` (in
     time order, disjoint); returns per chunk id (keys written, entities) of the rows whose event
     time lies in that chunk's window.
@@ -554,12 +576,12 @@ def write_online(
     with OnlineStore(redis_url) as marker:
         marker.mark(layout)
     index_names = [c.name for c in layout.index_columns]
-    method = rows.sparkSession.conf.get(LATEST_METHOD_CONF, "window")
+    method = rows.sparkSession.conf.get(LATEST_METHOD_CONF) or "window"
     latest = latest_per_entity(rows, index_names, layout.timestamp_column, method).repartition(partitions)
     now = int(time.time())
     starts_us = [chunk.start * 1_000_000 for chunk in chunks]
 
-    def write_partition(batches):  # type: ignore[no-untyped-def]
+    def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import numpy as np
         import pyarrow as pa
 

@@ -120,10 +120,10 @@ def load(
             raise BadInput(f"{api_key_file}: holds no key (featurestore api-key prints a key and its line)")
         keys += from_file
     first: dict[bytes, str] = {}
-    for key in keys:
-        if key.digest in first:
-            raise BadInput(f"{key.origin}: the same key as {first[key.digest]}; give each key once")
-        first[key.digest] = key.origin
+    for entry in keys:
+        if entry.digest in first:
+            raise BadInput(f"{entry.origin}: the same key as {first[entry.digest]}; give each key once")
+        first[entry.digest] = entry.origin
     return ApiKeys(keys)
 
 

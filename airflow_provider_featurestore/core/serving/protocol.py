@@ -91,8 +91,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # ---- connection -----------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+    # uvicorn declares `transport: asyncio.Transport` (narrower than BaseProtocol's), and the
+    # lingering wrapper duck-types a Transport without subclassing it.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # see above
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]  # see above
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -175,7 +177,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _transport(self) -> asyncio.Transport:
         """The real transport under the lingering one uvicorn holds."""
-        return self.transport._transport  # type: ignore[attr-defined, no-any-return]
+        return self.transport._transport  # type: ignore[attr-defined]  # the wrapper's own attribute
 
     def _linger(self) -> bool:
         """Close lingering when the client may still be sending (in a message); False when a
