@@ -576,7 +576,7 @@ def write_online(
     with OnlineStore(redis_url) as marker:
         marker.mark(layout)
     index_names = [c.name for c in layout.index_columns]
-    method = rows.sparkSession.conf.get(LATEST_METHOD_CONF) or "window"
+    method = str(rows.sparkSession.conf.get(LATEST_METHOD_CONF, "window"))  # Spark raises without a default
     latest = latest_per_entity(rows, index_names, layout.timestamp_column, method).repartition(partitions)
     now = int(time.time())
     starts_us = [chunk.start * 1_000_000 for chunk in chunks]
