@@ -1,0 +1,188 @@
+"""Loading a feature store: featurestore.yaml and every feature set spec of its folder, read,
+validated and checked across fields, as a FeatureStoreConfig.
+
+Every problem is a `ConfigError` of one line, `<file>: <field path>: <message>`, so the CLI
+can print it and exit 2 without a traceback. Nothing here imports Airflow or Spark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+from airflow_provider_featurestore.core.config.fields import local_path
+from airflow_provider_featurestore.core.config.model import (
+    EngineConfig,
+    FeatureSetSpec,
+    FeatureStoreConfig,
+)
+from airflow_provider_featurestore.core.config.problems import config_error, display_path
+from airflow_provider_featurestore.core.config.schema import ConfigFile, OnlineStore, validate
+from airflow_provider_featurestore.core.config.yaml_file import read_yaml
+from airflow_provider_featurestore.core.errors import ConfigError
+
+CONFIG_ENV = "FEATURESTORE_CONFIG"
+DEFAULT_CONFIG_NAME = "featurestore.yaml"
+
+_SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$", re.DOTALL)
+
+
+def resolve_config_path(path: str | None) -> str:
+    """The config file to use: `--config`, else $FEATURESTORE_CONFIG, else ./featurestore.yaml.
+
+    A folder stands for the featurestore.yaml inside it. Returns an absolute path.
+    """
+    if path:
+        candidate, hint = path, ""
+    elif os.environ.get(CONFIG_ENV):
+        candidate, hint = os.environ[CONFIG_ENV], f" (named by {CONFIG_ENV})"
+    else:
+        candidate, hint = DEFAULT_CONFIG_NAME, f"; pass --config PATH or set {CONFIG_ENV}"
+    candidate = os.path.expanduser(candidate)
+    if os.path.isdir(candidate):
+        candidate = os.path.join(candidate, DEFAULT_CONFIG_NAME)
+    if not os.path.isfile(candidate):
+        raise ConfigError(display_path(candidate), None, "file not found" + hint)
+    return os.path.abspath(candidate)
+
+
+def load_config(path: str | None = None, *, check_transformations: bool = True) -> FeatureStoreConfig:
+    """Read and validate featurestore.yaml and every feature set spec of its folder.
+
+    With `check_transformations`, every transformation is imported to prove it is callable
+    (this imports user code, and with it usually pyspark); DAG parsing may skip that.
+    """
+    config_path = resolve_config_path(path)
+    config_dir = os.path.dirname(config_path)
+    file = validate(ConfigFile, read_yaml(config_path), config_path, config_dir)
+
+    online = file.online_store or OnlineStore()
+    if file.online_store is not None and (online.redis_url is None) == (online.conn_id is None):
+        raise config_error(config_path, "online_store", "give exactly one of redis_url or conn_id")
+    _check_engine(file.engine, config_path)
+    feature_sets_dir = local_path(file.feature_sets, config_dir)
+    if not os.path.isdir(feature_sets_dir):
+        raise config_error(config_path, "feature_sets", f"folder not found: {display_path(feature_sets_dir)}")
+
+    specs: list[FeatureSetSpec] = []
+    defined_in: dict[tuple[str, int], str] = {}
+    for spec_path in _spec_files(feature_sets_dir):
+        spec = _load_spec(spec_path, config_dir)
+        key = (spec.name, spec.version)
+        if key in defined_in:
+            where = display_path(defined_in[key])
+            raise config_error(
+                spec_path,
+                "name",
+                f"feature set {spec.name!r} version {spec.version} is already defined in {where}",
+            )
+        defined_in[key] = spec_path
+        if spec.materialization.online and file.online_store is None:
+            raise config_error(
+                spec_path,
+                "materialization.online",
+                "online is enabled but featurestore.yaml has no online_store",
+            )
+        if check_transformations:
+            spec.load_transformation()
+        specs.append(spec)
+
+    return FeatureStoreConfig(
+        project=file.project,
+        config_path=config_path,
+        config_dir=config_dir,
+        feature_sets_dir=feature_sets_dir,
+        offline_path=file.offline_store.path,
+        redis_url=online.redis_url,
+        redis_conn_id=online.conn_id,
+        interval_table_url=_interval_table_url(file.interval_table.url, config_dir, config_path),
+        engine=file.engine,
+        feature_sets=tuple(sorted(specs, key=lambda spec: (spec.name, spec.version))),
+        lease_seconds=file.interval_table.lease,
+        interval_table_conn_id=file.interval_table.conn_id,
+        feature_server=file.feature_server,
+    )
+
+
+def _load_spec(spec_path: str, config_dir: str) -> FeatureSetSpec:
+    """One spec file -> a FeatureSetSpec, with the checks that span several fields."""
+    raw = read_yaml(spec_path)
+    spec = validate(FeatureSetSpec, raw, spec_path, config_dir, spec_path=spec_path, config_dir=config_dir)
+    _check_columns(spec, spec_path)
+    source_timestamp = spec.source.timestamp_column or spec.timestamp_column
+    if spec.transformation is None and source_timestamp != spec.timestamp_column:
+        raise config_error(
+            spec_path,
+            "source.timestamp_column",
+            f"must be the timestamp_column ({spec.timestamp_column!r}) when there is no transformation",
+        )
+    mat = spec.materialization
+    if not (mat.offline or mat.online):
+        raise config_error(spec_path, "materialization", "enable at least one store (offline or online)")
+    if mat.schedule is not None and mat.start is None:
+        raise config_error(spec_path, "materialization.start", "required when a schedule is set")
+    source = dataclasses.replace(spec.source, timestamp_column=source_timestamp)
+    return dataclasses.replace(spec, source=source)
+
+
+def _check_columns(spec: FeatureSetSpec, spec_path: str) -> None:
+    """Index columns, the timestamp column and the features name distinct output columns."""
+    seen: dict[str, str] = {}
+    named = [(f"index_columns[{i}].name", column.name) for i, column in enumerate(spec.index_columns)]
+    named.append(("timestamp_column", spec.timestamp_column))
+    named += [(f"features[{i}].name", column.name) for i, column in enumerate(spec.features)]
+    for where, name in named:
+        if name in seen:
+            message = (
+                f"{name!r} is also an index column ({seen[name]})"
+                if where == "timestamp_column"
+                else f"{name!r} is already used by {seen[name]}"
+            )
+            raise config_error(spec_path, where, message)
+        seen[name] = where.removesuffix(".name")
+
+
+def _check_engine(engine: EngineConfig, config_path: str) -> None:
+    if engine.type == "spark-connect":
+        if engine.remote is None:
+            raise config_error(
+                config_path, "engine.remote", "required for engine type spark-connect (e.g. sc://host:15002)"
+            )
+        if not engine.remote.startswith("sc://"):
+            raise config_error(
+                config_path, "engine.remote", f"{engine.remote!r} is not a Spark Connect URL (sc://host:port)"
+            )
+    if engine.type == "spark-submit" and engine.conn_id is None and engine.master is None:
+        raise config_error(
+            config_path, "engine", "type spark-submit needs conn_id (an Airflow Spark connection) or master"
+        )
+
+
+def _spec_files(folder: str) -> list[str]:
+    names = sorted(os.listdir(folder))
+    return [
+        os.path.join(folder, name)
+        for name in names
+        if name.endswith((".yaml", ".yml"))
+        and not name.startswith(".")
+        and os.path.isfile(os.path.join(folder, name))
+    ]
+
+
+def _interval_table_url(url: str, config_dir: str, config_path: str) -> str:
+    """A relative SQLite file is made absolute against the config folder; other URLs kept."""
+    match = _SQLITE_URL.match(url)
+    if match:
+        dialect, rest = match.groups()
+        file_part, sep, query = rest.partition("?")
+        if file_part and not file_part.startswith(("/", ":memory:", "file:")):
+            url = f"{dialect}:///{local_path(file_part, config_dir)}{sep}{query}"
+    from sqlalchemy.engine import make_url  # imported late: only the loader needs it here
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise config_error(config_path, "interval_table.url", f"not a SQLAlchemy URL: {exc}") from None
+    return url
