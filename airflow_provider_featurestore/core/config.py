@@ -27,6 +27,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.column_types import COLUMN_TYPES
+from airflow_provider_featurestore.core.config_location import CONFIG_ENV as CONFIG_ENV  # re-exported
+from airflow_provider_featurestore.core.config_location import display_path as _display
+from airflow_provider_featurestore.core.config_location import locate_config
 from airflow_provider_featurestore.core.errors import BadInput, ConfigError
 from airflow_provider_featurestore.core.timeutil import check_feature_time, parse_duration, to_epoch
 
@@ -35,8 +38,6 @@ STORES = ("offline", "online")
 SOURCE_FORMATS = ("parquet", "delta", "csv")
 ENGINE_TYPES = ("embedded", "spark-submit", "spark-connect")
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
-CONFIG_ENV = "FEATURESTORE_CONFIG"
-DEFAULT_CONFIG_NAME = "featurestore.yaml"
 DEFAULT_INTERVAL_TABLE_URL = "sqlite:///data/intervals.db"
 # How much chunk time one engine run (a batch) takes at most: its online write holds the latest
 # row per entity of all of it. 30 days of daily chunks is one batch; so are 720 hourly ones.
@@ -443,22 +444,8 @@ class _ConfigModel(_Model):
 
 
 def resolve_config_path(path: str | None) -> str:
-    """The config file to use: `--config`, else $FEATURESTORE_CONFIG, else ./featurestore.yaml.
-
-    A folder stands for the featurestore.yaml inside it. Returns an absolute path.
-    """
-    if path:
-        candidate, hint = path, ""
-    elif os.environ.get(CONFIG_ENV):
-        candidate, hint = os.environ[CONFIG_ENV], f" (named by {CONFIG_ENV})"
-    else:
-        candidate, hint = DEFAULT_CONFIG_NAME, f"; pass --config PATH or set {CONFIG_ENV}"
-    candidate = os.path.expanduser(candidate)
-    if os.path.isdir(candidate):
-        candidate = os.path.join(candidate, DEFAULT_CONFIG_NAME)
-    if not os.path.isfile(candidate):
-        raise ConfigError(_display(candidate), None, "file not found" + hint)
-    return os.path.abspath(candidate)
+    """The config file to use (absolute): see `config_location.locate_config`."""
+    return locate_config(path, log=None).path
 
 
 def load_config(path: str | None = None, *, check_transformations: bool = True) -> FeatureStoreConfig:
@@ -600,7 +587,7 @@ def _check_columns(model: _SpecModel, spec_path: str) -> None:
 
 
 def _engine(model: _EngineModel, config_path: str) -> EngineConfig:
-    if model.type == "spark-connect":
+    if model.type == "spark-connect" and model.conn_id is None:  # conn_id: a Spark Connect connection
         if model.remote is None:
             raise _error(
                 config_path, "engine.remote", "required for engine type spark-connect (e.g. sc://host:15002)"
@@ -850,16 +837,6 @@ def _kind(value: Any) -> str:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _display(path: str) -> str:
-    """A path relative to the working directory when it lies below it, else absolute."""
-    try:
-        absolute = os.path.abspath(path)
-        relative = os.path.relpath(absolute, os.getcwd())
-    except (OSError, ValueError):  # no working directory, or another drive
-        return os.path.normpath(path)
-    return absolute if relative == ".." or relative.startswith(".." + os.sep) else relative
 
 
 def _error(path: str, field_path: str | None, message: str) -> ConfigError:
