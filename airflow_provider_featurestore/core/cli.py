@@ -493,8 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "api-key":
             return cmd_api_key(args)
-        # Only without --config is the Airflow Variable consulted (and Airflow imported).
-        location = locate_config(args.config)
+        # Only without --config is the Airflow Variable consulted (and Airflow imported). No log
+        # line: Airflow's logging would print it on stderr, which holds errors only; `validate` says.
+        location = locate_config(args.config, log=None)
         args.config_named_by = location.source  # what `validate` says named the file
         store = FeatureStore(location.path)
         try:
