@@ -46,4 +46,27 @@ def get_provider_info() -> dict:
         "description": "Batch materialization of ML feature sets into a Delta offline store and a "
         "Redis online store, planned from a per-store interval table.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Feature Store",
+                "tags": ["software"],
+            }
+        ],
+        # The hook reads the Redis, Spark (spark-submit, Spark Connect) and database connections a
+        # config names, whose types the Redis and Apache Spark providers declare: no type of its own.
+        "hooks": [
+            {
+                "integration-name": "Feature Store",
+                "python-modules": [
+                    "airflow_provider_featurestore.airflow.hooks.featurestore",
+                    "airflow_provider_featurestore.airflow.hooks.connections",
+                ],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Feature Store",
+                "python-modules": ["airflow_provider_featurestore.airflow.operators.featurestore"],
+            }
+        ],
     }

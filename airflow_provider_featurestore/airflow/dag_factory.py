@@ -20,26 +20,21 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
+from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID, SCHEDULED_PREFIX
+from airflow_provider_featurestore.airflow.hooks.connections import AirflowConnections
 from airflow_provider_featurestore.airflow.operators.featurestore import (
     FeatureStoreFinalizeOperator,
     FeatureStoreMaterializeOperator,
     FeatureStorePlanOperator,
     FeatureStorePublishOperator,
 )
-from airflow_provider_featurestore.core.config import (
-    CONFIG_ENV,
-    STORES,
-    FeatureSetSpec,
-    FeatureStoreConfig,
-    load_config,
-)
+from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
+from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS
 from airflow_provider_featurestore.core.intervals import STATUSES
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.timeutil import to_datetime
 
-BACKFILL_DAG_ID = "featurestore_backfill"
-SCHEDULED_PREFIX = "featurestore_materialize__"
 PRESETS = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -51,11 +46,10 @@ TAGS = ["featurestore"]
 
 
 def build_dags(config_path: str | None = None, *, max_parallel_jobs: int | None = None) -> dict[str, Any]:
-    """Every DAG of the feature store `config_path` (default: $FEATURESTORE_CONFIG) by dag_id."""
-    path = config_path or os.environ.get(CONFIG_ENV)
-    if not path:
-        raise RuntimeError(f"{CONFIG_ENV} is not set: point it at your featurestore.yaml")
-    config = load_config(path, check_transformations=False)
+    """Every DAG of the feature store by dag_id; its config is `config_path`, else the Airflow
+    Variable featurestore_config, else $FEATURESTORE_CONFIG (see `config_location`)."""
+    location = locate_config(config_path, argument="config_path", resolver=AirflowConnections())
+    config = load_config(location.path, check_transformations=False)
     parallel = max_parallel_jobs or int(os.environ.get("FEATURESTORE_MAX_PARALLEL_JOBS", "4"))
     dags = {BACKFILL_DAG_ID: backfill_dag(config, parallel)}
     for spec in _latest_scheduled(config):

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from airflow_provider_featurestore.core import __version__
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, load_config
+from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord, StreamKey
@@ -47,7 +48,9 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", help="featurestore.yaml (default: $FEATURESTORE_CONFIG, else ./featurestore.yaml)"
+        "--config",
+        help="featurestore.yaml (default: the Airflow Variable featurestore_config where Airflow is "
+        "installed, else $FEATURESTORE_CONFIG, else ./featurestore.yaml)",
     )
     common.add_argument(
         "--verbose", action="store_true", help="print the traceback of an error (or set FEATURESTORE_DEBUG=1)"
@@ -166,12 +169,13 @@ MAX_INT = 2**31 - 1  # what every interval table database stores in an integer c
 # ---- commands -------------------------------------------------------------------------------
 
 
-def cmd_validate(store: FeatureStore, _args: argparse.Namespace) -> int:
+def cmd_validate(store: FeatureStore, args: argparse.Namespace) -> int:
     config = store.config
     keys = api_keys.from_config(config)
     names = ", ".join(f"{s.name} v{s.version}" for s in config.feature_sets) or "none"
+    named_by = "" if args.config_named_by == "--config" else f" (named by {args.config_named_by})"
     print(
-        f"{config.config_path}: valid; project {config.project}; {len(config.feature_sets)} feature set(s): {names}"
+        f"{config.config_path}{named_by}: valid; project {config.project}; {len(config.feature_sets)} feature set(s): {names}"
         + (f"; feature server: {len(keys)} API key(s)" if keys.required else "")
     )
     return EXIT_OK
@@ -489,7 +493,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "api-key":
             return cmd_api_key(args)
-        store = FeatureStore(args.config)
+        # Only without --config is the Airflow Variable consulted (and Airflow imported). No log
+        # line: Airflow's logging would print it on stderr, which holds errors only; `validate` says.
+        location = locate_config(args.config, log=None)
+        args.config_named_by = location.source  # what `validate` says named the file
+        store = FeatureStore(location.path)
         try:
             return COMMANDS[args.command](store, args)
         finally:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_featurestore.airflow.connections import interval_table_url, redis_url
 from airflow_provider_featurestore.core import consistency
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
+from airflow_provider_featurestore.core.connection_resolver import ConfigConnections, ConnectionResolver
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
 from airflow_provider_featurestore.core.materialization.engines import Engine, engine_for
@@ -86,12 +86,18 @@ class FeatureStore:
     """A feature store loaded from its `featurestore.yaml`."""
 
     def __init__(
-        self, config: str | FeatureStoreConfig | None = None, *, check_transformations: bool = True
+        self,
+        config: str | FeatureStoreConfig | None = None,
+        *,
+        check_transformations: bool = True,
+        resolver: ConnectionResolver | None = None,
     ) -> None:
+        """`resolver` turns the config's Airflow conn_ids into URLs (default: the installed one)."""
         if isinstance(config, FeatureStoreConfig):
             self.config = config
         else:
             self.config = load_config(config, check_transformations=check_transformations)
+        self.connections = ConfigConnections(self.config, resolver)
         self._layouts: dict[tuple[str, int], OnlineLayout] = {}
         self._resolutions: dict[tuple[str, ...], list[FeatureGroup]] = {}
         self._serving: OnlineStore | None = None
@@ -106,7 +112,7 @@ class FeatureStore:
     @cached_property
     def table(self) -> IntervalTable:
         """The interval table, opened (and created) on first use."""
-        return IntervalTable(interval_table_url(self.config), lease_seconds=self.config.lease_seconds)
+        return IntervalTable(self.connections.interval_table_url, lease_seconds=self.config.lease_seconds)
 
     def close(self) -> None:
         if "table" in self.__dict__:
@@ -228,7 +234,7 @@ class FeatureStore:
             return []
         log(f"{spec.name} v{spec.version}: {len(records)} job(s) for {window}")
         own_engine = engine is None
-        engine = engine or engine_for(self.config)
+        engine = engine or engine_for(self.config, self.connections)
         try:
             return run_batches(self, records, engine, log=log)
         finally:
@@ -248,7 +254,7 @@ class FeatureStore:
         return self._layouts[key]
 
     def online_store(self) -> OnlineStore:
-        url = redis_url(self.config)
+        url = self.connections.redis_url
         if not url:
             raise BadInput(f"{self.config.config_path}: online_store: not configured")
         return OnlineStore(url)
@@ -370,7 +376,7 @@ class FeatureStore:
     def _spark(self) -> Any:
         """The configured engine's Spark session: Sail in this process, or the Spark Connect
         server; with spark-submit, the active session of this driver."""
-        engine = engine_for(self.config)
+        engine = engine_for(self.config, self.connections)
         session = getattr(engine, "session", None)
         if session is not None:
             return session()

@@ -13,22 +13,36 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from airflow_provider_featurestore.airflow.connections import redis_url_from_connection
+from airflow_provider_featurestore.airflow.hooks.connections import AirflowConnections
 from airflow_provider_featurestore.core.cli import main as cli_main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fraud"
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def test_a_connection_becomes_a_url_with_its_secret_escaped() -> None:
-    url = redis_url_from_connection(
-        host="cache", port=6380, login=None, password="p@ss:word", extra={"db": 2, "ssl": True}
+def test_a_connection_becomes_a_url_with_its_secret_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RedisHook reads the connection; the URL carries what it read, TLS settings included."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CACHE_TLS",
+        json.dumps(
+            {
+                "conn_type": "redis",
+                "host": "cache",
+                "port": 6380,
+                "password": "p@ss:word",
+                "extra": {"db": 2, "ssl": True, "ssl_ca_certs": "/etc/ca.pem"},
+            }
+        ),
     )
-    assert url == "rediss://:p%40ss%3Aword@cache:6380/2"
-    assert (
-        redis_url_from_connection(host=None, port=None, login=None, password=None, extra={})
-        == "redis://localhost:6379/0"
+    monkeypatch.setenv("AIRFLOW_CONN_CACHE_PLAIN", json.dumps({"conn_type": "redis", "host": "cache"}))
+    connections = AirflowConnections()
+    assert connections.redis_url("cache_tls") == (
+        "rediss://:p%40ss%3Aword@cache:6380/2"
+        "?ssl_cert_reqs=required&ssl_ca_certs=%2Fetc%2Fca.pem&ssl_check_hostname=True"
     )
+    assert connections.redis_url("cache_plain") == "redis://cache:6379/0"
+    with pytest.raises(LookupError, match="Airflow connection 'nowhere' not found"):
+        connections.redis_url("nowhere")
 
 
 def test_a_backfill_writes_through_an_airflow_connection(

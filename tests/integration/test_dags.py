@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import redis
 from deltalake import DeltaTable
+from support.fraud import expected_rolling
 from support.intervals_view import statuses as interval_view  # noqa: E402
 
 from airflow_provider_featurestore.core.featurestore import FeatureStore
@@ -205,6 +206,44 @@ def test_the_form_draws_data_status_and_stores_as_multi_selects(fraud) -> None: 
     assert status["default"] == ["None", "Incomplete"]
     assert stores["default"] == ["offline", "online"]
     assert result["max_jobs"]["default"] == 10_000 and result["max_jobs"]["schema"]["minimum"] == 1
+
+
+def test_with_only_the_airflow_variable_set_the_dags_parse_and_a_backfill_materializes(
+    fraud, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The Airflow Variable featurestore_config alone (no FEATURESTORE_CONFIG) names the config to
+    the DAG file, parsed by a DagBag, and to the tasks of a backfill run."""
+    root, env = fraud
+    env = {k: v for k, v in env.items() if k != "FEATURESTORE_CONFIG"}
+    env["AIRFLOW_VAR_FEATURESTORE_CONFIG"] = str(root / "featurestore.yaml")  # Airflow's env Variable
+    parsed = in_airflow(
+        env,
+        f"""
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(ROOT / "dags")!r})
+        result = {{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "dag_ids": sorted(bag.dag_ids)}}
+    """,
+    )
+    assert parsed == {
+        "errors": {},
+        "dag_ids": [
+            "featurestore_backfill",
+            "featurestore_materialize__accounts",
+            "featurestore_materialize__transactions",
+        ],
+    }
+    conf = {"feature_set": "transactions", "start": day(7), "end": day(8)}
+    run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
+    assert run["state"] == "success", run
+    offline = DeltaTable(str(root / "data" / "offline" / "transactions" / "v1")).to_pandas()
+    assert len(offline) == 300
+    expected = expected_rolling(root, FIRST_DAY + 7 * DAY, FIRST_DAY + 8 * DAY)
+    latest = expected.sort_values("timestamp").groupby("accountID").last()["transaction_7d_count"]
+    monkeypatch.setenv("FEATURESTORE_REDIS_URL", REDIS_URL)  # this process reads Redis too
+    store = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False)
+    served = store.get_online("transactions", [{"accountID": a} for a in latest.index])
+    store.close()
+    assert {row["accountID"]: row["transaction_7d_count"] for row in served} == latest.to_dict()
 
 
 def test_a_form_backfill_of_more_than_max_jobs_fails_its_plan_naming_the_count(fraud) -> None:  # type: ignore[no-untyped-def]

@@ -38,7 +38,7 @@ from airflow_provider_featurestore.core.online import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from support.redis_servers import free_port, start_server, stop, wait_until  # noqa: E402
+from support.redis_servers import free_port, start_server, start_tls_server, stop, wait_until  # noqa: E402
 
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -415,80 +415,9 @@ def test_wrong_or_missing_password_is_unavailable_without_showing_it(
     assert "other-pw-456" not in str(caught.value)
 
 
-def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1: (ca.crt, server.crt, server.key)."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.now(UTC)
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "featurestore test CA")])
-    usage = dict.fromkeys(
-        ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement"), False
-    )
-    usage.update(encipher_only=False, decipher_only=False)
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, **usage), True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **usage), True
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = folder / "ca.crt", folder / "server.crt", folder / "server.key"
-    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    key_format = serialization.PrivateFormat.PKCS8
-    paths[2].write_bytes(
-        server_key.private_bytes(serialization.Encoding.PEM, key_format, serialization.NoEncryption())
-    )
-    return paths
-
-
 def test_tls(tmp_path: Path) -> None:
-    ca, cert, key = make_certificates(tmp_path)
-    port = free_port()
-    process = start_server(
-        tmp_path,
-        *("--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no"),
-        *("--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca)),
-    )
+    process, port, ca = start_tls_server(tmp_path)
     try:
-        wait_until(
-            lambda: redis.Redis("127.0.0.1", port, ssl=True, ssl_ca_certs=str(ca)).ping(), "the TLS server"
-        )
         layout = layout_of("tls:fs:v1:")
         for online in (
             OnlineStore(f"rediss://127.0.0.1:{port}/0", ssl_ca_certs=str(ca)),

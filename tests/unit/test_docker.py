@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_provider_featurestore.airflow.connections import redis_url_from_connection
 from airflow_provider_featurestore.core.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +123,8 @@ def test_the_connections_are_the_ones_the_feature_store_names_and_the_hooks_read
     from airflow.models.connection import Connection
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
+    from airflow_provider_featurestore.airflow.hooks.connections import AirflowConnections
+
     env = SERVICES["airflow-scheduler"]["environment"]
     config = yaml.safe_load((DOCKER / "featurestore.yaml").read_text())
     named = {
@@ -149,13 +150,9 @@ def test_the_connections_are_the_ones_the_feature_store_names_and_the_hooks_read
     assert resolved["master"] == "spark://spark-master:7077" and resolved["deploy_mode"] == "client"
 
     redis_conn = connection(config["online_store"]["conn_id"])
-    url = redis_url_from_connection(
-        host=redis_conn.host,
-        port=redis_conn.port,
-        login=redis_conn.login,
-        password=redis_conn.password,
-        extra=redis_conn.extra_dejson,
-    )
+    with pytest.MonkeyPatch.context() as patch:  # read by RedisHook, as the feature store's hook reads it
+        patch.setenv(f"AIRFLOW_CONN_{redis_conn.conn_id.upper()}", redis_conn.as_json())
+        url = AirflowConnections().redis_url(redis_conn.conn_id)
     assert url == "redis://:featurestore@redis:6379/0"
     assert "${REDIS_PASSWORD:-featurestore}" in SERVICES["redis"]["command"]
 

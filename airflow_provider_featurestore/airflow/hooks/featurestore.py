@@ -1,38 +1,24 @@
 """`FeatureStoreHook`: a feature store as Airflow tasks see it.
 
-It finds the config (`config_path`, else the Airflow Variable `featurestore_config`, else
-`$FEATURESTORE_CONFIG`), resolves the Airflow connections it names (Redis, Spark, the
-interval table's database) and masks their secrets in task logs. Loading happens on first
-use, never at DAG parse time.
+It finds the config through the one resolver (`config_location`: `config_path`, else the
+Airflow Variable `featurestore_config`, else $FEATURESTORE_CONFIG) and owns the Airflow
+connections the config names (`AirflowConnections`: Redis through RedisHook, spark-submit
+through SparkSubmitHook, Spark Connect through SparkConnectHook, the interval table's
+database), their secrets masked in task logs. Loading happens on first use, never at DAG
+parse time.
 """
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 
 from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
 
-from airflow_provider_featurestore.airflow.connections import redis_url
-from airflow_provider_featurestore.core.config import CONFIG_ENV, FeatureStoreConfig, load_config
+from airflow_provider_featurestore.airflow.hooks.connections import AirflowConnections
+from airflow_provider_featurestore.core.config import FeatureStoreConfig
+from airflow_provider_featurestore.core.config.location import ConfigLocation, locate_config
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 from airflow_provider_featurestore.core.materialization.engines import Engine, engine_for
-
-CONFIG_VARIABLE = "featurestore_config"
-
-
-def config_path_from_airflow(config_path: str | None = None) -> str | None:
-    """The feature store config's path: the argument, the Variable, or the environment."""
-    if config_path:
-        return config_path
-    try:
-        from airflow.sdk import Variable
-
-        value = Variable.get(CONFIG_VARIABLE, default=None)
-    except Exception:  # noqa: BLE001 - no metadata access (parsing, tests): fall through
-        value = None
-    return value or os.environ.get(CONFIG_ENV)
 
 
 class FeatureStoreHook(BaseHook):
@@ -43,24 +29,25 @@ class FeatureStoreHook(BaseHook):
     def __init__(self, config_path: str | None = None) -> None:
         super().__init__()
         self.config_path = config_path
+        self.connections = AirflowConnections()
 
     @cached_property
-    def config(self) -> FeatureStoreConfig:
-        config = load_config(config_path_from_airflow(self.config_path))
-        url = redis_url(config)
-        if url and "@" in url:
-            password = url.split("@", 1)[0].rsplit(":", 1)[-1]
-            if password:
-                mask_secret(password)
-        return config
+    def location(self) -> ConfigLocation:
+        return locate_config(
+            self.config_path, argument="config_path", resolver=self.connections, log=self.log.info
+        )
 
     @cached_property
     def store(self) -> FeatureStore:
-        return FeatureStore(self.config)
+        return FeatureStore(self.location.path, resolver=self.connections)
+
+    @property
+    def config(self) -> FeatureStoreConfig:
+        return self.store.config
 
     def engine(self) -> Engine:
-        """The configured engine; spark-submit goes through Airflow's Spark connection when named."""
-        return engine_for(self.config)
+        """The configured engine, its conn_id (spark-submit, Spark Connect) read through Airflow."""
+        return engine_for(self.config, self.store.connections)
 
     def close(self) -> None:
         if "store" in self.__dict__:

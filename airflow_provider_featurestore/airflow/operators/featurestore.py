@@ -27,11 +27,13 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
+from airflow_provider_featurestore.airflow.hooks.featurestore import FeatureStoreHook
+from airflow_provider_featurestore.core import form_values
 from airflow_provider_featurestore.core.errors import BadInput
-from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, FeatureStore
+from airflow_provider_featurestore.core.featurestore import FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord, StreamKey
-from airflow_provider_featurestore.core.intervals import INCOMPLETE
 from airflow_provider_featurestore.core.materialization.job_model import batches
+from airflow_provider_featurestore.core.materialization.rerun import jobs_to_run
 from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
 from airflow_provider_featurestore.core.timeutil import iso
 
@@ -77,9 +79,7 @@ class _FeatureStoreOperator(BaseOperator):
         super().__init__(**kwargs)
         self.config_path = config_path
 
-    def hook(self):  # type: ignore[no-untyped-def]
-        from airflow_provider_featurestore.airflow.hooks.featurestore import FeatureStoreHook
-
+    def hook(self) -> FeatureStoreHook:
         return FeatureStoreHook(self.config_path)
 
 
@@ -114,19 +114,21 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
         hook = self.hook()
         try:
             store = hook.store
-            version = int(self.version) if self.version not in (None, "", "None") else None
             request = store.backfill_request(
                 self.feature_set,
                 self.start,
                 self.end,
-                version=version,
+                version=form_values.version(self.version),
                 statuses=self.statuses or None,
                 stores=self.stores or None,
                 prefix="",
             )
             # The claim checks the stores first (lost Complete time turns Incomplete; logged).
             jobs = store.claim(
-                request, airflow=airflow_ids(context), max_jobs=_max_jobs(self.max_jobs), log=self.log.warning
+                request,
+                airflow=airflow_ids(context),
+                max_jobs=form_values.max_jobs(self.max_jobs),
+                log=self.log.warning,
             )
         except (BadInput, ValueError) as exc:
             raise AirflowFailException(f"bad backfill request: {exc}") from None
@@ -139,19 +141,6 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
         if groups:
             self.log.info("%d task(s) of up to %d job(s)", len(groups), max(len(g) for g in groups))
         return groups
-
-
-def _max_jobs(value: Any) -> int:
-    """The form's `max_jobs` (empty: the CLI's default); the claim refuses a larger plan."""
-    if value in (None, "", "None"):
-        return DEFAULT_MAX_JOBS
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"max_jobs: {value!r} is not a positive integer") from None
-    if number < 1:
-        raise BadInput(f"max_jobs: {number} is not a positive integer")
-    return number
 
 
 class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
@@ -171,7 +160,11 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         engine = hook.engine()
         ids = airflow_ids(context)
         try:
-            self._records = [r for job_id in self.job_ids for r in self._runnable(store, job_id, ids)]
+            self._records = [
+                r
+                for job_id in self.job_ids
+                for r in jobs_to_run(store, job_id, airflow=ids, log=self.log.info)
+            ]
             done = (
                 run_batches(store, self._records, engine, airflow=ids, log=self.log.info)
                 if self._records
@@ -184,29 +177,6 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
         return {s: sum(r.rows_written.get(s, 0) for r in done) for s in ("offline", "online")}
-
-    def _runnable(self, store: FeatureStore, job_id: str, ids: dict[str, object]) -> list[JobRecord]:
-        """The job itself when still queued; after an earlier try of this task, its time again."""
-        record = store.table.job(job_id)
-        if record.state == "queued":
-            return [record]
-        if record.state == "succeeded":
-            self.log.info("job %s already succeeded in an earlier try", job_id)
-            return []
-        if record.state == "running":  # an earlier try of this very task died mid-job
-            store.table.finish_job(job_id, {}, error="the Airflow task running it stopped; retried")
-        spec = store.spec(record.feature_set, record.version)
-        request = store.backfill_request(
-            spec.name,
-            record.start,
-            record.end,
-            version=spec.version,
-            statuses=[INCOMPLETE],
-            stores=record.stores,
-        )
-        again = store.claim(request, airflow=ids, log=self.log.warning)
-        self.log.info("job %s: re-claimed %d job(s) of its Incomplete time", job_id, len(again))
-        return again
 
     def on_kill(self) -> None:
         if self._store is None:
@@ -236,9 +206,7 @@ class _RunEndOperator(_FeatureStoreOperator):
         hook = self.hook()
         try:
             store = hook.store
-            spec = store.spec(
-                self.feature_set, int(self.version) if self.version not in (None, "", "None") else None
-            )
+            spec = store.spec(self.feature_set, form_values.version(self.version))
             key = StreamKey(spec.name, spec.version)
             unfinished = finish_unfinished(store.table, key, run_id) if finish_unfinished_first else 0
             mine = [r for r in store.table.jobs(key) if (r.airflow or {}).get("run_id") == run_id]

@@ -15,7 +15,7 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Request
 
-from airflow_provider_featurestore.airflow.dag_factory import BACKFILL_DAG_ID
+from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID
 
 _read = requires_access_dag(method="GET", param_dag_id=BACKFILL_DAG_ID)
 _trigger = requires_access_dag(method="POST", access_entity=DagAccessEntity.RUN, param_dag_id=BACKFILL_DAG_ID)

@@ -16,7 +16,6 @@ triggering).
 from __future__ import annotations
 
 import html
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +25,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from airflow_provider_featurestore.airflow.dag_factory import BACKFILL_DAG_ID
+from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID
+from airflow_provider_featurestore.airflow.hooks.connections import AirflowConnections
 from airflow_provider_featurestore.airflow.status_page import backfill_dag
 from airflow_provider_featurestore.airflow.status_page.access import (
     can_trigger,
@@ -36,7 +36,8 @@ from airflow_provider_featurestore.airflow.status_page.access import (
     requires_unpause,
 )
 from airflow_provider_featurestore.core import report
-from airflow_provider_featurestore.core.config import CONFIG_ENV, STORES
+from airflow_provider_featurestore.core.config import STORES
+from airflow_provider_featurestore.core.config.location import ConfigLocation, locate_config
 from airflow_provider_featurestore.core.errors import BadInput, ConfigError
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, BackfillRequest, FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord
@@ -49,20 +50,25 @@ STATIC_FILES = ("status.js", "status.css")
 MAX_JOBS = 1000
 DRY_RUN_JOBS_SHOWN = 100
 MAX_INT = 2**31 - 1
+_CONNECTIONS = AirflowConnections()
+
+
+@lru_cache(maxsize=1)
+def config_location() -> ConfigLocation:
+    """The config the DAGs load (the Airflow Variable featurestore_config, else
+    $FEATURESTORE_CONFIG), found once per API server process."""
+    return locate_config(resolver=_CONNECTIONS)
 
 
 @lru_cache(maxsize=1)
 def _store_for(path: str) -> FeatureStore:
-    return FeatureStore(path, check_transformations=False)
+    return FeatureStore(path, check_transformations=False, resolver=_CONNECTIONS)
 
 
 def feature_store() -> FeatureStore:
-    """The feature store named by $FEATURESTORE_CONFIG (as for the DAGs), loaded once."""
-    path = os.environ.get(CONFIG_ENV)
-    if not path:
-        raise HTTPException(503, f"{CONFIG_ENV} is not set for the API server: point it at featurestore.yaml")
+    """The feature store of `config_location`, loaded once."""
     try:
-        return _store_for(path)
+        return _store_for(config_location().path)
     except (BadInput, ConfigError) as exc:
         raise HTTPException(503, f"the feature store config does not load: {exc}") from None
 
@@ -166,6 +172,8 @@ def create_app() -> FastAPI:
         airflow_root = root.rsplit("/", 1)[0]
         text = (STATIC / "index.html").read_text()
         text = text.replace("{{PROJECT}}", html.escape(store.config.project))
+        location = config_location()  # which config, and what named it: on hovering the project
+        text = text.replace("{{CONFIG}}", html.escape(f"{location.path} (named by {location.source})"))
         text = text.replace("{{ROOT}}", html.escape(root, quote=True))
         text = text.replace("{{AIRFLOW_ROOT}}", html.escape(airflow_root, quote=True))
         return HTMLResponse(text, headers={"Cache-Control": "no-store"})
@@ -179,8 +187,10 @@ def create_app() -> FastAPI:
     @app.get("/api/feature-sets", dependencies=[Depends(requires_read)])
     def feature_sets(store: StoreDep, trigger: Annotated[bool, Depends(can_trigger)]) -> dict[str, Any]:
         """Every feature set version with its stores' extents and freshness."""
+        location = config_location()
         return {
             "project": store.config.project,
+            "config": {"path": location.path, "named_by": location.source},
             "backfill_dag_id": BACKFILL_DAG_ID,
             "can_trigger": trigger,
             "feature_sets": report.overview(store),

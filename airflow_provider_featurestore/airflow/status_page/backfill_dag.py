@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from airflow_provider_featurestore.airflow.dag_factory import BACKFILL_DAG_ID
+from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID
 
 NOT_PARSED = f"the DAG {BACKFILL_DAG_ID} is not in Airflow yet: check that dags/ is parsed"
 

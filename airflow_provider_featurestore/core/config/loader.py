@@ -12,6 +12,7 @@ import os
 import re
 
 from airflow_provider_featurestore.core.config.fields import local_path
+from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.config.model import (
     EngineConfig,
     FeatureSetSpec,
@@ -20,31 +21,13 @@ from airflow_provider_featurestore.core.config.model import (
 from airflow_provider_featurestore.core.config.problems import config_error, display_path
 from airflow_provider_featurestore.core.config.schema import ConfigFile, OnlineStore, validate
 from airflow_provider_featurestore.core.config.yaml_file import read_yaml
-from airflow_provider_featurestore.core.errors import ConfigError
-
-CONFIG_ENV = "FEATURESTORE_CONFIG"
-DEFAULT_CONFIG_NAME = "featurestore.yaml"
 
 _SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$", re.DOTALL)
 
 
 def resolve_config_path(path: str | None) -> str:
-    """The config file to use: `--config`, else $FEATURESTORE_CONFIG, else ./featurestore.yaml.
-
-    A folder stands for the featurestore.yaml inside it. Returns an absolute path.
-    """
-    if path:
-        candidate, hint = path, ""
-    elif os.environ.get(CONFIG_ENV):
-        candidate, hint = os.environ[CONFIG_ENV], f" (named by {CONFIG_ENV})"
-    else:
-        candidate, hint = DEFAULT_CONFIG_NAME, f"; pass --config PATH or set {CONFIG_ENV}"
-    candidate = os.path.expanduser(candidate)
-    if os.path.isdir(candidate):
-        candidate = os.path.join(candidate, DEFAULT_CONFIG_NAME)
-    if not os.path.isfile(candidate):
-        raise ConfigError(display_path(candidate), None, "file not found" + hint)
-    return os.path.abspath(candidate)
+    """The config file to use (absolute): see `location.locate_config`."""
+    return locate_config(path, log=None).path
 
 
 def load_config(path: str | None = None, *, check_transformations: bool = True) -> FeatureStoreConfig:
@@ -144,7 +127,7 @@ def _check_columns(spec: FeatureSetSpec, spec_path: str) -> None:
 
 
 def _check_engine(engine: EngineConfig, config_path: str) -> None:
-    if engine.type == "spark-connect":
+    if engine.type == "spark-connect" and engine.conn_id is None:  # conn_id: a Spark Connect connection
         if engine.remote is None:
             raise config_error(
                 config_path, "engine.remote", "required for engine type spark-connect (e.g. sc://host:15002)"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_featurestore.core.config import FeatureStoreConfig
+from airflow_provider_featurestore.core.connection_resolver import ConfigConnections
 from airflow_provider_featurestore.core.errors import BadInput, redact_credentials
 from airflow_provider_featurestore.core.materialization import spark_job
 from airflow_provider_featurestore.core.materialization.job_model import (
@@ -199,7 +200,7 @@ class SparkSubmitEngine:
     `airflow_provider_featurestore.spark_jobs.materialize`), the package shipped as `--py-files`.
 
     `submit` is how the command runs: a plain `spark-submit --master M` here, or Airflow's
-    SparkSubmitHook (the Airflow layer passes it) when the config names a connection.
+    SparkSubmitHook (through the connection resolver) when the config names a connection.
     """
 
     def __init__(
@@ -392,15 +393,12 @@ def spark_submit_binary() -> str:
     return found
 
 
-def engine_for(config: FeatureStoreConfig, *, submit: Submitter | None = None) -> Engine:
-    """The engine `engine.type` names."""
+def engine_for(config: FeatureStoreConfig, connections: ConfigConnections | None = None) -> Engine:
+    """The engine `engine.type` names; what `engine.conn_id` names comes from `connections`."""
+    connections = connections or ConfigConnections(config)
     engine = config.engine
     if engine.type == "embedded":
         return EmbeddedEngine(config)
     if engine.type == "spark-connect":
-        return SparkConnectEngine(config, str(engine.remote))
-    if engine.conn_id and submit is None:
-        from airflow_provider_featurestore.airflow.connections import spark_submit_via_airflow
-
-        submit = spark_submit_via_airflow(engine.conn_id)
-    return SparkSubmitEngine(config, master=engine.master, submit=submit)
+        return SparkConnectEngine(config, str(connections.spark_connect_remote))
+    return SparkSubmitEngine(config, master=engine.master, submit=connections.spark_submitter)

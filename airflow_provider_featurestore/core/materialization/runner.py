@@ -18,7 +18,6 @@ from itertools import groupby
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from airflow_provider_featurestore.airflow.connections import redis_url
 from airflow_provider_featurestore.core.config import FeatureSetSpec
 from airflow_provider_featurestore.core.errors import console_error
 from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
@@ -101,7 +100,7 @@ def batch_spec(store: FeatureStore, records: Sequence[JobRecord]) -> BatchSpec:
         chunks=tuple(
             ChunkSpec(r.id, r.start, r.end, r.stores, from_offline=r.reads == "offline") for r in records
         ),
-        redis_url=redis_url(store.config) if online else None,
+        redis_url=store.connections.redis_url if online else None,
     )
 
 

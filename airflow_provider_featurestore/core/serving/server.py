@@ -195,7 +195,7 @@ def app_from_env() -> FastAPI:
     """The app of one worker process of `featurestore serve --workers N`, and a uvicorn factory
     (`uvicorn --factory airflow_provider_featurestore.serving:app_from_env`): its own
     FeatureStore over $FEATURESTORE_CONFIG (else ./featurestore.yaml)."""
-    store = FeatureStore(None, check_transformations=False)
+    store = FeatureStore(os.environ.get(CONFIG_ENV), check_transformations=False)  # the parent's file
     # a spawned worker: the parent's protocol settings are not inherited
     GuardedHttpToolsProtocol.configure(header_timeout=store.config.feature_server.header_timeout)
     return create_app(store, close_store=True)
