@@ -29,7 +29,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, FeatureStore
-from airflow_provider_featurestore.core.interval_table import JobRecord, StreamKey
+from airflow_provider_featurestore.core.interval_table import LIVE_JOB_STATES, JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.intervals import INCOMPLETE
 from airflow_provider_featurestore.core.materialization.job_model import batches
 from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
@@ -180,7 +180,7 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         finally:
             engine.close()
             hook.close()
-        failed = [r for r in done if r.state != "succeeded"]
+        failed = [r for r in done if r.state != JobState.SUCCEEDED]
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
         return {s: sum(r.rows_written.get(s, 0) for r in done) for s in ("offline", "online")}
@@ -188,12 +188,12 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
     def _runnable(self, store: FeatureStore, job_id: str, ids: dict[str, object]) -> list[JobRecord]:
         """The job itself when still queued; after an earlier try of this task, its time again."""
         record = store.table.job(job_id)
-        if record.state == "queued":
+        if record.state == JobState.QUEUED:
             return [record]
-        if record.state == "succeeded":
+        if record.state == JobState.SUCCEEDED:
             self.log.info("job %s already succeeded in an earlier try", job_id)
             return []
-        if record.state == "running":  # an earlier try of this very task died mid-job
+        if record.state == JobState.RUNNING:  # an earlier try of this very task died mid-job
             store.table.finish_job(job_id, {}, error="the Airflow task running it stopped; retried")
         spec = store.spec(record.feature_set, record.version)
         request = store.backfill_request(
@@ -212,7 +212,7 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         if self._store is None:
             return
         for record in self._records:
-            if self._store.table.job(record.id).state in ("queued", "running"):
+            if self._store.table.job(record.id).state in LIVE_JOB_STATES:
                 self._store.table.finish_job(record.id, {}, error="the Airflow task was killed")
 
 
@@ -255,7 +255,7 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
         if ti.xcom_pull(task_ids="plan") is None:
             raise AirflowFailException("the plan failed (see its log): nothing was claimed")
         _store, mine, unfinished = self.run_jobs(context, finish_unfinished_first=True)
-        failed = [r for r in mine if r.state == "failed"]
+        failed = [r for r in mine if r.state == JobState.FAILED]
         self.log.info(
             "%d job(s) in this run: %d succeeded, %d failed (%d never finished)",
             len(mine),
@@ -286,7 +286,7 @@ class FeatureStorePublishOperator(_RunEndOperator):
         published = 0
         for record in sorted(mine, key=lambda r: (r.start, r.id)):
             for name in record.stores:
-                if record.state == "succeeded" or name in record.rows_written:
+                if record.state == JobState.SUCCEEDED or name in record.rows_written:
                     events[_alias()].add(
                         feature_asset(project, record.feature_set, record.version, name),
                         extra={
