@@ -57,6 +57,7 @@ from airflow_provider_featurestore.core.interval_table import (
     IntervalTable,
     JobRecord,
     StreamKey,
+    job_row,
     jobs,
     segments,
     streams,
@@ -147,7 +148,7 @@ def job_rows(count: int, intervals: int) -> list[dict[str, object]]:
             started_at=1_700_000_000.5 + k,
             finished_at=1_700_000_001.0 + k,
         )
-        rows.append(IntervalTable._job_row(record))
+        rows.append(job_row(record))
     return rows
 
 

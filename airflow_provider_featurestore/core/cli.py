@@ -26,7 +26,7 @@ from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, lo
 from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, FeatureStore
-from airflow_provider_featurestore.core.interval_table import JobRecord, StreamKey
+from airflow_provider_featurestore.core.interval_table import JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.intervals import STATUSES
 from airflow_provider_featurestore.core.materialization.runner import abandon_live_jobs
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
@@ -245,7 +245,7 @@ def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
         return EXIT_JOB_FAILED
     if args.json:
         _print_json([r.to_json() for r in done])
-    return EXIT_OK if all(r.state == "succeeded" for r in done) else EXIT_JOB_FAILED
+    return EXIT_OK if all(r.state == JobState.SUCCEEDED for r in done) else EXIT_JOB_FAILED
 
 
 @contextlib.contextmanager

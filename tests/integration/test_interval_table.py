@@ -6,6 +6,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import random
 import uuid
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -128,7 +130,7 @@ def test_an_empty_claim_still_puts_the_window_on_the_axis(table_url: str) -> Non
     table.close()
 
 
-def _claim_many(url: str, seed: int, barrier, out) -> None:  # type: ignore[no-untyped-def]
+def _claim_many(url: str, seed: int, barrier: Barrier, out: Queue) -> None:
     """Claim at random in a race with the other worker; put the claimed seconds, or the error
     that ended this worker (so the test says why instead of waiting for it)."""
     try:

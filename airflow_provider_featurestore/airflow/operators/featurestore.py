@@ -173,7 +173,7 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         finally:
             engine.close()
             hook.close()
-        failed = [r for r in done if r.state != "succeeded"]
+        failed = [r for r in done if r.state != JobState.SUCCEEDED]
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
         return {s: sum(r.rows_written.get(s, 0) for r in done) for s in ("offline", "online")}
@@ -182,7 +182,7 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         if self._store is None:
             return
         for record in self._records:
-            if self._store.table.job(record.id).state in ("queued", "running"):
+            if self._store.table.job(record.id).state in LIVE_JOB_STATES:
                 self._store.table.finish_job(record.id, {}, error="the Airflow task was killed")
 
 
@@ -223,7 +223,7 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
         if ti.xcom_pull(task_ids="plan") is None:
             raise AirflowFailException("the plan failed (see its log): nothing was claimed")
         _store, mine, unfinished = self.run_jobs(context, finish_unfinished_first=True)
-        failed = [r for r in mine if r.state == "failed"]
+        failed = [r for r in mine if r.state == JobState.FAILED]
         self.log.info(
             "%d job(s) in this run: %d succeeded, %d failed (%d never finished)",
             len(mine),
@@ -254,7 +254,7 @@ class FeatureStorePublishOperator(_RunEndOperator):
         published = 0
         for record in sorted(mine, key=lambda r: (r.start, r.id)):
             for name in record.stores:
-                if record.state == "succeeded" or name in record.rows_written:
+                if record.state == JobState.SUCCEEDED or name in record.rows_written:
                     events[_alias()].add(
                         feature_asset(project, record.feature_set, record.version, name),
                         extra={

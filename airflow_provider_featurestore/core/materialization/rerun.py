@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from airflow_provider_featurestore.core.interval_table import JobRecord
+from airflow_provider_featurestore.core.interval_table import JobRecord, JobState
 from airflow_provider_featurestore.core.intervals import INCOMPLETE
 from airflow_provider_featurestore.core.materialization.runner import Log, log_to_stderr
 
@@ -24,12 +24,12 @@ def jobs_to_run(
 ) -> list[JobRecord]:
     """The job itself when still queued; after an earlier try, its Incomplete time re-claimed."""
     record = store.table.job(job_id)
-    if record.state == "queued":
+    if record.state == JobState.QUEUED:
         return [record]
-    if record.state == "succeeded":
+    if record.state == JobState.SUCCEEDED:
         log(f"job {job_id} already succeeded in an earlier try")
         return []
-    if record.state == "running":  # an earlier try of this very task died mid-job
+    if record.state == JobState.RUNNING:  # an earlier try of this very task died mid-job
         store.table.finish_job(job_id, {}, error="the Airflow task running it stopped; retried")
     spec = store.spec(record.feature_set, record.version)
     request = store.backfill_request(

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_featurestore.core.config import FeatureSetSpec
 from airflow_provider_featurestore.core.errors import console_error
-from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
+from airflow_provider_featurestore.core.interval_table import (
+    LIVE_JOB_STATES,
+    IntervalTable,
+    JobRecord,
+    JobState,
+    StreamKey,
+)
 from airflow_provider_featurestore.core.materialization.engines import Engine
 from airflow_provider_featurestore.core.materialization.job_model import (
     BatchSpec,
@@ -53,7 +59,7 @@ def abandon_live_jobs(reason: str) -> int:
     count = 0
     for job_id, table in live:
         try:
-            if table.job(job_id).state in ("queued", "running"):
+            if table.job(job_id).state in LIVE_JOB_STATES:
                 table.finish_job(job_id, {}, error=reason)
                 count += 1
         except Exception:  # noqa: BLE001 - the lease still ends it; the others are tried
@@ -127,7 +133,7 @@ def run_batch(
     started = [table.start_job(r.id, airflow=airflow) for r in records]
     # A job whose lease ran out before it started (a concurrent claim expired it) is not run:
     # its time is Incomplete or already another job's, and running it would write it twice.
-    live = [r for r in started if r.state == "running"]
+    live = [r for r in started if r.state == JobState.RUNNING]
     finished: dict[str, JobRecord] = {}
     partial: dict[str, ChunkResult] = {}
 
@@ -201,7 +207,7 @@ def summary(record: JobRecord, result: ChunkResult | None = None) -> str:
     written = " ".join(f"{s}={n:,}" for s, n in record.rows_written.items()) or "nothing"
     seconds = result.seconds if result is not None else record.result.get("seconds")
     state = record.state
-    if state == "running":
+    if state == JobState.RUNNING:
         state = "offline committed, online follows with its batch"
     text = (
         f"{record.feature_set} v{record.version} [{iso(record.start)}, {iso(record.end)}) {','.join(record.stores)}"
@@ -257,7 +263,7 @@ def run_batches(
                     )
     except BaseException:
         for record in records:
-            if record.id not in done and store.table.job(record.id).state in ("queued", "running"):
+            if record.id not in done and store.table.job(record.id).state in LIVE_JOB_STATES:
                 store.table.finish_job(record.id, {}, error="not run: the backfill was interrupted")
         raise
     finally:
@@ -265,14 +271,14 @@ def run_batches(
             for record in records:
                 _LIVE.pop(record.id, None)
     results = [done[r.id] for r in records]
-    failed = sum(1 for r in results if r.state != "succeeded")
+    failed = sum(1 for r in results if r.state != JobState.SUCCEEDED)
     rows = sum(sum(r.rows_written.values()) for r in results)
     log(
         f"{total} job(s) in {len(groups)} batch(es): {total - failed} succeeded, {failed} failed; "
         f"{rows:,} rows written in {time.perf_counter() - began:.1f}s"
         + "".join(
             f"; whole errors: featurestore jobs {name} --json"
-            for name in sorted({r.feature_set for r in results if r.state != "succeeded"})
+            for name in sorted({r.feature_set for r in results if r.state != JobState.SUCCEEDED})
         )
     )
     return results
@@ -286,7 +292,7 @@ def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:
     """
     count = 0
     for record in table.jobs(key):
-        if record.state in ("queued", "running") and (record.airflow or {}).get("run_id") == run_id:
+        if record.state in LIVE_JOB_STATES and (record.airflow or {}).get("run_id") == run_id:
             table.finish_job(record.id, {}, error="not finished when its Airflow run ended")
             count += 1
     return count

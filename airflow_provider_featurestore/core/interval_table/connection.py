@@ -1,0 +1,126 @@
+"""Connections to the interval table's database, and the stream locks every change takes.
+
+SQLAlchemy Core over SQLite (embedded default) or PostgreSQL (production). Every change to a
+stream happens in one transaction that first locks the stream (SQLite: `BEGIN IMMEDIATE`, one
+writer at a time; PostgreSQL: `SELECT ... FOR UPDATE` on the stream's row, in store order), so
+two planners claiming overlapping windows never both get the same second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
+from airflow_provider_featurestore.core.interval_table.schema import (
+    StreamKey,
+    create_schema,
+    stream_filter,
+    streams,
+)
+
+if TYPE_CHECKING:
+    import sqlite3
+
+READONLY = "featurestore_readonly"  # execution option: a read that needs no write lock
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for the interval table; SQLite gets one-writer transactions and a busy wait."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+            dbapi_connection.isolation_level = None  # SQLAlchemy's begin event issues BEGIN
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA busy_timeout=60000")
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            readonly = connection.get_execution_options().get(READONLY, False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on a database holding the interval table's schema (created when missing); a
+    database that cannot be opened raises BadInput or ServiceUnavailable, see `_opening_error`."""
+    engine = create_engine(url)
+    try:
+        create_schema(engine)
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        raise _opening_error(url, exc) from None
+    return engine
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for reads only (on SQLite it does not wait for the writer's lock)."""
+    return engine.connect().execution_options(**{READONLY: True})
+
+
+@contextmanager
+def locked(engine: Engine, key: StreamKey, stores: Iterable[str]) -> Iterator[Connection]:
+    """A transaction holding the write lock of each stream in `stores`."""
+    with engine.begin() as conn:
+        lock_streams(conn, key, stores)
+        yield conn
+
+
+def lock_streams(conn: Connection, key: StreamKey, stores: Iterable[str]) -> None:
+    """Take, inside the caller's transaction, the write lock of each stream in `stores`; a
+    stream's row is created on its first lock. Locks are taken in store order: no deadlock."""
+    names = sorted(set(stores))
+    if not names:
+        return
+    rows = [
+        {"feature_set": key.feature_set, "version": key.version, "store": s, "disabled": False} for s in names
+    ]
+    dialect = conn.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        module = sa.dialects.postgresql if dialect == "postgresql" else sa.dialects.sqlite
+        conn.execute(module.insert(streams).values(rows).on_conflict_do_nothing())
+    else:
+        for row in rows:
+            try:
+                with conn.begin_nested():
+                    conn.execute(streams.insert().values(row))
+            except sa.exc.IntegrityError:
+                pass
+    if dialect != "sqlite":  # SQLite's BEGIN IMMEDIATE already made us the only writer
+        conn.execute(
+            sa.select(streams.c.store)
+            .where(stream_filter(streams, key), streams.c.store.in_(names))
+            .order_by(streams.c.store)
+            .with_for_update()
+        ).all()
+
+
+def _opening_error(url: str, exc: sa.exc.DBAPIError) -> Exception:
+    """Why the interval table cannot be opened, in one line without the URL's password: a bad
+    SQLite file or path is the user's to fix (BadInput); a server that cannot be reached is a
+    service to start (ServiceUnavailable)."""
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    if url.startswith("sqlite"):
+        return BadInput(
+            f"interval_table.url {shown}: {reason}: not a usable SQLite interval table "
+            "(move the file away to start a new one, or fix the path)"
+        )
+    if isinstance(exc, sa.exc.OperationalError):
+        return ServiceUnavailable(
+            f"cannot reach the interval table at {shown}: {redact_credentials(reason)}; "
+            "start the database or fix interval_table.url"
+        )
+    return BadInput(f"interval_table.url {shown}: {redact_credentials(reason)}")
