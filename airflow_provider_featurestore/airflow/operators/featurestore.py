@@ -31,7 +31,7 @@ from airflow_provider_featurestore.airflow.hooks.featurestore import FeatureStor
 from airflow_provider_featurestore.core import form_values
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.interval_table import JobRecord, StreamKey
+from airflow_provider_featurestore.core.interval_table import LIVE_JOB_STATES, JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.materialization.job_model import batches
 from airflow_provider_featurestore.core.materialization.rerun import jobs_to_run
 from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
