@@ -51,7 +51,7 @@ from airflow_provider_featurestore.core.interval_table import JobRecord, StreamK
 from airflow_provider_featurestore.core.timeutil import iso
 
 if TYPE_CHECKING:
-    from airflow_provider_featurestore.core.featurestore import FeatureStore
+    from airflow_provider_featurestore.core.store_view import StoreView
 
 HISTORY_DEPTH = 1000
 """How many commits back the identity test reads at most; a recorded version older than that
@@ -116,7 +116,7 @@ set) -> why it is lost. `IntervalTable.mark_lost`, or `claim(lost=...)`, turns i
 
 
 def check(
-    store: FeatureStore,
+    store: StoreView,
     spec: FeatureSetSpec,
     stores: Iterable[str] | None = None,
     *,
@@ -138,7 +138,7 @@ def check(
 
 
 def inspect(
-    store: FeatureStore,
+    store: StoreView,
     spec: FeatureSetSpec,
     stores: Iterable[str] | None = None,
     *,
@@ -282,7 +282,7 @@ def _history(table, depth: int) -> dict[int, int | None]:  # type: ignore[no-unt
 
 
 def _online(
-    store: FeatureStore,
+    store: StoreView,
     spec: FeatureSetSpec,
     complete: list[iv.Segment],
     records: Mapping[str, JobRecord],

@@ -16,7 +16,8 @@ from typing import Any
 from airflow_provider_featurestore.core import consistency
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
-from airflow_provider_featurestore.core.connection_resolver import ConfigConnections, ConnectionResolver
+from airflow_provider_featurestore.core.config.connections import ConfigConnections
+from airflow_provider_featurestore.core.connection_resolver import ConnectionResolver
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
 from airflow_provider_featurestore.core.materialization.engines import Engine, engine_for

@@ -21,9 +21,8 @@ from urllib.parse import quote, urlencode
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from airflow_provider_featurestore.core.connection_resolver import Submission, Submitter
 from airflow_provider_featurestore.core.materialization.engines import (
-    Submission,
-    Submitter,
     cluster_deploy_mode,
     die_with_parent,
     entry_point,

@@ -33,8 +33,8 @@ from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 from airflow_provider_featurestore.core.interval_table import LIVE_JOB_STATES, JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.materialization.job_model import batches
-from airflow_provider_featurestore.core.materialization.rerun import jobs_to_run
 from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
+from airflow_provider_featurestore.core.rerun import jobs_to_run
 from airflow_provider_featurestore.core.timeutil import iso
 
 DEFAULT_MAX_MAP_LENGTH = 1024

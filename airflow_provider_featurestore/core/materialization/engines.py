@@ -24,13 +24,13 @@ import tempfile
 import threading
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_featurestore.core.config import FeatureStoreConfig
-from airflow_provider_featurestore.core.connection_resolver import ConfigConnections
+from airflow_provider_featurestore.core.config.connections import ConfigConnections
+from airflow_provider_featurestore.core.connection_resolver import Submission, Submitter
 from airflow_provider_featurestore.core.errors import BadInput, redact_credentials
 from airflow_provider_featurestore.core.materialization import spark_job
 from airflow_provider_featurestore.core.materialization.job_model import (
@@ -168,24 +168,6 @@ class SparkConnectEngine(_SessionEngine):
         if self._spark is not None:
             self._spark.stop()
             self._spark = None
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One spark-submit of the job. Nothing here is secret except the contents of `batch_file`:
-    `args` and `conf` go on a command line (any local user's `ps`) and into the Spark UI and
-    event log, so they hold paths and settings only."""
-
-    args: tuple[str, ...]  # the job's arguments: `--batch-file PATH --result-dir DIR`
-    conf: Mapping[str, str]
-    py_files: str  # the package zip
-    batch_file: str  # the BatchSpec JSON, mode 0600: ship it with `--files` in cluster deploy mode
-    name: str  # the application's name (Spark UI, cluster manager)
-
-
-Submitter = Callable[[Submission], "str | None"]
-"""Runs `spark-submit` for a `Submission`; raises on failure; returns the driver's stdout when it
-has it (the result's marker line is read from it when no file was written)."""
 
 
 def cluster_deploy_mode(conf: Mapping[str, str], deploy_mode: object = None) -> bool:

@@ -37,7 +37,7 @@ from airflow_provider_featurestore.core.materialization.job_model import (
 from airflow_provider_featurestore.core.timeutil import iso
 
 if TYPE_CHECKING:
-    from airflow_provider_featurestore.core.featurestore import FeatureStore
+    from airflow_provider_featurestore.core.store_view import StoreView
 
 Log = Callable[[str], None]
 
@@ -95,7 +95,7 @@ class Heartbeat:
         self._thread.join()
 
 
-def batch_spec(store: FeatureStore, records: Sequence[JobRecord]) -> BatchSpec:
+def batch_spec(store: StoreView, records: Sequence[JobRecord]) -> BatchSpec:
     """What the engine needs for claimed jobs of one feature set version, in time order."""
     first = records[0]
     online = any("online" in r.stores for r in records)
@@ -110,7 +110,7 @@ def batch_spec(store: FeatureStore, records: Sequence[JobRecord]) -> BatchSpec:
     )
 
 
-def spark_conf(store: FeatureStore, spec: FeatureSetSpec) -> dict[str, str]:
+def spark_conf(store: StoreView, spec: FeatureSetSpec) -> dict[str, str]:
     """engine.conf with the feature set's materialization.spark_conf merged over it."""
     return {**store.config.engine.conf, **spec.materialization.spark_conf}
 
@@ -119,7 +119,7 @@ Progress = Callable[[JobRecord, ChunkResult], None]
 
 
 def run_batch(
-    store: FeatureStore,
+    store: StoreView,
     records: Sequence[JobRecord],
     engine: Engine,
     *,
@@ -222,7 +222,7 @@ def summary(record: JobRecord, result: ChunkResult | None = None) -> str:
 
 
 def run_batches(
-    store: FeatureStore,
+    store: StoreView,
     records: Sequence[JobRecord],
     engine: Engine,
     *,
