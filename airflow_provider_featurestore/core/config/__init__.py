@@ -10,12 +10,8 @@ neither Airflow nor Spark.
 
 from airflow_provider_featurestore.core.column_types import COLUMN_TYPES
 from airflow_provider_featurestore.core.config.fields import ENGINE_TYPES, SCHEDULE_PRESETS, SOURCE_FORMATS
-from airflow_provider_featurestore.core.config.loader import (
-    CONFIG_ENV,
-    DEFAULT_CONFIG_NAME,
-    load_config,
-    resolve_config_path,
-)
+from airflow_provider_featurestore.core.config.loader import load_config, resolve_config_path
+from airflow_provider_featurestore.core.config.location import CONFIG_ENV, DEFAULT_CONFIG_NAME
 from airflow_provider_featurestore.core.config.model import (
     DEFAULT_MAX_BATCH_WINDOW,
     STATUSES,
