@@ -81,7 +81,7 @@ from airflow_provider_featurestore.core.config import FeatureStoreConfig, load_c
 from airflow_provider_featurestore.core.materialization import spark_job
 from airflow_provider_featurestore.core.materialization.engines import EmbeddedEngine, _Sail
 from airflow_provider_featurestore.core.materialization.job_model import BatchSpec, ChunkResult, ChunkSpec
-from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore
+from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore, online_store_for
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
 START = int(DAY.timestamp())
@@ -529,7 +529,7 @@ def main() -> int:
 
         # Online first, while the process holds only Sail and the latest rows (memory figure).
         began = time.perf_counter()
-        store = OnlineStore(options.redis_url)
+        store = online_store_for(options.redis_url)
         bench.online_ours()  # warm-up: imports, script load, plan paths
         bench.online_writer(store)
         setup["online warm-up"] = time.perf_counter() - began

@@ -23,7 +23,7 @@ What is timed:
   the two alternate call by call (so both see the same machine load); p50/p95/p99 of each, the
   ratios ours/bare, and beside them Feast 0.67's figures for this machine class with our
   speed-up over them;
-* the keys alone: `OnlineStore._keys` (what a lookup builds) per call for 1 and 100 entities,
+* the keys alone: `entity_keys` (what a lookup builds) per call for 1 and 100 entities,
   string and long, best of 5, and the ratio long/string;
 * the writer: `OnlineStore.write` of the `--entities` rows (equal event times: every key
   replaced) and `OnlineLayout.keys` of the index column alone, string and long alternating,
@@ -80,9 +80,9 @@ import redis
 from common import aligned
 
 import airflow_provider_featurestore
-from airflow_provider_featurestore.core import online as online_module
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.online import EVENT_TIME_FIELD, OnlineStore, _hmget_many
+from airflow_provider_featurestore.core.online import EVENT_TIME_FIELD, RedisOnlineStore, resp
+from airflow_provider_featurestore.core.online.layout import entity_keys
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fraud"
 FEATURES = 10
@@ -264,39 +264,41 @@ def breakdown(
     refs = kind.refs
     rows = kind.rows(ids[:batch])
     online = store._online()
+    assert isinstance(online, RedisOnlineStore)  # the HMGETs below go to its own client
     layout = store._online_layout(store.spec(kind.feature_set))
     client = online._connect()
-    commands = [(key, bare.fields) for key in online._keys(layout, rows)]
-    replies = _hmget_many(client, commands)
+    commands = [(key, bare.fields) for key in entity_keys(layout, rows)]
+    hmget_many = resp.hmget_many
+    replies = hmget_many(client, commands)
     number = max(20, 20_000 // batch)
     whole = best_us(lambda: store.get_online_features(refs, rows), number)
-    online_module._hmget_many = lambda _client, _commands: replies
+    resp.hmget_many = lambda _client, _commands: replies
     try:
         python = best_us(lambda: store.get_online_features(refs, rows), number)
     finally:
-        online_module._hmget_many = _hmget_many
+        resp.hmget_many = hmget_many
     resolving = best_us(lambda: store._resolved(refs), number)
-    keys = best_us(lambda: online._keys(layout, rows), number)
+    keys = best_us(lambda: entity_keys(layout, rows), number)
     return [
         ("get_online_features, whole call", whole),
         ("  its Python work (Redis replies canned)", python),
         ("    resolve the 10 refs (FeatureStore._resolved)", resolving),
-        (f"    build the {kind.name} keys (OnlineStore._keys)", keys),
+        (f"    build the {kind.name} keys (entity_keys)", keys),
         ("    the rest: checks, decoding, result dicts", python - resolving - keys),
-        ("  HMGET round trip alone (_hmget_many)", best_us(lambda: _hmget_many(client, commands), number)),
+        ("  HMGET round trip alone (resp.hmget_many)", best_us(lambda: hmget_many(client, commands), number)),
         ("bare: redis-py pipeline + float decoding", best_us(lambda: bare(rows), number)),
     ]
 
 
 def key_building(store: FeatureStore, ids: dict[str, list[Any]]) -> dict[tuple[str, int], float]:
-    """us per `OnlineStore._keys` call (what a lookup builds), per kind and batch, best of 5."""
+    """us per `entity_keys` call (what a lookup builds), per kind and batch, best of 5."""
     figures = {}
     for batch in (1, 100):
         for kind in KINDS:
             layout = store.online_layout(store.spec(kind.feature_set))
             rows = kind.rows(ids[kind.name][:batch])
             figures[kind.name, batch] = best_us(
-                lambda layout=layout, rows=rows: OnlineStore._keys(layout, rows), 20_000 // batch, 5
+                lambda layout=layout, rows=rows: entity_keys(layout, rows), 20_000 // batch, 5
             )
     return figures
 
@@ -720,7 +722,7 @@ def main() -> None:
         )
 
         keys = key_building(store, ids)
-        lines = [["keys a lookup builds (OnlineStore._keys)", "string us", "long us", "long/string"]]
+        lines = [["keys a lookup builds (entity_keys)", "string us", "long us", "long/string"]]
         for batch in (1, 100):
             string_us, long_us = keys["string", batch], keys["long", batch]
             lines.append(

@@ -44,9 +44,9 @@ import numpy as np
 import pyarrow as pa
 import redis
 
-from airflow_provider_featurestore.core import online as online_module
 from airflow_provider_featurestore.core.config import Column
-from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore
+from airflow_provider_featurestore.core.online import OnlineLayout, RedisOnlineStore
+from airflow_provider_featurestore.core.online.guarded_write import SHA, pack_rows
 
 PREFIX = "bench:online_write:v1:"
 EVENT_TIME = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -104,20 +104,18 @@ def packed_bare(client: redis.Redis, table: pa.Table, features: int) -> float:
 
 
 def guard_arguments_only(
-    client: redis.Redis, store: OnlineStore, layout: OnlineLayout, table: pa.Table
+    client: redis.Redis, store: RedisOnlineStore, layout: OnlineLayout, table: pa.Table
 ) -> float:
     """Seconds for our write's EVALSHA calls (its packing, not timed) against a script that
     returns at once: what passing the guard its arguments costs, before it does anything."""
     noop = client.script_load("return {#KEYS, 0}").encode()
-    packed, _expired = store._pack(layout, table, int(time.time()))
+    packed, _expired = pack_rows(layout, table, int(time.time()))
     assert packed is not None
     step = store.keys_per_call
     calls = []
     for start in range(0, table.num_rows, step):
         head, *rest = packed.command(start, min(start + step, table.num_rows))
-        calls.append(
-            b"".join([head.replace(online_module._SHA.encode(), noop), *(bytes(part) for part in rest)])
-        )
+        calls.append(b"".join([head.replace(SHA.encode(), noop), *(bytes(part) for part in rest)]))
     return _send_packed(client, calls, 1)
 
 
@@ -156,7 +154,7 @@ def main() -> None:
         ttl=None,
     )
     client = redis.Redis.from_url(options.redis_url)
-    store = OnlineStore(options.redis_url)
+    store = RedisOnlineStore(options.redis_url)
     store.ping()
 
     def fresh() -> None:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from support.jvm_worker import JvmWorker
 from support.spark_cluster import SHORT_LIVED_JVM, SparkServices
 
-from airflow_provider_featurestore.core.online import OnlineStore, OnlineStoreUnavailable
+from airflow_provider_featurestore.core.online import OnlineStoreUnavailable, RedisOnlineStore
 
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -54,9 +54,9 @@ def table_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[
 
 
 @pytest.fixture
-def store() -> Iterator[OnlineStore]:
-    """The tests' Redis server as an `OnlineStore` (a module may define its own `store`)."""
-    online = OnlineStore(REDIS_URL)
+def store() -> Iterator[RedisOnlineStore]:
+    """The tests' Redis server as a `RedisOnlineStore` (a module may define its own `store`)."""
+    online = RedisOnlineStore(REDIS_URL)
     try:
         online.ping()
     except OnlineStoreUnavailable as exc:  # pragma: no cover - a broken test machine

@@ -22,7 +22,12 @@ from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
 from airflow_provider_featurestore.core.materialization.engines import Engine, engine_for
 from airflow_provider_featurestore.core.materialization.runner import Log, log_to_stderr, run_batches
-from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore, OnlineStoreUnavailable
+from airflow_provider_featurestore.core.online import (
+    OnlineLayout,
+    OnlineStore,
+    OnlineStoreUnavailable,
+    online_store_for,
+)
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
 from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
 from airflow_provider_featurestore.core.timeutil import check_feature_time, format_duration, iso, to_epoch
@@ -258,7 +263,7 @@ class FeatureStore:
         url = self.connections.redis_url
         if not url:
             raise BadInput(f"{self.config.config_path}: online_store: not configured")
-        return OnlineStore(url)
+        return online_store_for(url)
 
     def _online(self) -> OnlineStore:
         """The online store this FeatureStore keeps open for lookups (its connection pool is

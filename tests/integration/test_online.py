@@ -22,18 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from airflow_provider_featurestore.core.config import (
-    Column,
-    EngineConfig,
-    FeatureSetSpec,
-    FeatureStoreConfig,
-    Materialization,
-    SourceSpec,
-)
+from airflow_provider_featurestore.core.config import Column
 from airflow_provider_featurestore.core.online import (
     OnlineLayout,
-    OnlineStore,
     OnlineStoreUnavailable,
+    RedisOnlineStore,
     WriteStats,
 )
 
@@ -68,7 +61,7 @@ def raw() -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def prefix(store: OnlineStore) -> Iterator[str]:
+def prefix(store: RedisOnlineStore) -> Iterator[str]:
     """A key prefix of this test alone; its keys are purged afterwards."""
     value = f"test_{uuid.uuid4().hex[:12]}:fs:v1:"
     yield value
@@ -100,7 +93,7 @@ def rows(ids: list[str], when: list[datetime] | datetime, **features: list[objec
 # ---------------------------------------------------------------------------------------
 
 
-def test_round_trip_of_every_type_with_nulls_and_escaped_keys(store: OnlineStore, prefix: str) -> None:
+def test_round_trip_of_every_type_with_nulls_and_escaped_keys(store: RedisOnlineStore, prefix: str) -> None:
     layout = layout_of(
         prefix, ALL_TYPES, index_columns=(Column("account", "string"), Column("shard", "long"))
     )
@@ -153,7 +146,7 @@ def test_round_trip_of_every_type_with_nulls_and_escaped_keys(store: OnlineStore
     assert subset == [{"d": 1e-300, "b": False, "event_ts": T0}]
 
 
-def test_hgetall_is_readable(store: OnlineStore, raw: redis.Redis, prefix: str) -> None:
+def test_hgetall_is_readable(store: RedisOnlineStore, raw: redis.Redis, prefix: str) -> None:
     layout = layout_of(prefix, ALL_TYPES, index_columns=(Column("account", "string"), Column("n", "long")))
     table = pa.table(
         {
@@ -187,7 +180,7 @@ def test_hgetall_is_readable(store: OnlineStore, raw: redis.Redis, prefix: str) 
 
 
 def test_doubles_are_shortest_text_and_whole_second_timestamps_have_no_fraction(
-    store: OnlineStore, raw: redis.Redis, prefix: str
+    store: RedisOnlineStore, raw: redis.Redis, prefix: str
 ) -> None:
     layout = layout_of(prefix, (Column("x", "double"), Column("t", "timestamp")))
     values = [0.1, 100.0, 1e20, float("inf"), 0.30000000000000004]
@@ -200,7 +193,7 @@ def test_doubles_are_shortest_text_and_whole_second_timestamps_have_no_fraction(
     assert [row["x"] for row in got] == values  # type: ignore[index]
 
 
-def test_event_time_of_any_unit_and_time_zone(store: OnlineStore, raw: redis.Redis, prefix: str) -> None:
+def test_event_time_of_any_unit_and_time_zone(store: RedisOnlineStore, raw: redis.Redis, prefix: str) -> None:
     layout = layout_of(prefix)
     moment = T0 + timedelta(seconds=3, microseconds=7)
     for i, arrow_type in enumerate(
@@ -212,41 +205,7 @@ def test_event_time_of_any_unit_and_time_zone(store: OnlineStore, raw: redis.Red
     assert stored == [T0_US + 3_000_007, T0_US + 3_000_000, T0_US + 3_000_000]
 
 
-def test_layout_from_a_feature_set_spec() -> None:
-    spec = FeatureSetSpec(
-        name="transactions",
-        version=2,
-        description="",
-        index_columns=(Column("accountID", "string"),),
-        timestamp_column="timestamp",
-        source=SourceSpec("parquet", "/data/source", "timestamp"),
-        features=(Column("amount_7d_sum", "double"),),
-        materialization=Materialization(online=True, online_ttl=86400),
-    )
-    config = FeatureStoreConfig(
-        project="fraud",
-        config_path="/fs/featurestore.yaml",
-        config_dir="/fs",
-        feature_sets_dir="/fs/featuresets",
-        offline_path="/fs/offline",
-        redis_url=REDIS_URL,
-        redis_conn_id=None,
-        interval_table_url="sqlite:///:memory:",
-        engine=EngineConfig(),
-        feature_sets=(spec,),
-    )
-    layout = OnlineLayout.from_spec(config, spec)
-    assert (layout.prefix, layout.ttl, layout.feature_names) == (
-        "fraud:transactions:v2:",
-        86400,
-        ("amount_7d_sum",),
-    )
-    assert layout.key(["A0001"]) == "fraud:transactions:v2:A0001"
-    with pytest.raises(ValueError, match="unknown type"):
-        OnlineLayout("p:", (Column("id", "uuid"),), "ts", ())
-
-
-def test_bad_rows_are_refused(store: OnlineStore, prefix: str) -> None:
+def test_bad_rows_are_refused(store: RedisOnlineStore, prefix: str) -> None:
     layout = layout_of(prefix)
     with pytest.raises(ValueError, match="lack column"):
         store.write(layout, pa.table({"id": ["a"], "event_ts": pa.array([T0])}))
@@ -265,7 +224,9 @@ def test_bad_rows_are_refused(store: OnlineStore, prefix: str) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def test_older_never_replaces_equal_and_newer_do(store: OnlineStore, raw: redis.Redis, prefix: str) -> None:
+def test_older_never_replaces_equal_and_newer_do(
+    store: RedisOnlineStore, raw: redis.Redis, prefix: str
+) -> None:
     layout = layout_of(prefix, (Column("x", "double"), Column("y", "string")))
     key = layout.key(["acct"])
     at = T0 + timedelta(hours=1)
@@ -287,7 +248,7 @@ def test_older_never_replaces_equal_and_newer_do(store: OnlineStore, raw: redis.
 
 
 def test_a_key_of_another_type_fails_the_write_and_the_store_stays_usable(
-    store: OnlineStore, raw: redis.Redis, prefix: str
+    store: RedisOnlineStore, raw: redis.Redis, prefix: str
 ) -> None:
     layout = layout_of(prefix)
     raw.set(layout.key(["intruder"]), "not a hash")
@@ -298,7 +259,7 @@ def test_a_key_of_another_type_fails_the_write_and_the_store_stays_usable(
     assert store.get(layout, [{"id": "a"}, {"id": "e"}]) == [{"x": 1.0}, {"x": 5.0}]
 
 
-def test_mixed_batch_counts(store: OnlineStore, prefix: str) -> None:
+def test_mixed_batch_counts(store: RedisOnlineStore, prefix: str) -> None:
     layout = layout_of(prefix)
     store.write(layout, rows(["a", "b"], T0, x=[1.0, 1.0]))
     stats = store.write(
@@ -309,7 +270,7 @@ def test_mixed_batch_counts(store: OnlineStore, prefix: str) -> None:
     assert [r["x"] for r in store.get(layout, [{"id": k} for k in "abc"])] == [1.0, 2.0, 2.0]  # type: ignore[index]
 
 
-def test_batches_larger_than_one_script_call(store: OnlineStore, prefix: str) -> None:
+def test_batches_larger_than_one_script_call(store: RedisOnlineStore, prefix: str) -> None:
     layout = layout_of(prefix, (Column("x", "long"), Column("y", "double")))
     store.keys_per_call, store.rows_per_encode = 7, 50  # many calls, many slices in flight
     n = 1_003
@@ -323,7 +284,7 @@ def test_batches_larger_than_one_script_call(store: OnlineStore, prefix: str) ->
     assert store.purge(layout) == n
 
 
-def test_default_call_size_on_a_large_batch(store: OnlineStore, prefix: str) -> None:
+def test_default_call_size_on_a_large_batch(store: RedisOnlineStore, prefix: str) -> None:
     layout = layout_of(prefix)
     n = 45_000  # several encode slices and script calls
     table = rows([f"e{i}" for i in range(n)], T0, x=np.arange(n, dtype=np.float64))
@@ -338,7 +299,9 @@ def test_default_call_size_on_a_large_batch(store: OnlineStore, prefix: str) -> 
 # ---------------------------------------------------------------------------------------
 
 
-def test_ttl_sets_expireat_and_skips_expired_rows(store: OnlineStore, raw: redis.Redis, prefix: str) -> None:
+def test_ttl_sets_expireat_and_skips_expired_rows(
+    store: RedisOnlineStore, raw: redis.Redis, prefix: str
+) -> None:
     layout = layout_of(prefix, ttl=3600)
     now = int(time.time())
     fresh = datetime.fromtimestamp(now - 60, UTC) + timedelta(microseconds=999_999)
@@ -354,7 +317,7 @@ def test_ttl_sets_expireat_and_skips_expired_rows(store: OnlineStore, raw: redis
     assert raw.ttl(layout.key(["fresh"])) == -1
 
 
-def test_a_key_really_expires(store: OnlineStore, raw: redis.Redis, prefix: str) -> None:
+def test_a_key_really_expires(store: RedisOnlineStore, raw: redis.Redis, prefix: str) -> None:
     layout = layout_of(prefix, ttl=10)
     now = int(time.time())
     event = datetime.fromtimestamp(now - 8, UTC)  # expires at now + 2
@@ -386,11 +349,11 @@ def test_password_in_the_url(password_server: tuple[int, str]) -> None:
     port, sock = password_server
     layout = layout_of("pw:fs:v1:")
     for url in (f"redis://:s3cr3t-pw@127.0.0.1:{port}/0", f"unix://:s3cr3t-pw@{sock}?db=0"):
-        with OnlineStore(url) as online:
+        with RedisOnlineStore(url) as online:
             online.ping()
             assert online.write(layout, rows(["a"], T0, x=[1.5])).written == 1
             assert online.get(layout, [{"id": "a"}]) == [{"x": 1.5}]
-    with OnlineStore(f"redis://127.0.0.1:{port}/0", password="s3cr3t-pw") as online:
+    with RedisOnlineStore(f"redis://127.0.0.1:{port}/0", password="s3cr3t-pw") as online:
         assert online.purge(layout) == 1
 
 
@@ -399,7 +362,7 @@ def test_wrong_or_missing_password_is_unavailable_without_showing_it(
 ) -> None:
     port, _ = password_server
     with pytest.raises(OnlineStoreUnavailable) as caught:
-        OnlineStore(f"redis://:wrong-pw-123@127.0.0.1:{port}/0").ping()
+        RedisOnlineStore(f"redis://:wrong-pw-123@127.0.0.1:{port}/0").ping()
     message = str(caught.value)
     assert "wrong-pw-123" not in message
     assert message.startswith(
@@ -407,9 +370,9 @@ def test_wrong_or_missing_password_is_unavailable_without_showing_it(
     )
     assert message.endswith("; give its password in online_store.redis_url (redis://:PASSWORD@host:port/db)")
     with pytest.raises(OnlineStoreUnavailable, match="authenticat"):
-        OnlineStore(f"redis://127.0.0.1:{port}/0").ping()
+        RedisOnlineStore(f"redis://127.0.0.1:{port}/0").ping()
     with pytest.raises(OnlineStoreUnavailable) as caught:
-        OnlineStore(f"redis://127.0.0.1:{port}/0", password="other-pw-456").write(
+        RedisOnlineStore(f"redis://127.0.0.1:{port}/0", password="other-pw-456").write(
             layout_of("x:"), rows([], T0, x=[])
         )
     assert "other-pw-456" not in str(caught.value)
@@ -420,43 +383,43 @@ def test_tls(tmp_path: Path) -> None:
     try:
         layout = layout_of("tls:fs:v1:")
         for online in (
-            OnlineStore(f"rediss://127.0.0.1:{port}/0", ssl_ca_certs=str(ca)),
-            OnlineStore(f"redis://127.0.0.1:{port}/0", ssl=True, ssl_ca_certs=str(ca)),
+            RedisOnlineStore(f"rediss://127.0.0.1:{port}/0", ssl_ca_certs=str(ca)),
+            RedisOnlineStore(f"redis://127.0.0.1:{port}/0", ssl=True, ssl_ca_certs=str(ca)),
         ):
             with online:
                 assert online.write(layout, rows(["a"], T0, x=[2.5])).written == 1
                 assert online.get(layout, [{"id": "a"}]) == [{"x": 2.5}]
         with pytest.raises(OnlineStoreUnavailable, match=f"at rediss://127.0.0.1:{port}/0: .*certificate"):
-            OnlineStore(f"rediss://127.0.0.1:{port}/0").ping()  # the system CAs do not trust it
+            RedisOnlineStore(f"rediss://127.0.0.1:{port}/0").ping()  # the system CAs do not trust it
     finally:
         stop(process)
 
 
 def test_unreachable_url() -> None:
     port = free_port()  # nothing listens there
-    online = OnlineStore(f"redis://127.0.0.1:{port}/3")
+    online = RedisOnlineStore(f"redis://127.0.0.1:{port}/3")
     with pytest.raises(OnlineStoreUnavailable, match=f"at redis://127.0.0.1:{port}/3: .*; start Redis"):
         online.ping()
     with pytest.raises(OnlineStoreUnavailable):
         online.get(layout_of("x:"), [{"id": "a"}])
     with pytest.raises(ValueError, match="not a Redis URL"):
-        OnlineStore("http://127.0.0.1:6379")
+        RedisOnlineStore("http://127.0.0.1:6379")
 
 
-def test_pickled_store_reconnects(store: OnlineStore, prefix: str) -> None:
+def test_pickled_store_reconnects(store: RedisOnlineStore, prefix: str) -> None:
     layout = layout_of(prefix)
     store.write(layout, rows(["a"], T0, x=[1.0]))
     clone = pickle.loads(pickle.dumps(store))
     assert clone.get(layout, [{"id": "a"}]) == [{"x": 1.0}]
     assert pickle.loads(pickle.dumps(layout)) == layout
-    assert "s3cr3t" not in repr(OnlineStore("redis://:s3cr3t@localhost:6379/0"))
+    assert "s3cr3t" not in repr(RedisOnlineStore("redis://:s3cr3t@localhost:6379/0"))
     clone.close()
 
 
 def test_script_reloaded_after_script_flush(password_server: tuple[int, str]) -> None:
     port, _ = password_server  # a private server: SCRIPT FLUSH is server-wide
     layout = layout_of("flush:fs:v1:")
-    with OnlineStore(f"redis://:s3cr3t-pw@127.0.0.1:{port}/0") as online:
+    with RedisOnlineStore(f"redis://:s3cr3t-pw@127.0.0.1:{port}/0") as online:
         online.write(layout, rows(["a"], T0, x=[1.0]))
         redis.Redis(port=port, password="s3cr3t-pw").script_flush()  # as after a restart: NOSCRIPT
         assert online.write(layout, rows(["a", "b"], T0, x=[2.0, 2.0])).written == 2
@@ -514,7 +477,7 @@ def test_cluster_write_read_guard_purge(cluster_url: str) -> None:
     layout = layout_of("clu:fs:v1:", (Column("x", "long"), Column("y", "string")))
     n = 2_000
     ids = [f"entity-{i}" for i in range(n)]
-    with OnlineStore(cluster_url) as online:  # cluster auto-detected
+    with RedisOnlineStore(cluster_url) as online:  # cluster auto-detected
         assert online.is_cluster
         assert (
             online.write(layout, rows(ids, T0, x=list(range(n)), y=[f"v{i}" for i in range(n)])).written == n
@@ -538,7 +501,7 @@ def test_cluster_write_read_guard_purge(cluster_url: str) -> None:
 def test_cluster_keys_spread_over_every_primary(cluster_url: str) -> None:
     layout = layout_of("spread:fs:v1:")
     ids = [f"e{i}" for i in range(300)]
-    with OnlineStore(cluster_url, cluster=True) as online:
+    with RedisOnlineStore(cluster_url, cluster=True) as online:
         online.write(layout, rows(ids, T0, x=[1.0] * 300))
         client = online._connect()
         per_node = [client.get_redis_connection(node).dbsize() for node in client.get_primaries()]
@@ -550,7 +513,7 @@ def test_cluster_write_follows_a_moved_slot(cluster_url: str, monkeypatch: pytes
     layout = layout_of("moved:fs:v1:")
     key = layout.key(["m1"])
     slot = key_slot(key.encode())
-    with OnlineStore(cluster_url) as online:
+    with RedisOnlineStore(cluster_url) as online:
         online.ping()  # the slot map is now cached
         client = online._connect()
         source = client.nodes_manager.get_node_from_slot(slot)
@@ -591,7 +554,9 @@ def test_cluster_write_follows_a_moved_slot(cluster_url: str, monkeypatch: pytes
         max_size=8,
     )
 )
-def test_stored_row_has_the_max_event_time(store: OnlineStore, writes: list[list[tuple[str, int]]]) -> None:
+def test_stored_row_has_the_max_event_time(
+    store: RedisOnlineStore, writes: list[list[tuple[str, int]]]
+) -> None:
     layout = layout_of(f"prop_{uuid.uuid4().hex[:12]}:fs:v1:", (Column("n", "long"),))
     expected: dict[str, tuple[int, int]] = {}
     try:
@@ -612,27 +577,3 @@ def test_stored_row_has_the_max_event_time(store: OnlineStore, writes: list[list
                 assert row == {"n": number, "event_ts": T0 + timedelta(seconds=second)}
     finally:
         store.purge(layout)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=8)), min_size=1, max_size=20))
-def test_lookup_keys_of_text_entities_are_the_written_keys(values: list[tuple[str, str]]) -> None:
-    """Lookups build text keys in plain Python; they must equal the Arrow-built keys writes use."""
-    layout = layout_of("p:1", index_columns=(Column("a", "string"), Column("b", "string")))
-    rows = [{"a": a, "b": b} for a, b in values]
-    arrays = [pa.array([a for a, _ in values]), pa.array([b for _, b in values])]
-    assert OnlineStore._keys(layout, rows) == layout.keys(arrays).to_pylist()
-
-
-def test_index_values_that_are_not_of_their_type_are_refused() -> None:
-    layout = layout_of("p:1", index_columns=(Column("n", "long"),))
-    assert layout.key([2]) == layout.key([2.0]) == "p:12"
-    for bad in (2.5, 2.999, True):
-        with pytest.raises(ValueError, match="is not an integer"):
-            layout.key([bad])  # Arrow alone would truncate 2.999 to entity 2's key
-    with pytest.raises(ValueError, match=r"value 1 \[1\] is not a int64") as refused:
-        OnlineStore._keys(layout, [{"n": 1}, {"n": [1]}] + [{"n": i} for i in range(5000)])
-    assert len(str(refused.value)) <= 500
-    text = layout_of("p:1")
-    with pytest.raises(ValueError, match="every entity needs a text key"):
-        OnlineStore._keys(text, [{"id": None}])

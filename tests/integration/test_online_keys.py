@@ -1,7 +1,7 @@
-"""Keys of `int` and `long` index columns: lookups build them in plain Python, writes with Arrow;
-both must give the same text (existing data stays readable), bad values must be refused as
-before, and a lookup must import nothing (the first `pa.array` of Python objects imports pandas).
-Against the real Redis of the tests (FEATURESTORE_TEST_REDIS_URL)."""
+"""Keys of `int` and `long` index columns against the real Redis of the tests
+(FEATURESTORE_TEST_REDIS_URL): written with Arrow, read back with Python values of every
+spelling, and a lookup must import nothing (the first `pa.array` of Python objects imports
+pandas). That lookup and write keys agree, without a server: tests/unit/test_online_entity_keys.py."""
 
 from __future__ import annotations
 
@@ -19,24 +19,19 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import redis
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from airflow_provider_featurestore.core.config import Column
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore
+from airflow_provider_featurestore.core.online import OnlineLayout, RedisOnlineStore
 
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-INT64 = st.integers(-(2**63), 2**63 - 1)
-INT32 = st.integers(-(2**31), 2**31 - 1)
-ARROW = {"int": pa.int32(), "long": pa.int64()}
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @pytest.fixture
-def prefix(store: OnlineStore) -> Iterator[str]:
+def prefix(store: RedisOnlineStore) -> Iterator[str]:
     """A key prefix of this test alone; its keys are purged afterwards."""
     value = f"test_{uuid.uuid4().hex[:12]}:keys:v1:"
     yield value
@@ -47,120 +42,12 @@ def layout_of(prefix: str, *index: Column) -> OnlineLayout:
     return OnlineLayout(prefix, index, "event_ts", (Column("x", "double"),))
 
 
-def writer_keys(layout: OnlineLayout, columns: list[list[object]]) -> list[str]:
-    """The keys `OnlineStore.write` gives rows: Arrow arrays of the declared types."""
-    arrays = [
-        pa.array(values, ARROW.get(column.type, pa.string()))
-        for values, column in zip(columns, layout.index_columns, strict=True)
-    ]
-    return layout.keys(arrays).to_pylist()
-
-
-def lookup_keys(layout: OnlineLayout, columns: list[list[object]]) -> list[str]:
-    names = [column.name for column in layout.index_columns]
-    return OnlineStore._keys(
-        layout, [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Lookup keys = writer keys
-# ---------------------------------------------------------------------------------------
-
-
-@settings(max_examples=200, deadline=None)
-@given(kind=st.sampled_from(["int", "long"]), data=st.data())
-def test_lookup_keys_of_integers_are_the_written_keys(kind: str, data: st.DataObject) -> None:
-    values = data.draw(st.lists(INT32 if kind == "int" else INT64, min_size=1, max_size=30))
-    layout = layout_of("p:fs:v1:", Column("n", kind))
-    written = writer_keys(layout, [values])
-    assert written == [f"p:fs:v1:{value}" for value in values]  # decimal, as stored today
-    assert lookup_keys(layout, [values]) == written
-    assert [layout.key([value]) for value in values] == written
-    # The other spellings a lookup accepts for the same entity: text (the CLI), numpy, 2.0.
-    assert lookup_keys(layout, [[str(value) for value in values]]) == written
-    assert lookup_keys(layout, [[np.int64(value) for value in values]]) == written
-    exact = [value for value in values if abs(value) <= 2**53]
-    assert lookup_keys(layout, [[float(value) for value in exact]]) == writer_keys(layout, [exact])
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.tuples(st.text(min_size=1, max_size=8), INT64, INT32), min_size=1, max_size=20),
-)
-def test_lookup_keys_of_mixed_index_columns_are_the_written_keys(values: list[tuple[str, int, int]]) -> None:
-    layout = layout_of("p:fs:v1:", Column("s", "string"), Column("l", "long"), Column("i", "int"))
-    columns = [list(column) for column in zip(*values, strict=True)]
-    written = writer_keys(layout, columns)
-    assert lookup_keys(layout, columns) == written
-    assert [layout.key(list(row)) for row in values] == written
-
-
-def test_integer_keys_are_not_escaped_and_negative_ones_keep_their_sign() -> None:
-    layout = layout_of("p:fs:v1:", Column("a", "long"), Column("b", "int"))
-    columns: list[list[object]] = [[-(2**63), 0, 2**63 - 1], [2**31 - 1, -1, -(2**31)]]
-    expected = [
-        "p:fs:v1:-9223372036854775808:2147483647",
-        "p:fs:v1:0:-1",
-        "p:fs:v1:9223372036854775807:-2147483648",
-    ]
-    assert writer_keys(layout, columns) == lookup_keys(layout, columns) == expected
-
-
-# ---------------------------------------------------------------------------------------
-# Bad values: refused as before, with Arrow's words
-# ---------------------------------------------------------------------------------------
-
-BAD_LONGS = [
-    (2.5, r"value 1 2\.5 is not an integer"),
-    (float("nan"), r"value 1 nan is not an integer"),
-    (True, r"value 1 True is not an integer"),
-    ("abc", r"index column 'n' is a long: cannot read 'abc'"),
-    ("2.0", r"index column 'n' is a long: cannot read '2\.0'"),
-    (2**63, r"value 1 9223372036854775808 is not a int64"),
-    (-(2**63) - 1, r"value 1 -9223372036854775809 is not a int64"),
-    (2.0**63, r"value 1 9\.223372036854776e\+18 is not a int64"),
-    (None, r"index column 'n' has null values"),
-    ([1], r"value 1 \[1\] is not a int64"),
-    (b"1", r"value 1 b'1' is not a int64"),
-]
-
-
-@pytest.mark.parametrize(("bad", "message"), BAD_LONGS, ids=[repr(bad) for bad, _ in BAD_LONGS])
-def test_bad_long_values_are_refused_with_the_same_message(bad: object, message: str) -> None:
-    layout = layout_of("p:fs:v1:", Column("n", "long"))
-    rows = [{"n": 1}, {"n": bad}, {"n": 3}]
-    with pytest.raises(ValueError, match=message) as refused:
-        OnlineStore._keys(layout, rows)
-    with pytest.raises(ValueError) as by_arrow:  # the Arrow path, as every lookup took it before
-        OnlineStore._arrow_keys(layout, rows)
-    assert str(refused.value) == str(by_arrow.value)
-    with pytest.raises(ValueError, match=message.replace("value 1", "value 0")):
-        layout.key([bad])
-
-
-def test_bad_int_values_are_refused_with_the_same_message() -> None:
-    layout = layout_of("p:fs:v1:", Column("s", "string"), Column("i", "int"))
-    for bad, message in [
-        (2**31, r"index column 'i' \(int\): value 0 2147483648 is not a int32"),
-        (-(2**31) - 1, r"value 0 -2147483649 is not a int32"),
-        (1.5, r"index column 'i' \(int\): value 0 1\.5 is not an integer"),
-        (False, r"value 0 False is not an integer"),
-    ]:
-        with pytest.raises(ValueError, match=message):
-            OnlineStore._keys(layout, [{"s": "a", "i": bad}])
-        with pytest.raises(ValueError, match=message):
-            layout.key(["a", bad])
-    with pytest.raises(ValueError, match="every entity needs its index column 'i'"):
-        OnlineStore._keys(layout, [{"s": "a", "i": 1}, {"s": "b"}])
-
-
 # ---------------------------------------------------------------------------------------
 # Against Redis: written with Arrow int64/int32 keys, read back with Python values
 # ---------------------------------------------------------------------------------------
 
 
-def test_round_trip_of_integer_keys(store: OnlineStore, prefix: str) -> None:
+def test_round_trip_of_integer_keys(store: RedisOnlineStore, prefix: str) -> None:
     layout = layout_of(prefix, Column("card", "long"), Column("slot", "int"))
     cards = [-(2**63), -1, 0, 42, 2**63 - 1]
     slots = [2**31 - 1, 0, -(2**31), 7, 1]
@@ -287,7 +174,7 @@ def test_a_lookup_imports_nothing(feature_store: tuple[FeatureStore, str], tmp_p
     assert report["imported"] == [], f"the first lookups imported {report['imported']}"
 
 
-def test_connections_announce_redis_py_as_redis_py_would(store: OnlineStore) -> None:
+def test_connections_announce_redis_py_as_redis_py_would(store: RedisOnlineStore) -> None:
     """The online store names the client library itself (so that redis-py need not read its
     package metadata per connection); the name and version are what redis-py would send."""
     client = store._connect()

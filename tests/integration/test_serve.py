@@ -28,7 +28,7 @@ import redis
 import requests
 
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.online import OnlineStore
+from airflow_provider_featurestore.core.online import online_store_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fraud"
 FEATURESTORE = str(Path(sys.executable).with_name("featurestore"))
@@ -143,7 +143,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
     of A1 and A2 (A2 without a country) and A3 (live). Nothing of `nobody`."""
     copy = copy_example(tmp_path_factory.mktemp("serve") / "fraud", REDIS_URL)
     store = FeatureStore(copy.config, check_transformations=False)
-    online = OnlineStore(REDIS_URL)
+    online = online_store_for(REDIS_URL)
     transactions = store.online_layout(store.spec("transactions"))
     accounts = store.online_layout(store.spec("accounts"))
     written = online.write(
@@ -321,7 +321,7 @@ def test_values_turn_null_once_their_ttl_passes(server: Server, example: Example
     layout = store.online_layout(store.spec("transactions"))
     expires_at = int(time.time()) + 4
     event = datetime.fromtimestamp(expires_at - TTL, UTC)
-    with OnlineStore(REDIS_URL) as online:
+    with online_store_for(REDIS_URL) as online:
         assert (
             online.write(
                 layout,
@@ -360,7 +360,7 @@ def test_values_turn_null_once_their_ttl_passes(server: Server, example: Example
 def test_non_finite_floats_are_strings_as_in_protobuf_json(server: Server, example: Example) -> None:
     store = FeatureStore(example.config, check_transformations=False)
     layout = store.online_layout(store.spec("transactions"))
-    with OnlineStore(REDIS_URL) as online:
+    with online_store_for(REDIS_URL) as online:
         table = pa.table(
             {
                 "accountID": ["odd"],
@@ -499,7 +499,7 @@ def test_a_fraction_for_an_integer_key_is_refused_not_truncated(tmp_path: Path) 
     )
     store = FeatureStore(copy.config, check_transformations=False)
     layout = store.online_layout(store.spec("cards"))
-    with OnlineStore(REDIS_URL) as online:
+    with online_store_for(REDIS_URL) as online:
         table = pa.table(
             {"cardID": pa.array([1], pa.int64()), "timestamp": timestamps(LIVE), "limit": [10.0]}
         )

@@ -26,7 +26,7 @@ from test_serve import FEATURESTORE, LIVE, REDIS_URL, Server, copy_example, time
 
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.online import OnlineStore
+from airflow_provider_featurestore.core.online import online_store_for
 from airflow_provider_featurestore.core.serving import api_keys
 from airflow_provider_featurestore.core.serving.server import exposure_warning
 
@@ -71,7 +71,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     patch.setenv(KEY_ENV, FULL_KEY)
     store = FeatureStore(config, check_transformations=False)
     layout = store.online_layout(store.spec("accounts"))
-    online = OnlineStore(REDIS_URL)
+    online = online_store_for(REDIS_URL)
     row = {
         "accountID": ["A1"],
         "timestamp": timestamps(LIVE),

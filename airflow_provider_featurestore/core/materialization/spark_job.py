@@ -35,7 +35,7 @@ from airflow_provider_featurestore.core.materialization.job_model import (
     ChunkSpec,
     Report,
 )
-from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore
+from airflow_provider_featurestore.core.online import OnlineLayout, online_store_for
 from airflow_provider_featurestore.core.timeutil import to_datetime
 
 if TYPE_CHECKING:
@@ -573,7 +573,7 @@ def write_online(
     """
     # The marker first (see OnlineStore.mark): a flush between it and the rows costs a needless
     # repair, never an unnoticed loss.
-    with OnlineStore(redis_url) as marker:
+    with online_store_for(redis_url) as marker:
         marker.mark(layout)
     index_names = [c.name for c in layout.index_columns]
     method = str(rows.sparkSession.conf.get(LATEST_METHOD_CONF, "window"))  # Spark raises without a default
@@ -585,7 +585,7 @@ def write_online(
         import numpy as np
         import pyarrow as pa
 
-        store = OnlineStore(redis_url)
+        store = online_store_for(redis_url)
         totals = np.zeros(len(starts_us), np.int64)
         written = np.zeros(len(starts_us), np.int64)
         try:

@@ -54,7 +54,7 @@ from starlette.requests import ClientDisconnect
 from airflow_provider_featurestore.core.config import CONFIG_ENV
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.online import OnlineStoreUnavailable, _safe_url
+from airflow_provider_featurestore.core.online import OnlineStoreUnavailable
 from airflow_provider_featurestore.core.retrieval import resolve
 from airflow_provider_featurestore.core.serving import api_keys
 from airflow_provider_featurestore.core.serving.auth import RequireKey, scope_denied
@@ -217,7 +217,7 @@ def serve(
     import uvicorn
 
     online = store.online_store()  # BadInput when online_store is not configured
-    redis_shown = _safe_url(online._url)
+    redis_shown = online.safe_url
     online.close()
     keys = api_keys.from_config(store.config)  # BadInput here, before listening
     warning = exposure_warning(host, port, keys, store.config.config_path)
