@@ -16,8 +16,9 @@ job failed).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
 from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID, SCHEDULED_PREFIX
@@ -34,6 +35,9 @@ from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS
 from airflow_provider_featurestore.core.intervals import STATUSES
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.timeutil import to_datetime
+
+if TYPE_CHECKING:
+    from airflow.sdk import Param
 
 PRESETS = {
     "@hourly": "0 * * * *",
@@ -122,6 +126,22 @@ def _materialization_tasks(
     return plan, materialize, finalize
 
 
+def _multi_select(default: Sequence[str], options: Sequence[str], title: str, description: str) -> Param:
+    """An array Param the form draws as a multi-select: only when its options are at its top
+    level (`examples`, Airflow 3's form); `items.enum` alone gives a free-text box."""
+    from airflow.sdk import Param
+
+    return Param(
+        list(default),
+        type="array",
+        title=title,
+        examples=list(options),
+        items={"type": "string", "enum": list(options)},
+        uniqueItems=True,
+        description=description,
+    )
+
+
 def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-untyped-def]
     from airflow.sdk import DAG, Param
 
@@ -137,25 +157,14 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-
         ),
         "start": Param(type="string", format="date-time", title="Start (UTC, inclusive)"),
         "end": Param(type="string", format="date-time", title="End (UTC, exclusive)"),
-        # An array Param is drawn as a multi-select only when its options are at its top level
-        # (`examples`, Airflow 3's form); `items.enum` alone gives a free-text box.
-        "data_status": Param(
-            list(DEFAULT_STATUSES),
-            type="array",
-            title="Data status",
-            examples=list(STATUSES),
-            items={"type": "string", "enum": list(STATUSES)},
-            uniqueItems=True,
-            description="Fill time whose status is one of these (Pending time is never taken).",
+        "data_status": _multi_select(
+            DEFAULT_STATUSES,
+            STATUSES,
+            "Data status",
+            "Fill time whose status is one of these (Pending time is never taken).",
         ),
-        "stores": Param(
-            list(STORES),
-            type="array",
-            title="Stores",
-            examples=list(STORES),
-            items={"type": "string", "enum": list(STORES)},
-            uniqueItems=True,
-            description="Stores to write (only those the feature set enables).",
+        "stores": _multi_select(
+            STORES, STORES, "Stores", "Stores to write (only those the feature set enables)."
         ),
         "max_jobs": Param(
             DEFAULT_MAX_JOBS,

@@ -34,7 +34,8 @@ class ChunkSpec:
 
 @dataclass(frozen=True)
 class BatchSpec:
-    """Consecutive chunks of one feature set version, in time order, run as one engine run."""
+    """Consecutive chunks of one feature set version, in time order, run as one engine run.
+    What the job needs to reopen the config and the online store wherever the driver runs."""
 
     config_path: str
     feature_set: str

@@ -45,6 +45,8 @@ class WriteStats:
 
 # One lookup request: a feature set version and the features wanted from it (None: all).
 LookupRequest = tuple[OnlineLayout, Sequence[str] | None]
+# The entities of a lookup: each maps index column names to values.
+EntityRows = Sequence[Mapping[str, object]]
 # A lookup's answer for one entity: feature name -> value, or None when nothing is stored.
 FoundRow = dict[str, object] | None
 
@@ -95,11 +97,7 @@ class OnlineStore(ABC):
 
     @abstractmethod
     def lookup(
-        self,
-        requests: Sequence[LookupRequest],
-        entity_rows: Sequence[Mapping[str, object]],
-        *,
-        with_event_time: bool = False,
+        self, requests: Sequence[LookupRequest], entity_rows: EntityRows, *, with_event_time: bool = False
     ) -> list[list[FoundRow]]:
         """`get` for several feature set versions at once, in one round trip where the store
         allows it. One list of rows per request, each in the order of `entity_rows`."""

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +35,7 @@ from airflow_provider_featurestore.core.online.guarded_write import SCRIPT, Call
 from airflow_provider_featurestore.core.online.layout import EVENT_TIME_FIELD, OnlineLayout, entity_keys
 from airflow_provider_featurestore.core.online.pipeline import ScriptPipeline
 from airflow_provider_featurestore.core.online.protocol import (
+    EntityRows,
     FoundRow,
     LookupRequest,
     OnlineStore,
@@ -195,11 +196,7 @@ class RedisOnlineStore(OnlineStore):
     # -- read --------------------------------------------------------------------------
 
     def lookup(
-        self,
-        requests: Sequence[LookupRequest],
-        entity_rows: Sequence[Mapping[str, object]],
-        *,
-        with_event_time: bool = False,
+        self, requests: Sequence[LookupRequest], entity_rows: EntityRows, *, with_event_time: bool = False
     ) -> list[list[FoundRow]]:
         """See `OnlineStore.lookup`: every HMGET of every layout in one round trip."""
         commands: list[tuple[str, list[str]]] = []

@@ -273,19 +273,11 @@ def _parse(body: bytes, max_entities: int) -> tuple[list[str], list[Any], bool]:
     unknown = [name for name in document if name not in FIELDS]
     if unknown:
         raise BadInput(f"body: unknown field(s) {', '.join(map(repr, unknown))}; fields: {', '.join(FIELDS)}")
-    if "features" not in document:
-        raise BadInput("features: is required: a list of feature refs ('feature_set:feature')")
-    features = document["features"]
-    if not isinstance(features, list):
-        raise BadInput(f"features: expected a list of feature refs, got {_kind(features)}")
+    features = _required_list(document, "features", "a list of feature refs", " ('feature_set:feature')")
     for number, ref in enumerate(features):
         if not isinstance(ref, str):
             raise BadInput(f"features[{number}]: expected a feature ref string, got {_kind(ref)}")
-    if "entities" not in document:
-        raise BadInput("entities: is required: a list of objects of index column values")
-    entities = document["entities"]
-    if not isinstance(entities, list):
-        raise BadInput(f"entities: expected a list of objects, got {_kind(entities)}")
+    entities = _required_list(document, "entities", "a list of objects", " of index column values")
     if len(entities) > max_entities:
         raise BadInput(f"entities: {len(entities):,} given; at most {max_entities:,} per request")
     event_timestamps = document.get("event_timestamps", False)
@@ -331,6 +323,17 @@ def _entity_error(store: FeatureStore, features: list[str], entities: list[Any],
                 except (ValueError, KeyError, TypeError) as exc:
                     return _one_line(f"entities[{number}]: {exc}")
     return _one_line("entities" + message[len("entity_rows") :])
+
+
+def _required_list(document: dict[str, Any], name: str, what: str, detail: str) -> list[Any]:
+    """The body's field `name`, which must be present and a list: `what`, as the error when it
+    is missing describes it with `detail` added."""
+    if name not in document:
+        raise BadInput(f"{name}: is required: {what}{detail}")
+    value = document[name]
+    if not isinstance(value, list):
+        raise BadInput(f"{name}: expected {what}, got {_kind(value)}")
+    return value
 
 
 def _kind(value: object) -> str:
