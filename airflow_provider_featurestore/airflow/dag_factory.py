@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
 from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID, SCHEDULED_PREFIX
@@ -34,6 +34,10 @@ from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS
 from airflow_provider_featurestore.core.intervals import STATUSES
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.timeutil import to_datetime
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 PRESETS = {
     "@hourly": "0 * * * *",
@@ -78,7 +82,7 @@ def _materialization_tasks(
     stores: str | None,
     specs: list[FeatureSetSpec],
     max_jobs: str | None = None,
-):  # type: ignore[no-untyped-def]
+) -> tuple[FeatureStorePlanOperator, MappedOperator, FeatureStoreFinalizeOperator]:
     from airflow.sdk import AssetAlias
 
     common = {"config_path": config.config_path}
@@ -122,7 +126,7 @@ def _materialization_tasks(
     return plan, materialize, finalize
 
 
-def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-untyped-def]
+def backfill_dag(config: FeatureStoreConfig, parallel: int) -> DAG:
     from airflow.sdk import DAG, Param
 
     names = sorted({spec.name for spec in config.feature_sets})
@@ -192,7 +196,7 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-
     return dag
 
 
-def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: int):  # type: ignore[no-untyped-def]
+def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: int) -> DAG:
     from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
     from airflow.sdk import DAG
     from airflow.timetables.interval import CronDataIntervalTimetable
