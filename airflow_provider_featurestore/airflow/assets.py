@@ -8,6 +8,11 @@ a training DAG can be scheduled on "transactions v1 offline updated":
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
 ALIAS = "featurestore"  # the tasks emit through this alias: the feature set is known only at run time
 
 
@@ -19,7 +24,7 @@ def asset_uri(project: str, name: str, version: int, store: str) -> str:
     return f"featurestore://{project}/{name}/v{version}/{store}"
 
 
-def feature_asset(project: str, name: str, version: int, store: str):  # type: ignore[no-untyped-def]
+def feature_asset(project: str, name: str, version: int, store: str) -> Asset:
     """The Airflow `Asset` of one store of one feature set version."""
     from airflow.sdk import Asset
 

@@ -37,7 +37,8 @@ from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.timeutil import to_datetime
 
 if TYPE_CHECKING:
-    from airflow.sdk import Param
+    from airflow.sdk import DAG, Param
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 PRESETS = {
     "@hourly": "0 * * * *",
@@ -82,7 +83,7 @@ def _materialization_tasks(
     stores: str | None,
     specs: list[FeatureSetSpec],
     max_jobs: str | None = None,
-):  # type: ignore[no-untyped-def]
+) -> tuple[FeatureStorePlanOperator, MappedOperator, FeatureStoreFinalizeOperator]:
     from airflow.sdk import AssetAlias
 
     common = {"config_path": config.config_path}
@@ -142,7 +143,7 @@ def _multi_select(default: Sequence[str], options: Sequence[str], title: str, de
     )
 
 
-def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-untyped-def]
+def backfill_dag(config: FeatureStoreConfig, parallel: int) -> DAG:
     from airflow.sdk import DAG, Param
 
     names = sorted({spec.name for spec in config.feature_sets})
@@ -201,7 +202,7 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int):  # type: ignore[no-
     return dag
 
 
-def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: int):  # type: ignore[no-untyped-def]
+def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: int) -> DAG:
     from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
     from airflow.sdk import DAG
     from airflow.timetables.interval import CronDataIntervalTimetable

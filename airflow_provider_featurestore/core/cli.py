@@ -20,6 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from airflow_provider_featurestore.core import __version__
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, load_config
@@ -41,12 +42,13 @@ EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (exit 2) instead of usage text."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # Parents of the subcommands are _Parser too: a subcommand's `parents` share its parser class.
+    common = _Parser(add_help=False)
     common.add_argument(
         "--config",
         help="featurestore.yaml (default: the Airflow Variable featurestore_config where Airflow is "
@@ -55,9 +57,9 @@ def _build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--verbose", action="store_true", help="print the traceback of an error (or set FEATURESTORE_DEBUG=1)"
     )
-    listing = argparse.ArgumentParser(add_help=False)
+    listing = _Parser(add_help=False)
     listing.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    versioned = argparse.ArgumentParser(add_help=False)
+    versioned = _Parser(add_help=False)
     versioned.add_argument("name", help="feature set name")
     versioned.add_argument("--version", type=_positive_int, help="feature set version (default: the latest)")
 

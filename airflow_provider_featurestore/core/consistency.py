@@ -51,6 +51,8 @@ from airflow_provider_featurestore.core.interval_table import JobRecord, StreamK
 from airflow_provider_featurestore.core.timeutil import iso
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
     from airflow_provider_featurestore.core.store_view import StoreView
 
 HISTORY_DEPTH = 1000
@@ -115,28 +117,6 @@ Findings = dict[str, dict[str | None, str]]
 set) -> why it is lost. `IntervalTable.mark_lost`, or `claim(lost=...)`, turns it Incomplete."""
 
 
-def check(
-    store: StoreView,
-    spec: FeatureSetSpec,
-    stores: Iterable[str] | None = None,
-    *,
-    strict: bool = True,
-    now: float | None = None,
-) -> CheckReport:
-    """Check the Complete time of `stores` (default: every enabled one) of one feature set
-    version against the stores; turn what they lost into Incomplete (see the module's doc).
-
-    `strict`: a store that cannot be reached or read raises `ServiceUnavailable` before
-    anything changes; otherwise it is skipped (`report.skipped` says why).
-    """
-    report, findings = inspect(store, spec, stores, strict=strict, now=now)
-    key = StreamKey(spec.name, spec.version)
-    for name, lost in findings.items():  # every store read first: an unreachable one changes nothing
-        for seg in store.table.mark_lost(key, name, lost):
-            report.lost.append(LostTime(name, seg.start, seg.end, seg.job_id, lost[seg.job_id]))
-    return report
-
-
 def inspect(
     store: StoreView,
     spec: FeatureSetSpec,
@@ -145,8 +125,14 @@ def inspect(
     strict: bool = True,
     now: float | None = None,
 ) -> tuple[CheckReport, Findings]:
-    """`check`'s reads: what the stores lost, changing nothing (`report.lost` stays empty).
-    The planner hands the findings to its claim, so marking and claiming are one transaction."""
+    """Read what the stores lost of the Complete time of `stores` (default: every enabled one)
+    of one feature set version, changing nothing (`report.lost` stays empty; see the module's
+    doc). `mark_lost` then turns the findings Incomplete; the planner hands them to its claim
+    instead, so marking and claiming are one transaction.
+
+    `strict`: a store that cannot be reached or read raises `ServiceUnavailable`; otherwise it
+    is skipped (`report.skipped` says why).
+    """
     key = StreamKey(spec.name, spec.version)
     table = store.table
     report = CheckReport(spec.name, spec.version)
@@ -182,6 +168,17 @@ def inspect(
     return report, findings
 
 
+def mark_lost(store: StoreView, spec: FeatureSetSpec, report: CheckReport, findings: Findings) -> CheckReport:
+    """Turn what `inspect` found lost into Incomplete, the reason in its job's error, and list
+    it in `report.lost`. Separate from the reads, so that every store is read before any time is
+    marked: a store that cannot be reached changes nothing."""
+    key = StreamKey(spec.name, spec.version)
+    for name, lost in findings.items():
+        for seg in store.table.mark_lost(key, name, lost):
+            report.lost.append(LostTime(name, seg.start, seg.end, seg.job_id, lost[seg.job_id]))
+    return report
+
+
 # ---- offline: the Delta log --------------------------------------------------------------
 
 
@@ -200,7 +197,9 @@ def _offline(
     lost: dict[str | None, str] = {}
     candidates: list[tuple[int, int | None, str]] = []
     for job_id in jobs:
-        commit = records[job_id].result.get("offline_commit") if job_id in records else None
+        if job_id is None or job_id not in records:
+            continue  # time no job set, or a job without a record: no commit to compare
+        commit = records[job_id].result.get("offline_commit")
         if not isinstance(commit, dict) or commit.get("version") is None:
             continue  # written before commits were recorded: trusted while the table exists
         version = int(commit["version"])
@@ -235,7 +234,7 @@ def _offline(
     return lost, f"Delta table {path}: log at version {end}"
 
 
-def _open_log(path: str):  # type: ignore[no-untyped-def]
+def _open_log(path: str) -> tuple[DeltaTable | None, int]:
     """The table's log through delta-rs, and the version it ends at; (None, -1) when there is no
     table. A `.crc` file left beside a deleted newest commit makes delta-rs refuse the latest
     snapshot; the log then ends at the version it names, and is read there."""
@@ -265,7 +264,7 @@ def _unreadable(path: str, exc: BaseException) -> OfflineTableUnreadable:
     )
 
 
-def _history(table, depth: int) -> dict[int, int | None]:  # type: ignore[no-untyped-def]
+def _history(table: DeltaTable, depth: int) -> dict[int, int | None]:
     """Version -> commitInfo timestamp of the newest `depth` commits."""
     try:
         entries = table.history(depth)
@@ -289,10 +288,12 @@ def _online(
     found_at: str,
 ) -> tuple[dict[str | None, str], str]:
     """Per job whose online time is lost, why; and what was verified."""
-    marked = {
+    marked: set[str | None] = {
         seg.job_id
         for seg in complete
-        if seg.job_id in records and records[seg.job_id].result.get("online_marker")
+        if seg.job_id is not None
+        and seg.job_id in records
+        and records[seg.job_id].result.get("online_marker")
     }
     layout = store.online_layout(spec)
     online = store.online_store()

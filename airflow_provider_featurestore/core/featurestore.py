@@ -221,7 +221,9 @@ class FeatureStore:
         whose data a store lost (a deleted Delta commit or table, a Redis that lost its keys)
         becomes Incomplete, the reason in its job's error. `strict`: a store that cannot be
         reached raises ServiceUnavailable, and nothing changes."""
-        return consistency.check(self, self.spec(name, version), stores, strict=strict)
+        spec = self.spec(name, version)
+        report, findings = consistency.inspect(self, spec, stores, strict=strict)
+        return consistency.mark_lost(self, spec, report, findings)
 
     def backfill(
         self,

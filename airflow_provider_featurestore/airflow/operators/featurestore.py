@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
@@ -36,6 +36,9 @@ from airflow_provider_featurestore.core.materialization.job_model import batches
 from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
 from airflow_provider_featurestore.core.rerun import jobs_to_run
 from airflow_provider_featurestore.core.timeutil import iso
+
+if TYPE_CHECKING:
+    from airflow.sdk import AssetAlias
 
 DEFAULT_MAX_MAP_LENGTH = 1024
 
@@ -269,7 +272,7 @@ class FeatureStorePublishOperator(_RunEndOperator):
         return published
 
 
-def _alias():  # type: ignore[no-untyped-def]
+def _alias() -> AssetAlias:
     from airflow.sdk import AssetAlias
 
     return AssetAlias(ALIAS)

@@ -68,13 +68,14 @@ def _non_empty(value: Any) -> Any:
     return value
 
 
-def _duration(value: Any) -> int:
+def _duration(value: Any) -> object:
+    """Seconds, or what is no duration at all as it was: the field's own type check names it."""
     if value is None or isinstance(value, dict | list):
         return value  # let pydantic say what type it expected
     return parse_duration(value)
 
 
-def _positive_duration(value: Any) -> int:
+def _positive_duration(value: Any) -> object:
     seconds = _duration(value)
     if isinstance(seconds, int) and seconds <= 0:
         raise ValueError(f"must be longer than 0s, got {show(value)}")
@@ -171,6 +172,8 @@ def _location(path: str, info: ValidationInfo) -> str:
         if parts.scheme == "file" and parts.netloc in ("", "localhost"):
             return os.path.normpath(unquote(parts.path))
         return path
+    if info.context is None:  # `schema.validate` always passes it
+        raise TypeError(f"validating a path needs context={{{BASE_DIR!r}: <folder>}}")
     return local_path(path, info.context[BASE_DIR])
 
 

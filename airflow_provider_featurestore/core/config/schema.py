@@ -9,7 +9,6 @@ sections are declared here because the model flattens them into FeatureStoreConf
 from __future__ import annotations
 
 import dataclasses
-import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -97,9 +96,14 @@ def validate(cls: type[_T], raw: dict[str, Any], path: str, base_dir: str, **set
     raise config_error(path, field_path(first["loc"]) or None, message)
 
 
-@functools.cache
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
 def _adapter(cls: type[_T]) -> TypeAdapter[_T]:
-    return TypeAdapter(cls)
+    """One TypeAdapter per class, built on first use: building one compiles its validator."""
+    if cls not in _ADAPTERS:
+        _ADAPTERS[cls] = TypeAdapter(cls)
+    return _ADAPTERS[cls]
 
 
 _EXPECTED = {

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
@@ -89,8 +90,8 @@ def lock_streams(conn: Connection, key: StreamKey, stores: Iterable[str]) -> Non
     ]
     dialect = conn.dialect.name
     if dialect in ("postgresql", "sqlite"):
-        module = sa.dialects.postgresql if dialect == "postgresql" else sa.dialects.sqlite
-        conn.execute(module.insert(streams).values(rows).on_conflict_do_nothing())
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        conn.execute(insert(streams).values(rows).on_conflict_do_nothing())
     else:
         for row in rows:
             try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -25,9 +24,11 @@ from airflow_provider_featurestore.core.interval_table.schema import (
 )
 
 
-class BucketSum(NamedTuple):
+@dataclass(frozen=True)
+class BucketSum:
     """The segments of one status lying inside one timeline bucket: their total length, their
-    count, the job that set them when one job set them all, and their overall extent."""
+    count, the job that set them when one job set them all, and their overall extent. (A record,
+    not a NamedTuple: its `count` would shadow `tuple.count`.)"""
 
     bucket: int
     status: str
@@ -94,7 +95,7 @@ def extent(conn: Connection, key: StreamKey, store: str) -> tuple[int, int] | No
     last = conn.execute(
         sa.select(segments.c.end_s).where(base).order_by(segments.c.start_s.desc()).limit(1)
     ).scalar()
-    return None if first is None else (int(first), int(last))
+    return None if first is None or last is None else (int(first), int(last))
 
 
 def freshness(conn: Connection, key: StreamKey, store: str) -> int | None:

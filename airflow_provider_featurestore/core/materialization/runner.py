@@ -206,7 +206,7 @@ def summary(record: JobRecord, result: ChunkResult | None = None) -> str:
     running (offline committed, its batch's online write to come) says so."""
     written = " ".join(f"{s}={n:,}" for s, n in record.rows_written.items()) or "nothing"
     seconds = result.seconds if result is not None else record.result.get("seconds")
-    state = record.state
+    state: str = record.state
     if state == JobState.RUNNING:
         state = "offline committed, online follows with its batch"
     text = (

@@ -93,8 +93,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # uvicorn declares `transport: asyncio.Transport` (narrower than BaseProtocol's), and the
     # lingering wrapper duck-types a Transport without subclassing it.
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # see above
-        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]  # see above
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's narrower type
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]  # duck-typed Transport
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
