@@ -1,7 +1,7 @@
 """A real Airflow deployment for end-to-end tests: its own PostgreSQL metadata database, and
 `api-server`, `scheduler`, `dag-processor` and `triggerer` as subprocesses (LocalExecutor).
 
-    with AirflowServer(tmp_dir, env={"FEATURESTORE_CONFIG": ...}) as airflow:
+    with AirflowServer(tmp_dir, pg_url, env, variables={"featurestore_config": ...}) as airflow:
         airflow.wait_for_dag("featurestore_backfill")
         run_id = airflow.trigger("featurestore_backfill", {...})
         airflow.wait_for_run("featurestore_backfill", run_id)
@@ -58,9 +58,15 @@ class AirflowServer:
     """One Airflow deployment under `home`, on a fresh database of the PostgreSQL server `pg_url`."""
 
     def __init__(
-        self, home: Path, pg_url: str, env: Mapping[str, str], users: Mapping[str, str] | None = None
+        self,
+        home: Path,
+        pg_url: str,
+        env: Mapping[str, str],
+        users: Mapping[str, str] | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> None:
         self.home = home
+        self.variables = dict(variables or {})  # Airflow Variables, stored in the metadata database
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         server = sa.engine.make_url(pg_url)
@@ -106,8 +112,11 @@ class AirflowServer:
             # our DAGs never call: the task/asset state stores, the run waiter, multi-team); the
             # project installs psycopg2 only, so the services run without an async engine.
             self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = ""
-        # The services must not see a config of the developer's own Airflow.
+        # The services must not see a config of the developer's own Airflow, nor a feature store
+        # config named outside `env` (the deployments name theirs by an Airflow Variable).
         self.env.pop("AIRFLOW_CONFIG", None)
+        if "FEATURESTORE_CONFIG" not in env:
+            self.env.pop("FEATURESTORE_CONFIG", None)
         self.airflow = str(Path(sys.executable).with_name("airflow"))
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs: list[Any] = []
@@ -176,6 +185,19 @@ class AirflowServer:
                 )
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
                 raise self.fail(f"airflow db migrate failed: {exc}") from None
+            for name, value in self.variables.items():
+                try:
+                    subprocess.run(
+                        [self.airflow, "variables", "set", name, value],
+                        env=self.env,
+                        cwd=self.home,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        check=True,
+                        timeout=120,
+                    )
+                except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                    raise self.fail(f"airflow variables set {name} failed: {exc}") from None
         for name in SERVICES:
             args = [self.airflow, name] + (["--port", str(self.port)] if name == "api-server" else [])
             log = self.log_path(name).open("w")

@@ -96,15 +96,16 @@ def fraud_deployment(
     start = datetime.fromtimestamp(FIRST_DAY, UTC).strftime("%Y-%m-%d")
     generate(str(root / "data"), accounts=40, transactions_per_day=300, start=start, days=10)
 
-    env = {
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "FEATURESTORE_CONFIG": str(config),
-        "FEATURESTORE_REDIS_URL": redis_url,
-    }
+    # The config is named by the Airflow Variable alone, in the metadata database, as a production
+    # deployment would: the DAG processor, the tasks and the status page must all find it there.
+    env = {"AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "FEATURESTORE_REDIS_URL": redis_url}
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FEATURESTORE_REDIS_URL", redis_url)  # the config's ${...}, read here too
         try:
-            with AirflowServer(base / "home", pg_url, env, users=users) as airflow:
+            with AirflowServer(
+                base / "home", pg_url, env, users=users, variables={"featurestore_config": str(config)}
+            ) as airflow:
                 airflow.wait_for_dag(DAG_ID)
                 airflow.unpause(DAG_ID)
                 yield Deployment(airflow, root, project)

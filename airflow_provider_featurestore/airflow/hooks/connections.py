@@ -113,12 +113,25 @@ class AirflowConnections:
         return submit
 
     def variable(self, name: str) -> str | None:
+        """The Variable as the Task SDK reads it (tasks, the DAG processor: through the supervisor),
+        else from the metadata database where this process has it (the API server serving the
+        status page, the CLI on an Airflow host): the SDK sees only environment and secrets
+        backends there."""
         from airflow.sdk import Variable
 
         try:
-            return Variable.get(name, default=None)
-        except Exception:  # noqa: BLE001 - no Variable access in this context (a plain process)
+            value = Variable.get(name, default=None)
+        except Exception:  # noqa: BLE001 - no Variable access through the SDK in this context
+            value = None
+        if value is not None:
+            return str(value)
+        try:
+            from airflow.models.variable import Variable as StoredVariable
+
+            stored = StoredVariable.get(name, default_var=None)
+        except Exception:  # noqa: BLE001 - no metadata database here (or not allowed from a task)
             return None
+        return None if stored is None else str(stored)
 
 
 def _mask(secret: str | None) -> None:
