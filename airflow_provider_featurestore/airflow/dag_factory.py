@@ -52,7 +52,7 @@ TAGS = ["featurestore"]
 
 def build_dags(config_path: str | None = None, *, max_parallel_jobs: int | None = None) -> dict[str, Any]:
     """Every DAG of the feature store by dag_id; its config is `config_path`, else the Airflow
-    Variable featurestore_config, else $FEATURESTORE_CONFIG (see `config_location`)."""
+    Variable featurestore_config, else $FEATURESTORE_CONFIG (see `core/config/location.py`)."""
     location = locate_config(config_path, argument="config_path", resolver=AirflowConnections())
     config = load_config(location.path, check_transformations=False)
     parallel = max_parallel_jobs or int(os.environ.get("FEATURESTORE_MAX_PARALLEL_JOBS", "4"))

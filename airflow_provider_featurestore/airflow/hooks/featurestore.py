@@ -1,6 +1,6 @@
 """`FeatureStoreHook`: a feature store as Airflow tasks see it.
 
-It finds the config through the one resolver (`config_location`: `config_path`, else the
+It finds the config through the one resolver (`core/config/location.py`: `config_path`, else the
 Airflow Variable `featurestore_config`, else $FEATURESTORE_CONFIG) and owns the Airflow
 connections the config names (`AirflowConnections`: Redis through RedisHook, spark-submit
 through SparkSubmitHook, Spark Connect through SparkConnectHook, the interval table's
