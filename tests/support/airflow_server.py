@@ -173,31 +173,9 @@ class AirflowServer:
             admin.dispose()
         self._database_created = True
         with self.log_path("db-migrate").open("w") as log:
-            try:
-                subprocess.run(
-                    [self.airflow, "db", "migrate"],
-                    env=self.env,
-                    cwd=self.home,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    check=True,
-                    timeout=300,
-                )
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-                raise self.fail(f"airflow db migrate failed: {exc}") from None
+            self._airflow_command(["db", "migrate"], log, timeout=300)
             for name, value in self.variables.items():
-                try:
-                    subprocess.run(
-                        [self.airflow, "variables", "set", name, value],
-                        env=self.env,
-                        cwd=self.home,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        check=True,
-                        timeout=120,
-                    )
-                except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-                    raise self.fail(f"airflow variables set {name} failed: {exc}") from None
+                self._airflow_command(["variables", "set", name, value], log, timeout=120)
         for name in SERVICES:
             args = [self.airflow, name] + (["--port", str(self.port)] if name == "api-server" else [])
             log = self.log_path(name).open("w")
@@ -211,6 +189,21 @@ class AirflowServer:
                 start_new_session=True,  # its own process group: stop() reaches its children
             )
         self.wait(self._api_answers, timeout, "the API server did not answer")
+
+    def _airflow_command(self, args: list[str], log: Any, timeout: float) -> None:
+        """One `airflow ...` command before the services start; its output goes to `log`."""
+        try:
+            subprocess.run(
+                [self.airflow, *args],
+                env=self.env,
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=timeout,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise self.fail(f"airflow {' '.join(args[:2])} failed: {exc}") from None
 
     def _api_answers(self) -> bool:
         self.check_alive()
