@@ -118,7 +118,7 @@ def spark_conf(store: StoreView, spec: FeatureSetSpec) -> dict[str, str]:
 Progress = Callable[[JobRecord, ChunkResult], None]
 
 
-def run_batch(
+def run_recorded_batch(
     store: StoreView,
     records: Sequence[JobRecord],
     engine: Engine,
@@ -169,7 +169,7 @@ def run_batch(
 
     try:
         if live:
-            engine.run_batch(batch_spec(store, live), spark_conf(store, spec), report)
+            engine.launch_batch(batch_spec(store, live), spark_conf(store, spec), report)
     except BaseException as exc:
         end_unfinished(f"interrupted: {type(exc).__name__}: {exc}".strip(": "))
         raise
@@ -252,7 +252,7 @@ def run_batches(
         with Heartbeat(store.table, [r.id for r in records]):  # the queued ones keep their leases too
             for number, group in enumerate(groups, start=1):
                 started = time.perf_counter()
-                for record in run_batch(store, group, engine, airflow=airflow, progress=progress):
+                for record in run_recorded_batch(store, group, engine, airflow=airflow, progress=progress):
                     done[record.id] = record
                 online = [done[r.id] for r in group if "online" in r.stores]
                 if online:
