@@ -75,7 +75,7 @@ class SourceListing:
     files: dict[str, SourceFile] = field(default_factory=dict)
     ranges_read: int = 0  # files whose time range was read here (a footer, or a column scan)
 
-    def fingerprint(self, start: int, end: int) -> dict[str, object]:
+    def fingerprint(self, start: int, end: int) -> dict[str, Any]:
         """What a chunk whose read range is `[start, end)` records in its job record's `result`:
         the files whose time range overlaps it (and the Delta version)."""
         files = [f.to_json() for f in self.files.values() if f.overlaps(start, end)]
