@@ -83,6 +83,7 @@ def _materialization_tasks(
     stores: str | None,
     specs: list[FeatureSetSpec],
     max_jobs: str | None = None,
+    scheduled: bool = False,
 ) -> tuple[FeatureStorePlanOperator, MappedOperator, FeatureStoreFinalizeOperator]:
     from airflow.sdk import AssetAlias
 
@@ -104,6 +105,7 @@ def _materialization_tasks(
         statuses=statuses,
         stores=stores,
         max_jobs=max_jobs,
+        scheduled=scheduled,
         **common,
     )
     materialize = FeatureStoreMaterializeOperator.partial(
@@ -209,7 +211,8 @@ def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: in
 
     schedule = str(spec.materialization.schedule)
     timetable = CronDataIntervalTimetable(PRESETS.get(schedule, schedule), timezone="UTC")
-    start = spec.materialization.start or 0
+    # No scheduled run covers time before source.start (its plan task clips a window that does).
+    start = max(spec.materialization.start or 0, spec.source.start or 0)
     with DAG(
         dag_id=f"{SCHEDULED_PREFIX}{spec.name}",
         description=f"Materialize each {schedule} data interval of {spec.name} v{spec.version}",
@@ -233,6 +236,7 @@ def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: in
             statuses=None,
             stores=None,
             specs=[spec],
+            scheduled=True,
         )
         wait >> plan
     return dag

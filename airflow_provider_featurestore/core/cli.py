@@ -25,6 +25,7 @@ from typing import NoReturn
 from airflow_provider_featurestore.core import __version__
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, load_config
 from airflow_provider_featurestore.core.config.location import locate_config
+from airflow_provider_featurestore.core.consistency import CheckReport
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord, JobState, StreamKey
@@ -121,11 +122,17 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     jobs.add_argument("--limit", type=_positive_int, help="at most this many jobs")
 
-    commands.add_parser(
+    check = commands.add_parser(
         "check",
         parents=[common, listing, versioned],
         help="find Complete time the stores lost (deleted Delta commits, a flushed Redis); mark it Incomplete",
     )
+    check.add_argument(
+        "--sources",
+        action="store_true",
+        help="instead: find Complete time whose source files were added, changed or removed since it was read",
+    )
+    check.add_argument("--dry-run", action="store_true", help="with --sources: report only, mark nothing")
 
     serve = commands.add_parser(
         "serve", parents=[common], help="the HTTP feature server: POST /get-online-features, GET /health"
@@ -389,7 +396,7 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
         print("no jobs yet", file=sys.stderr)
     else:
         _print_table(
-            ["ID", "START", "END", "STORES", "STATE", "ROWS READ", "ROWS WRITTEN", "ERROR"],
+            ["ID", "START", "END", "STORES", "STATE", "ROWS READ", "ROWS WRITTEN", "SOURCE", "ERROR"],
             [
                 [
                     r.id,
@@ -399,6 +406,7 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
                     r.state,
                     _count(r.rows_read),
                     _written(r),
+                    _coverage(r),
                     (r.error or "")[:60],
                 ]
                 for r in records
@@ -408,30 +416,55 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
 
 
 def cmd_check(store: FeatureStore, args: argparse.Namespace) -> int:
-    """Exit 0 when every store holds its Complete time, 1 when lost time was found and marked
-    Incomplete (or a store could not be reached: then nothing changed)."""
-    report = store.check(args.name, args.version)
+    """Exit 0 when every store holds its Complete time (with --sources: no Complete time's source
+    changed), 1 when such time was found and marked Incomplete (with --dry-run: would be), or a
+    store or the source could not be reached (then nothing changed)."""
+    if args.dry_run and not args.sources:
+        raise BadInput(
+            "--dry-run: only with --sources (a backfill --dry-run shows what the lost-state check finds)"
+        )
+    if args.sources:
+        sources = store.check_sources(args.name, args.version, dry_run=args.dry_run)
+        if not args.json:
+            spec = f"{sources.feature_set} v{sources.version}"
+            print(
+                f"{spec} source: {sources.source}: {sources.files:,} file(s), {sources.ranges_read:,} read for their "
+                f"time range; {sources.chunks_checked:,} Complete chunk(s) checked"
+                + (f", {sources.chunks_unrecorded:,} recorded no source" if sources.chunks_unrecorded else "")
+            )
+        report: CheckReport = sources
+        clean, found = "no Complete time's source changed", "interval(s) whose source changed"
+    else:
+        report = store.check(args.name, args.version)
+        clean, found = "consistent: every Complete interval is in its store", "lost interval(s)"
     if args.json:
         _print_json(report.to_json())
         return EXIT_OK if report.consistent else EXIT_JOB_FAILED
+    return _print_check(report, clean, found, dry_run=args.dry_run)
+
+
+def _print_check(report: CheckReport, clean: str, found: str, *, dry_run: bool) -> int:
+    """A check's report as text; its exit status."""
     title = f"{report.feature_set} v{report.version}"
     for name, what in report.checked.items():
         print(f"{title} {name}: {what}")
     for name, why in report.skipped.items():
         print(f"{title} {name}: not checked: {why}")
     if report.consistent:
-        print(f"{title}: consistent: every Complete interval is in its store")
+        print(f"{title}: {clean}")
         return EXIT_OK
+    now = "would be Incomplete" if dry_run else "Incomplete"
     _print_table(
         ["STORE", "START", "END", "JOB", "NOW"],
-        [[x.store, iso(x.start), iso(x.end), x.job_id or "-", "Incomplete"] for x in report.lost],
+        [[x.store, iso(x.start), iso(x.end), x.job_id or "-", now] for x in report.lost],
     )
     for reason in dict.fromkeys(x.reason for x in report.lost):  # each once, in order (also in jobs)
         print(f"  {reason}")
     start, end = min(x.start for x in report.lost), max(x.end for x in report.lost)
     print(
-        f"{title}: {len(report.lost)} lost interval(s) marked Incomplete; repair: featurestore backfill "
-        f"{report.feature_set} --version {report.version} --start {iso(start)} --end {iso(end)}"
+        f"{title}: {len(report.lost)} {found} {'would be ' if dry_run else ''}marked Incomplete; "
+        f"repair: featurestore backfill {report.feature_set} --version {report.version} "
+        f"--start {iso(start)} --end {iso(end)}"
     )
     return EXIT_JOB_FAILED
 
@@ -477,6 +510,17 @@ def _yes(flag: bool) -> str:
 
 def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
+
+
+def _coverage(record: JobRecord) -> str:
+    """The jobs table's source mark: `partial from T` when the read range was short of source
+    data (T: its first row, or `no rows`), `covered`, or `-` (not read from the source)."""
+    partial = record.result.get("partial_lookback")
+    if partial is None:
+        return "-"
+    if not partial:
+        return "covered"
+    return f"partial from {record.result.get('first_source_time') or 'no rows'}"
 
 
 def _written(record: JobRecord) -> str:

@@ -68,6 +68,9 @@ class SourceSpec:
     # Left out of a spec file, it is the spec's timestamp_column: the loader fills it in.
     timestamp_column: Identifier | None = None
     source_delay: Duration = 0
+    # The source's first time: no backfill takes time before it, no scheduled run plans it,
+    # and a read range that starts before it is partial (see spark_job/sources.partial_lookback).
+    start: Timestamp | None = None
 
 
 @strict

@@ -71,6 +71,10 @@ class JobRecord:
             "rows_read": self.rows_read,
             "rows_written": dict(self.rows_written),
             "error": self.error,
+            # Source coverage of the read range (null: not read from the source, or recorded
+            # before it was kept); see the README's "Source coverage".
+            "partial_lookback": self.result.get("partial_lookback"),
+            "first_source_time": self.result.get("first_source_time"),
             "created_at": _iso_time(self.created_at),
             "started_at": _iso_time(self.started_at),
             "finished_at": _iso_time(self.finished_at),

@@ -71,6 +71,14 @@ class ChunkResult:
     # write set the feature set version's marker key.
     offline_commit: dict[str, Any] | None = None
     online_marker: bool = False
+    # Source coverage, from the pass that counts rows_read: the first source row's event time in
+    # the chunk's read range (epoch seconds) and whether that range was short of data (see
+    # spark_job/sources.partial_lookback). None: not read from the source.
+    first_source_time: int | None = None
+    partial_lookback: bool | None = None
+    # The source files its read range overlapped, listed before the read (SourceListing.fingerprint):
+    # what the source check (source_check.py) compares with the source as it is later.
+    source: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

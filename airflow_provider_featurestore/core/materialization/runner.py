@@ -191,13 +191,20 @@ def finish(table: IntervalTable, job_id: str, result: ChunkResult) -> JobRecord:
 
 def result_record(result: ChunkResult) -> dict[str, object]:
     """What a job record's `result` keeps of a chunk report: entities and seconds for the
-    progress lines, and what the consistency check verifies later (the offline commit, and
-    whether the online write set the marker)."""
+    progress lines, what the consistency check verifies later (the offline commit, and
+    whether the online write set the marker), and the source's coverage of its read range."""
     kept: dict[str, object] = {"entities": result.entities, "seconds": result.seconds}
     if result.offline_commit is not None:
         kept["offline_commit"] = result.offline_commit
     if result.online_marker:
         kept["online_marker"] = True
+    if result.source is not None:  # the files its read range overlapped (the source check)
+        kept["source"] = result.source
+    if result.partial_lookback is not None:  # read from the source: its coverage (jobs --json)
+        kept["partial_lookback"] = result.partial_lookback
+        kept["first_source_time"] = (
+            None if result.first_source_time is None else iso(result.first_source_time)
+        )
     return kept
 
 

@@ -301,7 +301,7 @@ function renderJobs(jobs) {
     row.append(
       element("td", { class: "id" }, job.id),
       element("td", { class: `state-${job.state}` }, job.state),
-      element("td", {}, `${job.start} → ${job.end}`),
+      windowCell(job),
       element("td", {}, job.stores.join(", ")),
       element("td", { class: "num" }, job.rows_read == null ? "" : job.rows_read.toLocaleString("en")),
       element("td", {}, written),
@@ -320,6 +320,18 @@ function renderJobs(jobs) {
     row.append(cell);
     body.append(row);
   }
+}
+
+function windowCell(job) {
+  // A job whose read range was short of source data (partial_lookback) gets a warning mark.
+  const cell = element("td", {}, `${job.start} → ${job.end}`);
+  if (job.partial_lookback) {
+    const since = job.first_source_time ? `source data from ${job.first_source_time}` : "no source rows";
+    const mark = element("span", { class: "partial-lookback" }, " ⚠ partial lookback");
+    mark.title = `its read range (window with source_lookback) was not covered: ${since}`;
+    cell.append(mark);
+  }
+  return cell;
 }
 
 function errorCell(error) {

@@ -47,6 +47,7 @@ from airflow_provider_featurestore.core.materialization.spark_job.transformation
     apply_transformation,
     in_window,
 )
+from airflow_provider_featurestore.core.source_fingerprint import list_source
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -78,9 +79,12 @@ def materialize_batch(
             finish(chunk, one_line(exc))
         return
     from_source = [c for c in batch.chunks if not c.from_offline]
+    fingerprint_sources(spec, from_source, results)
     try:
-        for job_id, count in (rows_read(spark, spec, from_source) if from_source else {}).items():
-            results[job_id].rows_read = count
+        for job_id, read in (rows_read(spark, spec, from_source) if from_source else {}).items():
+            result = results[job_id]
+            result.rows_read, result.first_source_time = read.rows, read.first
+            result.partial_lookback = read.partial_lookback
     except Exception:  # noqa: BLE001 - an unreadable source fails each chunk below, with its own error
         pass
 
@@ -125,6 +129,23 @@ def materialize_batch(
     if online_rows:
         for chunk, error in write_online_batch(spark, config, spec, table_path, batch, online_rows, results):
             finish(chunk, error)
+
+
+def fingerprint_sources(
+    spec: FeatureSetSpec, chunks: list[ChunkSpec], results: dict[str, ChunkResult]
+) -> None:
+    """Record in each chunk's result the source files its read range overlaps: listed once per
+    batch, BEFORE the source is read, so a file landing after the listing is one the source
+    check finds later (a needless repair at worst, never a miss). A source that cannot be listed
+    leaves no fingerprint: the check then cannot see that chunk's source, and says so."""
+    if not chunks:
+        return
+    try:
+        listing = list_source(spec)
+    except Exception:  # noqa: BLE001 - the read itself meets an unreadable source, per chunk
+        return
+    for chunk in chunks:
+        results[chunk.job_id].source = listing.fingerprint(*read_range(chunk, spec))
 
 
 def chunk_rows(spark: SparkSession, spec: FeatureSetSpec, chunk: ChunkSpec) -> DataFrame:
