@@ -501,3 +501,47 @@ def test_a_mapped_task_on_spark_submit_submits_its_batch_once_and_records_chunks
     assert "no feed for this day" in by_start[day(6)].error
     assert by_start[day(7)].state == by_start[day(8)].state == "succeeded"
     assert all(j.airflow["task_id"] == "materialize" for j in by_start.values())
+
+
+def test_a_scheduled_run_marks_time_whose_source_changed_and_a_default_backfill_redoes_it(fraud) -> None:  # type: ignore[no-untyped-def]
+    """A scheduled run's plan runs the source check too: a late file for a day an earlier run
+    materialized turns that day Incomplete in both stores, "source changed: FILE" in its job,
+    while the run materializes its own interval (reading the late rows in its lookback)."""
+    import pyarrow.parquet as pq
+
+    root, env = fraud
+    config = str(root / "featurestore.yaml")
+    logical = datetime.fromtimestamp(FIRST_DAY + 7 * DAY, UTC)
+    first = dag_test(env, "featurestore_materialize__transactions", f"logical_date={logical!r}")
+    assert first["state"] == "success", first
+    s1, e1 = (iso(to_epoch(t)) for t in first["interval"])
+    source = root / "data" / "source" / "transactions"
+    day_file = source / f"part-{s1[:10]}.parquet"
+    pq.write_table(pq.read_table(day_file).slice(0, 5), source / "part-late.parquet")  # late rows of that day
+
+    later = datetime.fromtimestamp(FIRST_DAY + 8 * DAY, UTC)
+    second = dag_test(env, "featurestore_materialize__transactions", f"logical_date={later!r}")
+    assert second["state"] == "success", second
+    s2, e2 = (iso(to_epoch(t)) for t in second["interval"])
+    assert statuses(root) == {
+        "offline": [(s1, e1, "Incomplete"), (s2, e2, "Complete")],
+        "online": [(s1, e1, "Incomplete"), (s2, e2, "Complete")],
+    }
+    with FeatureStore(config, check_transformations=False) as store:
+        [marked] = [j for j in store.jobs("transactions") if iso(j.start) == s1]
+        assert (marked.error or "").startswith("source changed: part-late.parquet (added)")
+        assert store.check_sources("transactions").consistent  # the second run recorded it
+
+
+def test_a_scheduled_dag_starts_no_earlier_than_source_start(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    spec = root / "featuresets" / "transactions.yaml"
+    spec.write_text(
+        spec.read_text().replace("  source_delay: 0s\n", f"  source_delay: 0s\n  start: {day(3)}\n")
+    )
+    code = f"""
+import runpy
+dag = runpy.run_path({str(ROOT / "dags" / "featurestore_dags.py")!r})["featurestore_materialize__transactions"]
+result = dag.start_date.isoformat()
+"""
+    assert to_epoch(in_airflow(env, code)) == FIRST_DAY + 3 * DAY  # materialization.start is 2024-01-01
