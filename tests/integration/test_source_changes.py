@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,8 @@ def test_partial_lookback_and_a_late_file_marked_then_repaired(
     assert fraud.cli(*EIGHT_DAYS) == 0
     jobs = {j["start"]: j for j in cli_json(fraud, capsys, 0, "jobs", "transactions")}
     first_row = pq.read_table(day_file(fraud, 0)).column("timestamp")
-    first_time = iso(int(pc.min(first_row).as_py().timestamp()))
+    first = pc.min(first_row).as_py()
+    first_time = iso(int((first if first.tzinfo else first.replace(tzinfo=UTC)).timestamp()))
     # The source starts on day 0: days 1-6 read 7 days back, before it; day 7 reads [day 0, day 8).
     assert [jobs[day(d)]["partial_lookback"] for d in range(1, 9)] == [True] * 6 + [False] * 2
     assert {jobs[day(d)]["first_source_time"] for d in range(1, 8)} == {first_time}
