@@ -22,7 +22,6 @@ from test_check import ACCOUNTS, DAY, FIRST_DAY, Fraud, _fraud, day
 
 from airflow_provider_featurestore.core.timeutil import iso
 
-WEEK = 7 * DAY
 EIGHT_DAYS = ["backfill", "transactions", "--start", day(1), "--end", day(9)]
 
 
