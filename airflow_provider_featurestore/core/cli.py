@@ -389,7 +389,7 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
         print("no jobs yet", file=sys.stderr)
     else:
         _print_table(
-            ["ID", "START", "END", "STORES", "STATE", "ROWS READ", "ROWS WRITTEN", "ERROR"],
+            ["ID", "START", "END", "STORES", "STATE", "ROWS READ", "ROWS WRITTEN", "CHECKS", "ERROR"],
             [
                 [
                     r.id,
@@ -399,6 +399,7 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
                     r.state,
                     _count(r.rows_read),
                     _written(r),
+                    _checks(r),
                     (r.error or "")[:60],
                 ]
                 for r in records
@@ -481,6 +482,20 @@ def _count(value: int | None) -> str:
 
 def _written(record: JobRecord) -> str:
     return " ".join(f"{store}={n:,}" for store, n in record.rows_written.items()) or "-"
+
+
+def _checks(record: JobRecord) -> str:
+    """The job's quality checks at a glance: `5 passed`, `not_null failed (12), 4 passed`."""
+    checks = record.result.get("checks") or []
+    if not checks:
+        return "-"
+    parts = [
+        f"{c['check']} {'failed' if c['severity'] == 'error' else 'warned'} ({c['violations']:,})"
+        for c in checks
+        if not c["passed"]
+    ]
+    passed = sum(1 for c in checks if c["passed"])
+    return ", ".join([*parts, f"{passed} passed"] if passed else parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

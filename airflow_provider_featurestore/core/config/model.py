@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, with_config
-
 from airflow_provider_featurestore.core import intervals as iv
+from airflow_provider_featurestore.core.config.checks import QualityCheck
 from airflow_provider_featurestore.core.config.fields import (
     ColumnType,
     Conf,
@@ -33,6 +32,7 @@ from airflow_provider_featurestore.core.config.fields import (
     TransformationRef,
     Version,
     at_least_one,
+    strict,
 )
 from airflow_provider_featurestore.core.config.transformations import import_transformation
 from airflow_provider_featurestore.core.errors import BadInput
@@ -44,9 +44,6 @@ STORES = ("offline", "online")
 DEFAULT_MAX_BATCH_WINDOW = 30 * 86400
 # Marks a field the loader sets (where a spec was read): a file that names it is refused.
 SET_BY_LOADER = {"set_by_loader": True}
-
-# A file's sections refuse fields they do not declare, like a typo of an optional field.
-strict = with_config(ConfigDict(extra="forbid"))
 
 
 @strict
@@ -103,6 +100,7 @@ class FeatureSetSpec:
         None  # a training row takes feature rows at most this old
     )
     materialization: Materialization = field(default_factory=Materialization)
+    checks: tuple[QualityCheck, ...] = ()  # evaluated on each chunk's rows before any store is written
     spec_path: str = field(default="", metadata=SET_BY_LOADER)
     config_dir: str = field(default="", metadata=SET_BY_LOADER)
 

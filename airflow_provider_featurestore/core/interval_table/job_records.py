@@ -75,6 +75,7 @@ class JobRecord:
             "started_at": _iso_time(self.started_at),
             "finished_at": _iso_time(self.finished_at),
             "airflow": self.airflow,
+            "checks": list(self.result.get("checks", [])),
         }
 
     @classmethod

@@ -71,6 +71,8 @@ class ChunkResult:
     # write set the feature set version's marker key.
     offline_commit: dict[str, Any] | None = None
     online_marker: bool = False
+    # The spec's quality checks as measured on this chunk's rows (row_checks.CheckOutcome.to_json).
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

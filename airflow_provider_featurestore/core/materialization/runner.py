@@ -198,6 +198,8 @@ def result_record(result: ChunkResult) -> dict[str, object]:
         kept["offline_commit"] = result.offline_commit
     if result.online_marker:
         kept["online_marker"] = True
+    if result.checks:
+        kept["checks"] = result.checks
     return kept
 
 

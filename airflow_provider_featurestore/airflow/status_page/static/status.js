@@ -291,7 +291,7 @@ function renderJobs(jobs) {
   body.replaceChildren();
   if (!jobs.length) {
     const row = element("tr");
-    row.append(element("td", { colspan: 9 }, "no jobs in this range"));
+    row.append(element("td", { colspan: 10 }, "no jobs in this range"));
     body.append(row);
   }
   for (const job of jobs) {
@@ -306,6 +306,7 @@ function renderJobs(jobs) {
       element("td", { class: "num" }, job.rows_read == null ? "" : job.rows_read.toLocaleString("en")),
       element("td", {}, written),
       element("td", { class: "num" }, duration(seconds)),
+      checksCell(job.checks || []),
       errorCell(job.error),
     );
     const cell = element("td");
@@ -320,6 +321,22 @@ function renderJobs(jobs) {
     row.append(cell);
     body.append(row);
   }
+}
+
+function checksCell(checks) {
+  // One line per check that found violations (failed: severity error; warned: warn), with its
+  // examples on hover; the passed ones counted.
+  const cell = element("td", { class: "checks" });
+  for (const check of checks.filter((c) => !c.passed)) {
+    const named = check.column || (check.columns || []).join(", ");
+    const word = check.severity === "error" ? "failed" : "warned";
+    const line = element("div", { class: `check-${word}` }, `${check.check}${named ? " " + named : ""}: ${word} (${check.violations.toLocaleString("en")})`);
+    if ((check.examples || []).length) line.title = "e.g. " + check.examples.join("; ");
+    cell.append(line);
+  }
+  const passed = checks.filter((c) => c.passed).length;
+  if (passed) cell.append(element("div", { class: "check-passed" }, `${passed} passed`));
+  return cell;
 }
 
 function errorCell(error) {

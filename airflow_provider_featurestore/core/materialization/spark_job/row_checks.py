@@ -1,12 +1,28 @@
-"""Checks on the transformation's output rows: the declared columns and their types, and keys
-and event times that are never null. (Quality checks declared in a spec join this module.)"""
+"""Checks on the transformation's output rows, before either store is written.
+
+Two kinds share one vocabulary of row predicates (`violation`): the output check every chunk
+passes (declared columns with their types; keys and event times never null, failed inline as
+the rows are written, at no extra pass), and the quality checks a spec declares (`checks:`),
+all measured in ONE aggregation over the chunk's rows (one Spark action, however many checks).
+A check kind is one entry in `_VIOLATIONS` (or min_rows, which counts rows, not violations).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_featurestore.core.column_types import TYPES
 from airflow_provider_featurestore.core.config import FeatureSetSpec
+from airflow_provider_featurestore.core.config.checks import (
+    AcceptedValuesCheck,
+    MinRowsCheck,
+    NotNullCheck,
+    QualityCheck,
+    RangeCheck,
+    UniqueCheck,
+    checked_columns,
+)
 from airflow_provider_featurestore.core.materialization.spark_job.transformation import (
     TransformationOutputError,
 )
@@ -57,4 +73,170 @@ def _not_null(name: str, where: str) -> Column:
 
     column = F.col(f"`{name}`")
     message = f"{where} output has a null in {name!r}: filter or fill those rows in the transformation"
-    return F.when(column.isNull(), F.raise_error(F.lit(message))).otherwise(column).alias(name)
+    return F.when(_null_in((name,)), F.raise_error(F.lit(message))).otherwise(column).alias(name)
+
+
+def _null_in(columns: tuple[str, ...]) -> Column:
+    """A row with a null in any of `columns`."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    predicate = F.col(f"`{columns[0]}`").isNull()
+    for name in columns[1:]:
+        predicate = predicate | F.col(f"`{name}`").isNull()
+    return predicate
+
+
+# ---- quality checks: one aggregation over the chunk's rows ---------------------------------
+
+EXAMPLES = 5  # example values a violated check reports, at most
+
+
+class QualityCheckFailed(ValueError):
+    """An `error` check found violating rows: the chunk writes neither store."""
+
+
+@dataclass
+class CheckOutcome:
+    """What one check found in one chunk: the figures a job record keeps."""
+
+    check: QualityCheck
+    violations: int
+    examples: list[str] = field(default_factory=list)
+    rows: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.violations == 0
+
+    def to_json(self) -> dict[str, Any]:
+        named = checked_columns(self.check)
+        where: dict[str, Any] = {}
+        if isinstance(self.check, RangeCheck | AcceptedValuesCheck):
+            where["column"] = named[0]
+        elif named:
+            where["columns"] = list(named)
+        return {
+            "check": self.check.check,
+            **where,
+            "severity": self.check.severity,
+            "violations": self.violations,
+            "passed": self.passed,
+            "examples": self.examples,
+        }
+
+    def describe(self) -> str:
+        """`not_null on amount: 12 of 2,000 rows (e.g. ...)`, as a job's error names it."""
+        named = ", ".join(checked_columns(self.check))
+        what = f"{self.check.check} on {named}" if named else self.check.check
+        if isinstance(self.check, MinRowsCheck):
+            return f"{what}: {self.rows:,} row(s), fewer than {self.check.count:,}"
+        shown = f" (e.g. {'; '.join(self.examples)})" if self.examples else ""
+        return f"{what}: {self.violations:,} of {self.rows:,} row(s) violate it{shown}"
+
+
+def evaluate_checks(
+    frame: DataFrame, checks: tuple[QualityCheck, ...], key_columns: tuple[str, ...]
+) -> list[CheckOutcome]:
+    """Every check's violations and examples, from one aggregation (one Spark action).
+    `key_columns` (index columns and timestamp) show which rows a not_null check caught."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    frame, predicates = _with_predicates(frame, checks)
+    aggregates = [F.count(F.lit(1)).alias("_rows")]
+    for i, (check, predicate) in enumerate(zip(checks, predicates, strict=True)):
+        if predicate is None:
+            continue
+        aggregates.append(F.sum(F.when(predicate, 1).otherwise(0)).alias(f"_v{i}"))
+        shown = _example(frame, check, key_columns)
+        bucket = F.pmod(F.xxhash64(shown), F.lit(EXAMPLES))  # up to 5 distinct examples, in bounded memory
+        aggregates += [
+            F.min(F.when(predicate & (bucket == j), shown)).alias(f"_e{i}_{j}") for j in range(EXAMPLES)
+        ]
+    row = frame.agg(*aggregates).collect()[0].asDict()
+    rows = int(row["_rows"])
+    outcomes = []
+    for i, check in enumerate(checks):
+        if isinstance(check, MinRowsCheck):
+            outcomes.append(CheckOutcome(check, max(0, check.count - rows), rows=rows))
+            continue
+        examples = sorted({row[f"_e{i}_{j}"] for j in range(EXAMPLES)} - {None})
+        outcomes.append(CheckOutcome(check, int(row[f"_v{i}"] or 0), examples, rows))
+    return outcomes
+
+
+def fail_on_errors(outcomes: list[CheckOutcome], spec: FeatureSetSpec) -> None:
+    """Raise QualityCheckFailed naming every violated `error` check; `warn` ones only record."""
+    failed = [o for o in outcomes if not o.passed and o.check.severity == "error"]
+    if failed:
+        raise QualityCheckFailed(
+            f"quality check failed: {'; '.join(o.describe() for o in failed)}: nothing of this chunk was "
+            f"written; fix the source or the transformation, or set severity: warn in {spec.spec_path}"
+        )
+
+
+def _with_predicates(
+    frame: DataFrame, checks: tuple[QualityCheck, ...]
+) -> tuple[DataFrame, list[Column | None]]:
+    """Per check, the predicate of a violating row (None for min_rows); a unique check adds its
+    group's row count as a window column to the frame."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812
+
+    predicates: list[Column | None] = []
+    for i, check in enumerate(checks):
+        if isinstance(check, UniqueCheck):
+            group = Window.partitionBy(*[F.col(f"`{c}`") for c in check.columns])
+            frame = frame.withColumn(f"_dup{i}", F.count(F.lit(1)).over(group))
+            predicates.append(F.col(f"_dup{i}") > 1)
+        elif isinstance(check, MinRowsCheck):
+            predicates.append(None)
+        else:
+            predicates.append(_VIOLATIONS[type(check)](check))
+    return frame, predicates
+
+
+def _out_of_range(check: Any) -> Column:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    column = F.col(f"`{check.column}`")
+    outside = F.isnan(column)
+    if check.min is not None:
+        outside = outside | (column < F.lit(check.min))
+    if check.max is not None:
+        outside = outside | (column > F.lit(check.max))
+    return column.isNotNull() & outside
+
+
+def _not_accepted(check: Any) -> Column:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    column = F.col(f"`{check.column}`")
+    return column.isNotNull() & ~column.isin(list(check.values))
+
+
+_VIOLATIONS: dict[type, Any] = {
+    NotNullCheck: lambda check: _null_in(tuple(check.columns)),
+    RangeCheck: _out_of_range,
+    AcceptedValuesCheck: _not_accepted,
+}
+
+
+def _example(frame: DataFrame, check: QualityCheck, key_columns: tuple[str, ...]) -> Column:
+    """How a violating row is shown: its value for a one-column check, its key for not_null,
+    the named columns' values for unique (`accountID=A1, timestamp=2024-01-01T00:00:00Z`)."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    named = key_columns if isinstance(check, NotNullCheck) else checked_columns(check)
+    if isinstance(check, RangeCheck | AcceptedValuesCheck):
+        return F.col(f"`{named[0]}`").cast("string")
+    parts = [F.concat(F.lit(f"{c}="), F.coalesce(_text(frame, c), F.lit("null"))) for c in named]
+    return F.concat_ws(", ", *parts)
+
+
+def _text(frame: DataFrame, name: str) -> Column:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    column = F.col(f"`{name}`")
+    if dict(frame.dtypes).get(name) == "timestamp":
+        return F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss'Z'")
+    return column.cast("string")
