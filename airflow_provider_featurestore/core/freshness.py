@@ -128,7 +128,9 @@ def select(
     return chosen
 
 
-def assess(table: IntervalTable, specs: Iterable[FeatureSetSpec], *, now: int | None = None) -> list[Freshness]:
+def assess(
+    table: IntervalTable, specs: Iterable[FeatureSetSpec], *, now: int | None = None
+) -> list[Freshness]:
     """One row per feature set version and store it materializes (a store switched off by
     `disable-online` is left out), at `now` (default: the current time)."""
     now = now_epoch() if now is None else now

@@ -36,7 +36,7 @@ def human_duration(seconds: int) -> str:
     rounded down; `-` before a negative one."""
     if seconds < 0:
         return "-" + human_duration(-seconds)
-    parts = []
+    parts: list[str] = []
     for unit in ("d", "h", "m", "s"):
         size = _UNIT_SECONDS[unit]
         if seconds >= size or (unit == "s" and not parts):

@@ -517,7 +517,9 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def set_freshness(root: Path, name: str, value: str) -> None:
     spec = root / "featuresets" / f"{name}.yaml"
-    spec.write_text(spec.read_text().replace("materialization:\n", f"materialization:\n  freshness: {value}\n"))
+    spec.write_text(
+        spec.read_text().replace("materialization:\n", f"materialization:\n  freshness: {value}\n")
+    )
 
 
 def test_the_monitor_fails_the_sla_task_of_the_late_feature_set_only_and_names_the_repair(fraud) -> None:  # type: ignore[no-untyped-def]
@@ -540,7 +542,9 @@ result["shape"] = dag_shape
 result["timetable"] = dag.timetable.expression
 import json; print('RESULT ' + json.dumps(result, default=str))
 """
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
     run = json.loads(lines[-1][len("RESULT ") :])
@@ -560,7 +564,14 @@ import json; print('RESULT ' + json.dumps(result, default=str))
     for store in ("offline", "online"):
         assert f"accounts v1 {store}: late: Complete until {day(3)}, 7d " in output, output[-3000:]
         assert f"transactions v1 {store}: ok: Complete until {day(10)}" in output
-    repairs = sorted(set(re.findall(r"repair: (featurestore backfill accounts --version 1 --store \w+ --start \S+Z --end \S+Z)", output)))
+    repairs = sorted(
+        set(
+            re.findall(
+                r"repair: (featurestore backfill accounts --version 1 --store \w+ --start \S+Z --end \S+Z)",
+                output,
+            )
+        )
+    )
     assert [r.split(" --start ")[0] for r in repairs] == [
         "featurestore backfill accounts --version 1 --store offline",
         "featurestore backfill accounts --version 1 --store online",

@@ -219,9 +219,14 @@ def test_freshness_is_the_status_document(deployment: Deployment) -> None:
         ("transactions", "online"): ("late", iso(day(3))),
     }
     one = get(d, "/api/freshness?feature_set=transactions&version=1").json()
-    assert [(r["feature_set"], r["store"]) for r in one] == [("transactions", "offline"), ("transactions", "online")]
+    assert [(r["feature_set"], r["store"]) for r in one] == [
+        ("transactions", "offline"),
+        ("transactions", "online"),
+    ]
     refused = get(d, "/api/freshness?feature_set=nope")
-    assert refused.status_code == 400 and refused.json()["detail"].startswith("feature_set: feature set 'nope'")
+    assert refused.status_code == 400 and refused.json()["detail"].startswith(
+        "feature_set: feature set 'nope'"
+    )
 
 
 def test_the_timeline_shows_every_interval_and_aggregates_when_zoomed_out(deployment: Deployment) -> None:
@@ -630,7 +635,9 @@ def test_the_page_in_chromium(deployment: Deployment) -> None:
             rows = frame.locator("#freshness-table tbody tr")
             expect(rows).to_have_count(4)
             for store, sla_state, colour in (("offline", "ok", "Complete"), ("online", "late", "Incomplete")):
-                cell = frame.locator(f"#freshness-table tr[data-feature-set=transactions][data-store={store}] .sla-{sla_state}")
+                cell = frame.locator(
+                    f"#freshness-table tr[data-feature-set=transactions][data-store={store}] .sla-{sla_state}"
+                )
                 expect(cell).to_have_text(sla_state)
                 assert cell.evaluate("node => getComputedStyle(node).color") == COLOURS[colour]
                 badge = frame.locator(f".store[data-store={store}] .sla")

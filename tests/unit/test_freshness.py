@@ -74,7 +74,9 @@ def test_select_names_the_argument_at_fault() -> None:
     config = load_config(str(EXAMPLE), check_transformations=False)
     assert [(s.name, s.version) for s in select(config, None, None)] == [("accounts", 1), ("transactions", 1)]
     assert [(s.name, s.version) for s in select(config, "accounts", 1)] == [("accounts", 1)]
-    with pytest.raises(BadInput, match=r"^NAME: feature set 'nope' not found; known: accounts, transactions$"):
+    with pytest.raises(
+        BadInput, match=r"^NAME: feature set 'nope' not found; known: accounts, transactions$"
+    ):
         select(config, "nope", None)
     with pytest.raises(BadInput, match=r"^version: feature set 'accounts' has no version 2; versions: 1$"):
         select(config, "accounts", 2, version_arg="version")
@@ -84,7 +86,15 @@ def test_select_names_the_argument_at_fault() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (59, "59s"), (60, "1m 0s"), (3661, "1h 1m"), (86400, "1d 0h"), (266400, "3d 2h"), (-90, "-1m 30s")],
+    [
+        (0, "0s"),
+        (59, "59s"),
+        (60, "1m 0s"),
+        (3661, "1h 1m"),
+        (86400, "1d 0h"),
+        (266400, "3d 2h"),
+        (-90, "-1m 30s"),
+    ],
 )
 def test_human_duration(seconds: int, text: str) -> None:
     assert human_duration(seconds) == text
