@@ -585,3 +585,69 @@ import json; print('RESULT ' + json.dumps(result, default=str))
     assert {(r["feature_set"], r["store"], r["state"]) for r in json.loads(status.stdout)} == {
         (name, store, "ok") for name in ("accounts", "transactions") for store in ("offline", "online")
     }
+
+
+def test_the_monitor_check_marks_lost_state_and_the_sla_tasks_still_judge_what_it_left(fraud) -> None:  # type: ignore[no-untyped-def]
+    """Redis loses a feature store's keys: the monitor's lost-state check marks the online time
+    Incomplete and fails naming it; the SLA tasks run anyway (all_done) and judge what is left:
+    transactions online, with nothing Complete any more, is late; accounts has no SLA."""
+    root, env = fraud
+    set_freshness(root, "transactions", "2d")
+    (root / "featurestore.yaml").write_text(
+        (root / "featurestore.yaml").read_text() + 'monitor:\n  schedule: "@hourly"\n'
+    )
+    done = cli(env, "backfill", "transactions", "--start", day(9), "--end", day(10))
+    assert done.returncode == 0, done.stderr
+    project = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(*client.scan_iter(f"{project}:*", count=1000))  # Redis lost it all
+    client.close()
+    script = DAG_TEST.format(
+        dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id="featurestore_monitor", kwargs=""
+    )
+    script += "\nresult['timetable'] = dag.timetable.expression\n"
+    script += "import json; print('RESULT ' + json.dumps(result, default=str))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    run = json.loads(lines[-1][len("RESULT ") :])
+    assert run["timetable"] == "0 * * * *"  # monitor.schedule, the preset as cron
+    assert run["tasks"] == [
+        ["accounts", -1, "success"],
+        ["checks.lost_state", -1, "failed"],
+        ["transactions", -1, "failed"],
+    ]
+    output = done.stdout + done.stderr
+    assert "lost state marked Incomplete in transactions v1; not checked (unreachable): none" in output
+    assert f"transactions v1 online [{day(9)}, {day(10)}): online lost:" in output
+    assert "transactions v1 online: late: nothing Complete yet, SLA 2d (172800 s)" in output
+    assert f"transactions v1 offline: ok: Complete until {day(10)}" in output
+    assert statuses(root) == {
+        "offline": [(day(9), day(10), "Complete")],
+        "online": [(day(9), day(10), "Incomplete")],
+    }
+
+
+def test_monitor_default_args_give_every_monitor_task_its_alerting(fraud) -> None:  # type: ignore[no-untyped-def]
+    _root, env = fraud
+    result = in_airflow(
+        env,
+        """
+        from airflow_provider_featurestore.airflow.dag_factory import build_dags
+        def page_the_on_call(context):
+            pass
+        args = {"on_failure_callback": page_the_on_call, "email": ["oncall@example.com"]}
+        dag = build_dags(monitor_default_args=args)["featurestore_monitor"]
+        result = {}
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            result[task.task_id] = [[c.__name__ for c in callbacks], list(task.email or [])]
+    """,
+    )
+    assert result == {
+        name: [["page_the_on_call"], ["oncall@example.com"]]
+        for name in ("checks.lost_state", "accounts", "transactions")
+    }
