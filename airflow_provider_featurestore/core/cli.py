@@ -1,8 +1,8 @@
 """`featurestore`: the command line of a feature store.
 
 Exit status 0 on success, 1 when a job failed or a store cannot be reached, 2 on bad input (one
-line on stderr naming the file, field or argument at fault; nothing written), 130 when
-interrupted. No traceback unless `--verbose` is given or FEATURESTORE_DEBUG is set. `--json` prints one JSON document on
+line on stderr naming the file, field or argument at fault; nothing written), 3 when `status`
+finds a feature set late (its freshness SLA breached), 130 when interrupted. No traceback unless `--verbose` is given or FEATURESTORE_DEBUG is set. `--json` prints one JSON document on
 stdout and nothing else there; progress and messages go to stderr.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from airflow_provider_featurestore.core import __version__
+from airflow_provider_featurestore.core import __version__, freshness
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, load_config
 from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
@@ -34,9 +34,9 @@ from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.report import axis, feature_set_row, intervals_document, jobs_document
 from airflow_provider_featurestore.core.serving import api_keys
 from airflow_provider_featurestore.core.timeline import legend, stream_timeline, text_bar
-from airflow_provider_featurestore.core.timeutil import format_duration, iso
+from airflow_provider_featurestore.core.timeutil import format_duration, human_duration, iso
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_LATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -126,6 +126,14 @@ def _build_parser() -> argparse.ArgumentParser:
         parents=[common, listing, versioned],
         help="find Complete time the stores lost (deleted Delta commits, a flushed Redis); mark it Incomplete",
     )
+
+    status = commands.add_parser(
+        "status",
+        parents=[common, listing],
+        help="freshness per feature set version and store against its SLA (exit 3 when one is late)",
+    )
+    status.add_argument("name", nargs="?", help="only this feature set (default: every one)")
+    status.add_argument("--version", type=_positive_int, help="only this version (default: every one)")
 
     serve = commands.add_parser(
         "serve", parents=[common], help="the HTTP feature server: POST /get-online-features, GET /health"
@@ -437,6 +445,36 @@ def cmd_check(store: FeatureStore, args: argparse.Namespace) -> int:
     return EXIT_JOB_FAILED
 
 
+def cmd_status(store: FeatureStore, args: argparse.Namespace) -> int:
+    """Exit 3 when a store of a feature set version is late (its freshness SLA breached)."""
+    specs = freshness.select(store.config, args.name, args.version)
+    rows = freshness.assess(store.table, specs)
+    if args.json:
+        _print_json([row.to_json() for row in rows])
+    else:
+        _print_table(
+            ["NAME", "VERSION", "STORE", "COMPLETE UNTIL", "LAG", "SLA", "STATE", "INCOMPLETE", "FAILED 24H"],
+            [
+                [
+                    r.feature_set,
+                    r.version,
+                    r.store,
+                    "-" if r.complete_until is None else iso(r.complete_until),
+                    "-" if r.lag_s is None else human_duration(r.lag_s),
+                    "-" if r.sla_s is None else format_duration(r.sla_s),
+                    r.state,
+                    r.incomplete_intervals,
+                    r.failed_jobs_24h,
+                ]
+                for r in rows
+            ],
+        )
+        for row in rows:
+            if row.late:
+                print(f"  {row.describe()}")
+    return EXIT_LATE if freshness.any_late(rows) else EXIT_OK
+
+
 def cmd_serve(store: FeatureStore, args: argparse.Namespace) -> int:
     from airflow_provider_featurestore.core.serving.server import serve
 
@@ -453,6 +491,7 @@ COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "enable-online": cmd_enable_online,
     "jobs": cmd_jobs,
     "check": cmd_check,
+    "status": cmd_status,
     "serve": cmd_serve,
 }
 

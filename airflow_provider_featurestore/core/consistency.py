@@ -95,11 +95,27 @@ class CheckReport:
     version: int
     checked: dict[str, str] = field(default_factory=dict)  # store -> what was verified
     skipped: dict[str, str] = field(default_factory=dict)  # store -> why it was not checked
+    unreachable: list[str] = field(default_factory=list)  # the skipped stores that could not be read
     lost: list[LostTime] = field(default_factory=list)  # turned Incomplete by this check
 
     @property
     def consistent(self) -> bool:
         return not self.lost
+
+    def lines(self) -> list[str]:
+        """The report as log lines: what was verified or skipped per store, each lost range and
+        why, and the backfill that repairs them."""
+        title = f"{self.feature_set} v{self.version}"
+        lines = [f"{title} {name}: {what}" for name, what in self.checked.items()]
+        lines += [f"{title} {name}: not checked: {why}" for name, why in self.skipped.items()]
+        lines += [f"{title} {x.store} [{iso(x.start)}, {iso(x.end)}): {x.reason}" for x in self.lost]
+        if self.lost:
+            start, end = min(x.start for x in self.lost), max(x.end for x in self.lost)
+            lines.append(
+                f"{title}: {len(self.lost)} lost interval(s) marked Incomplete; repair: featurestore backfill "
+                f"{self.feature_set} --version {self.version} --start {iso(start)} --end {iso(end)}"
+            )
+        return lines
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -161,6 +177,7 @@ def inspect(
             if strict:
                 raise
             report.skipped[name] = str(exc)
+            report.unreachable.append(name)
             continue
         report.checked[name] = verified
         if lost:

@@ -91,6 +91,7 @@ def load_config(path: str | None = None, *, check_transformations: bool = True) 
         lease_seconds=file.interval_table.lease,
         interval_table_conn_id=file.interval_table.conn_id,
         feature_server=file.feature_server,
+        monitor=file.monitor,
     )
 
 

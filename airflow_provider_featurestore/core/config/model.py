@@ -42,6 +42,7 @@ STORES = ("offline", "online")
 # How much chunk time one engine run (a batch) takes at most: its online write holds the latest
 # row per entity of all of it. 30 days of daily chunks is one batch; so are 720 hourly ones.
 DEFAULT_MAX_BATCH_WINDOW = 30 * 86400
+DEFAULT_MONITOR_SCHEDULE = "*/15 * * * *"  # the featurestore_monitor DAG: every 15 minutes
 # Marks a field the loader sets (where a spec was read): a file that names it is refused.
 SET_BY_LOADER = {"set_by_loader": True}
 
@@ -79,6 +80,9 @@ class Materialization:
     online_ttl: PositiveDuration | None = None
     max_job_window: PositiveDuration = 86400
     max_batch_window: PositiveDuration = DEFAULT_MAX_BATCH_WINDOW  # the chunks one engine run takes, added up
+    # The freshness SLA: Complete time must reach at most this far behind now (`featurestore
+    # status`, the featurestore_monitor DAG); None: no SLA, the lag is only reported.
+    freshness: PositiveDuration | None = None
     spark_conf: Conf = field(default_factory=dict, hash=False)
 
 
@@ -151,6 +155,14 @@ class FeatureServerConfig:
     body_timeout: PositiveDuration = 30  # seconds for its body
 
 
+@strict
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The featurestore_monitor DAG: how often it checks lost state and freshness SLAs."""
+
+    schedule: Schedule = DEFAULT_MONITOR_SCHEDULE
+
+
 @dataclass(frozen=True)
 class FeatureStoreConfig:
     """One feature store: its config file and every feature set spec, validated.
@@ -172,6 +184,7 @@ class FeatureStoreConfig:
     lease_seconds: int = 600  # a job not heard from for this long is dead: its Pending turns Incomplete
     interval_table_conn_id: str | None = None  # resolved by connections.interval_table_url
     feature_server: FeatureServerConfig = field(default_factory=FeatureServerConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def get(self, name: str, version: int | None = None) -> FeatureSetSpec:
         """A feature set version; the latest version when `version` is None."""

@@ -29,6 +29,7 @@ from airflow_provider_featurestore.core.config.model import (
     SET_BY_LOADER,
     EngineConfig,
     FeatureServerConfig,
+    MonitorConfig,
     strict,
 )
 from airflow_provider_featurestore.core.config.problems import config_error, field_path, kind, show
@@ -73,6 +74,7 @@ class ConfigFile:
     interval_table: IntervalTable = field(default_factory=IntervalTable)
     engine: EngineConfig = field(default_factory=EngineConfig)
     feature_server: FeatureServerConfig = field(default_factory=FeatureServerConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 def validate(cls: type[_T], raw: dict[str, Any], path: str, base_dir: str, **set_by_loader: Any) -> _T:

@@ -208,6 +208,17 @@ def listing(
     return [JobRecord.from_row(row) for row in conn.execute(query)]
 
 
+def failed_counts(conn: Connection, since: float) -> dict[tuple[str, int], int]:
+    """Per (feature set, version), the jobs that failed and finished at `since` or later: one
+    grouped query over the window (the state index), never the whole history."""
+    query = (
+        sa.select(jobs.c.feature_set, jobs.c.version, sa.func.count())
+        .where(jobs.c.state == JobState.FAILED, jobs.c.finished_at >= since)
+        .group_by(jobs.c.feature_set, jobs.c.version)
+    )
+    return {(row[0], int(row[1])): int(row[2]) for row in conn.execute(query)}
+
+
 def is_live(conn: Connection, job_id: str) -> bool:
     """Whether the job is still queued or running (its lease has not expired)."""
     return conn.execute(sa.select(jobs.c.state).where(jobs.c.id == job_id)).scalar() in LIVE_JOB_STATES
