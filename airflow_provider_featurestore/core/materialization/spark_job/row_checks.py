@@ -137,30 +137,25 @@ class CheckOutcome:
 def evaluate_checks(
     frame: DataFrame, checks: tuple[QualityCheck, ...], key_columns: tuple[str, ...]
 ) -> list[CheckOutcome]:
-    """Every check's violations and examples, from one aggregation (one Spark action).
-    `key_columns` (index columns and timestamp) show which rows a not_null check caught."""
-    from pyspark.sql import functions as F  # noqa: N812
-
-    frame, predicates = _with_predicates(frame, checks)
-    aggregates = [F.count(F.lit(1)).alias("_rows")]
-    for i, (check, predicate) in enumerate(zip(checks, predicates, strict=True)):
-        if predicate is None:
-            continue
-        aggregates.append(F.sum(F.when(predicate, 1).otherwise(0)).alias(f"_v{i}"))
-        shown = _example(frame, check, key_columns)
-        bucket = F.pmod(F.xxhash64(shown), F.lit(EXAMPLES))  # up to 5 distinct examples, in bounded memory
-        aggregates += [
-            F.min(F.when(predicate & (bucket == j), shown)).alias(f"_e{i}_{j}") for j in range(EXAMPLES)
-        ]
-    row = frame.agg(*aggregates).collect()[0].asDict()
-    rows = int(row["_rows"])
-    outcomes = []
-    for i, check in enumerate(checks):
-        if isinstance(check, MinRowsCheck):
-            outcomes.append(CheckOutcome(check, max(0, check.count - rows), rows=rows))
-            continue
-        examples = sorted({row[f"_e{i}_{j}"] for j in range(EXAMPLES)} - {None})
-        outcomes.append(CheckOutcome(check, int(row[f"_v{i}"] or 0), examples, rows))
+    """Every check's violations from one aggregation (one Spark action); only where a check
+    found some, one more query fetches up to 5 examples. `key_columns` (index columns and
+    timestamp) show which rows a not_null check caught."""
+    predicates = {i: _VIOLATIONS[type(c)](c) for i, c in enumerate(checks) if type(c) in _VIOLATIONS}
+    figures = _count_violations(frame, checks, predicates)
+    rows = int(figures["_rows"] or 0)
+    outcomes = [
+        CheckOutcome(check, max(0, check.count - rows), rows=rows)
+        if isinstance(check, MinRowsCheck)
+        else CheckOutcome(check, int(figures[f"_v{i}"] or 0), rows=rows)
+        for i, check in enumerate(checks)
+    ]
+    violated = {i: p for i, p in predicates.items() if not outcomes[i].passed}
+    if violated:
+        for i, examples in _row_examples(frame, checks, violated, key_columns).items():
+            outcomes[i].examples = examples
+    for outcome in outcomes:
+        if isinstance(outcome.check, UniqueCheck) and not outcome.passed:
+            outcome.examples = _duplicate_examples(frame, outcome.check)
     return outcomes
 
 
@@ -174,25 +169,61 @@ def fail_on_errors(outcomes: list[CheckOutcome], spec: FeatureSetSpec) -> None:
         )
 
 
-def _with_predicates(
-    frame: DataFrame, checks: tuple[QualityCheck, ...]
-) -> tuple[DataFrame, list[Column | None]]:
-    """Per check, the predicate of a violating row (None for min_rows); a unique check adds its
-    group's row count as a window column to the frame."""
+def _count_violations(
+    frame: DataFrame, checks: tuple[QualityCheck, ...], predicates: dict[int, Column]
+) -> dict[str, Any]:
+    """`_rows` and `_v<i>` (violating rows of check i) in one action. The first unique check is
+    a hash aggregation by its columns (rows in groups of more than one violate it), with the
+    row checks' counts summed inside it; a further unique check adds a window count (rare:
+    measured on Sail, a window costs twice the hash aggregation)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812
 
-    predicates: list[Column | None] = []
-    for i, check in enumerate(checks):
-        if isinstance(check, UniqueCheck):
-            group = Window.partitionBy(*[F.col(f"`{c}`") for c in check.columns])
-            frame = frame.withColumn(f"_dup{i}", F.count(F.lit(1)).over(group))
-            predicates.append(F.col(f"_dup{i}") > 1)
-        elif isinstance(check, MinRowsCheck):
-            predicates.append(None)
-        else:
-            predicates.append(_VIOLATIONS[type(check)](check))
-    return frame, predicates
+    uniques = [i for i, c in enumerate(checks) if isinstance(c, UniqueCheck)]
+    flags = {f"_v{i}": F.when(p, 1).otherwise(0) for i, p in predicates.items()}
+    for i in uniques[1:]:
+        group = Window.partitionBy(*[F.col(f"`{c}`") for c in checks[i].columns])  # type: ignore[union-attr]
+        flags[f"_v{i}"] = F.when(F.count(F.lit(1)).over(group) > 1, 1).otherwise(0)
+    if not uniques:
+        sums = [F.sum(flag).alias(name) for name, flag in flags.items()]
+        return frame.agg(F.count(F.lit(1)).alias("_rows"), *sums).collect()[0].asDict()
+    first = checks[uniques[0]]
+    groups = frame.groupBy(*[F.col(f"`{c}`") for c in first.columns]).agg(  # type: ignore[union-attr]
+        F.count(F.lit(1)).alias("_n"), *[F.sum(flag).alias(name) for name, flag in flags.items()]
+    )
+    duplicated = F.sum(F.when(F.col("_n") > 1, F.col("_n")).otherwise(0)).alias(f"_v{uniques[0]}")
+    sums = [F.sum(F.col(name)).alias(name) for name in flags]
+    return groups.agg(F.sum("_n").alias("_rows"), duplicated, *sums).collect()[0].asDict()
+
+
+def _row_examples(
+    frame: DataFrame,
+    checks: tuple[QualityCheck, ...],
+    violated: dict[int, Column],
+    key_columns: tuple[str, ...],
+) -> dict[int, list[str]]:
+    """Up to 5 distinct examples per violated row check, in one query of bounded memory: the
+    least value in each of 5 hash buckets."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    aggregates = []
+    for i, predicate in violated.items():
+        shown = _example(frame, checks[i], key_columns)
+        bucket = F.pmod(F.xxhash64(shown), F.lit(EXAMPLES))
+        aggregates += [
+            F.min(F.when(predicate & (bucket == j), shown)).alias(f"_e{i}_{j}") for j in range(EXAMPLES)
+        ]
+    row = frame.agg(*aggregates).collect()[0].asDict()
+    return {i: sorted({row[f"_e{i}_{j}"] for j in range(EXAMPLES)} - {None}) for i in violated}
+
+
+def _duplicate_examples(frame: DataFrame, check: UniqueCheck) -> list[str]:
+    """Up to 5 of the duplicated keys."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    groups = frame.groupBy(*[F.col(f"`{c}`") for c in check.columns]).count().where("count > 1")
+    shown = _example(frame, check, ())
+    return sorted(row[0] for row in groups.select(shown).limit(EXAMPLES).collect())
 
 
 def _out_of_range(check: Any) -> Column:
