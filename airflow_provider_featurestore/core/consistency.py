@@ -375,7 +375,9 @@ def _sampled_text(samples: _Samples, missing: set[str]) -> str:
     if samples.expired:
         text += f" ({samples.expired} more past their online_ttl, not looked up)"
     if samples.unsampled:
-        text += f"; {samples.unsampled} job(s) recorded before key samples were kept: covered by the marker only"
+        text += (
+            f"; {samples.unsampled} job(s) recorded before key samples were kept: covered by the marker only"
+        )
     return text
 
 

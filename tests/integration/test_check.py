@@ -117,7 +117,9 @@ class Fraud:
     def raw_jobs(self) -> list[dict]:
         """The job records with their stored `result` (the key samples among it)."""
         with self.store() as store:
-            return [{"id": r.id, "start": iso(r.start), "result": r.result} for r in store.jobs("transactions")]
+            return [
+                {"id": r.id, "start": iso(r.start), "result": r.result} for r in store.jobs("transactions")
+            ]
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(os.environ["FEATURESTORE_REDIS_URL"], decode_responses=True)
@@ -472,7 +474,10 @@ def test_a_dry_run_plans_the_lost_time_and_changes_nothing(
 def latest_offline(fraud: Fraud) -> dict[str, int]:
     """Per account, the transaction count of its latest offline row: what Redis must serve."""
     rows = fraud.offline_rows().sort_values(["accountID", "timestamp"])
-    return {a: int(r["transaction_7d_count"]) for a, r in rows.groupby("accountID").tail(1).set_index("accountID").iterrows()}
+    return {
+        a: int(r["transaction_7d_count"])
+        for a, r in rows.groupby("accountID").tail(1).set_index("accountID").iterrows()
+    }
 
 
 def test_a_tenth_of_the_keys_deleted_is_found_marked_and_refilled(
@@ -483,7 +488,9 @@ def test_a_tenth_of_the_keys_deleted_is_found_marked_and_refilled(
     assert fraud.cli(*THREE_DAYS) == 0
     expected = latest_offline(fraud)
     served = fraud.online()
-    assert {r["accountID"]: r["transaction_7d_count"] for r in served if r["transaction_7d_count"] is not None} == expected
+    assert {
+        r["accountID"]: r["transaction_7d_count"] for r in served if r["transaction_7d_count"] is not None
+    } == expected
     offline_before, statuses_before = fraud.offline_rows(), fraud.statuses()
     keys = fraud.entity_keys()
     deleted = keys[::10]  # every tenth key, by name: ~10%
@@ -502,7 +509,8 @@ def test_a_tenth_of_the_keys_deleted_is_found_marked_and_refilled(
     assert report["consistent"] is False
     lost_online = [x for x in report["lost"] if x["store"] == "online"]
     assert lost_online and all(x["store"] == "online" for x in report["lost"])  # offline untouched
-    assert min(x["start"] for x in lost_online) == first["start"] and max(x["end"] for x in lost_online) == day(9)
+    assert min(x["start"] for x in lost_online) == first["start"]
+    assert max(x["end"] for x in lost_online) == day(9)
     for item in lost_online:
         if short[item["job_id"]]:
             assert item["reason"].startswith(
@@ -513,7 +521,9 @@ def test_a_tenth_of_the_keys_deleted_is_found_marked_and_refilled(
             assert f"sampled keys of the earlier job {first['id']} missing" in item["reason"]
     assert fraud.statuses()["offline"] == statuses_before["offline"]
     assert fraud.statuses()["online"][-1] == (first["start"], day(9), "Incomplete")
-    assert {j["id"]: j["error"] for j in fraud.jobs() if j["error"]} == {x["job_id"]: x["reason"] for x in lost_online}
+    assert {j["id"]: j["error"] for j in fraud.jobs() if j["error"]} == {
+        x["job_id"]: x["reason"] for x in lost_online
+    }
 
     capsys.readouterr()
     assert fraud.cli(*THREE_DAYS) == 0  # the default statuses: the lost online time, from offline
@@ -522,7 +532,11 @@ def test_a_tenth_of_the_keys_deleted_is_found_marked_and_refilled(
     assert fraud.statuses() == statuses_before
     assert fraud.entity_keys() == keys
     assert fraud.online() == served
-    assert {r["accountID"]: r["transaction_7d_count"] for r in fraud.online() if r["transaction_7d_count"] is not None} == expected
+    assert {
+        r["accountID"]: r["transaction_7d_count"]
+        for r in fraud.online()
+        if r["transaction_7d_count"] is not None
+    } == expected
     pd.testing.assert_frame_equal(fraud.offline_rows(), offline_before)
     report = check_json(fraud, capsys, 0)
     assert report["consistent"] is True and "sampled keys of" in report["checked"]["online"]
@@ -541,11 +555,18 @@ def test_online_keys_expiring_by_ttl_are_not_a_loss(fraud_sqlite: Fraud) -> None
         layout = store.online_layout(store.spec("transactions"))
         assert client.ttl(layout.marker_key) == -1 and all(client.ttl(k) > 0 for k in keys)
         expiries = [e for j in fraud.raw_jobs() for _k, e in j["result"]["online_sample"]]
-        assert all(abs(e - time.time() - client.ttl(k)) < 60 for j in fraud.raw_jobs() for k, e in j["result"]["online_sample"])
+        assert all(
+            abs(e - time.time() - client.ttl(k)) < 60
+            for j in fraud.raw_jobs()
+            for k, e in j["result"]["online_sample"]
+        )
         client.delete(*keys)  # as Redis does when the keys expire
         spec = store.spec("transactions")
         report, findings = consistency.inspect(store, spec, ["online"], now=max(expiries))
-        assert findings == {} and f"({len(expiries)} more past their online_ttl, not looked up)" in report.checked["online"]
+        assert (
+            findings == {}
+            and f"({len(expiries)} more past their online_ttl, not looked up)" in report.checked["online"]
+        )
         report, findings = consistency.inspect(store, spec, ["online"], now=min(expiries) - 1)
         assert set(findings) == {"online"}  # before their expiry, the same keys gone are a loss
     client.close()

@@ -55,7 +55,7 @@ def test_a_plain_postgresql_url_holds_the_interval_table(
     engine = sa.create_engine(engine_url(pg_url))
     with engine.connect() as conn:  # the rows are in PostgreSQL, in the URL's schema
         assert conn.execute(sa.text("select count(*) from fs_jobs")).scalar() == 2
-        assert conn.execute(sa.text("select count(*) from fs_intervals")).scalar() > 0
+        assert (conn.execute(sa.text("select count(*) from fs_intervals")).scalar() or 0) > 0
     engine.dispose()
 
 

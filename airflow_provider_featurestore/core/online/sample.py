@@ -33,7 +33,9 @@ SampledKey = tuple[str, int | None]
 """A sampled key and when it expires (epoch seconds; None: no `online_ttl`, it never does)."""
 
 
-def sample_rows(layout: OnlineLayout, rows: pa.RecordBatch | pa.Table, size: int = SAMPLE_SIZE) -> list[SampledKey]:
+def sample_rows(
+    layout: OnlineLayout, rows: pa.RecordBatch | pa.Table, size: int = SAMPLE_SIZE
+) -> list[SampledKey]:
     """Up to `size` keys of `rows` (rows just written; index values never null) with their expiry."""
     if rows.num_rows == 0:
         return []

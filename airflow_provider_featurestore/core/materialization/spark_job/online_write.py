@@ -177,7 +177,9 @@ def _write_partition(
             if batch.num_rows == 0:
                 continue
             stamp = batch.column(layout.timestamp_column).cast(pa.timestamp("us", tz="UTC"))
-            index = np.searchsorted(starts_us, stamp.cast(pa.int64()).to_numpy(zero_copy_only=False), "right") - 1
+            index = (
+                np.searchsorted(starts_us, stamp.cast(pa.int64()).to_numpy(zero_copy_only=False), "right") - 1
+            )
             order = np.argsort(index, kind="stable")
             batch, index = batch.take(pa.array(order)), index[order]
             bounds = np.flatnonzero(np.diff(index)) + 1
