@@ -1,8 +1,8 @@
 """`featurestore`: the command line of a feature store.
 
 Exit status 0 on success, 1 when a job failed or a store cannot be reached, 2 on bad input (one
-line on stderr naming the file, field or argument at fault; nothing written), 130 when
-interrupted. No traceback unless `--verbose` is given or FEATURESTORE_DEBUG is set. `--json` prints one JSON document on
+line on stderr naming the file, field or argument at fault; nothing written), 3 when `status`
+finds a feature set late (its freshness SLA breached), 130 when interrupted. No traceback unless `--verbose` is given or FEATURESTORE_DEBUG is set. `--json` prints one JSON document on
 stdout and nothing else there; progress and messages go to stderr.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from airflow_provider_featurestore.core import __version__
+from airflow_provider_featurestore.core import __version__, freshness
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, load_config
 from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.consistency import CheckReport
@@ -35,9 +35,9 @@ from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.report import axis, feature_set_row, intervals_document, jobs_document
 from airflow_provider_featurestore.core.serving import api_keys
 from airflow_provider_featurestore.core.timeline import legend, stream_timeline, text_bar
-from airflow_provider_featurestore.core.timeutil import format_duration, iso
+from airflow_provider_featurestore.core.timeutil import format_duration, human_duration, iso
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_LATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,6 +133,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="instead: find Complete time whose source files were added, changed or removed since it was read",
     )
     check.add_argument("--dry-run", action="store_true", help="with --sources: report only, mark nothing")
+
+    status = commands.add_parser(
+        "status",
+        parents=[common, listing],
+        help="freshness per feature set version and store against its SLA (exit 3 when one is late)",
+    )
+    status.add_argument("name", nargs="?", help="only this feature set (default: every one)")
+    status.add_argument("--version", type=_positive_int, help="only this version (default: every one)")
 
     serve = commands.add_parser(
         "serve", parents=[common], help="the HTTP feature server: POST /get-online-features, GET /health"
@@ -396,7 +404,18 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
         print("no jobs yet", file=sys.stderr)
     else:
         _print_table(
-            ["ID", "START", "END", "STORES", "STATE", "ROWS READ", "ROWS WRITTEN", "SOURCE", "ERROR"],
+            [
+                "ID",
+                "START",
+                "END",
+                "STORES",
+                "STATE",
+                "ROWS READ",
+                "ROWS WRITTEN",
+                "SOURCE",
+                "CHECKS",
+                "ERROR",
+            ],
             [
                 [
                     r.id,
@@ -407,6 +426,7 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
                     _count(r.rows_read),
                     _written(r),
                     _coverage(r),
+                    _checks(r),
                     (r.error or "")[:60],
                 ]
                 for r in records
@@ -436,7 +456,7 @@ def cmd_check(store: FeatureStore, args: argparse.Namespace) -> int:
         clean, found = "no Complete time's source changed", "interval(s) whose source changed"
     else:
         report = store.check(args.name, args.version)
-        clean, found = "consistent: every Complete interval is in its store", "lost interval(s)"
+        clean, found = "no loss found in what was verified above", "lost interval(s)"
     if args.json:
         _print_json(report.to_json())
         return EXIT_OK if report.consistent else EXIT_JOB_FAILED
@@ -469,6 +489,36 @@ def _print_check(report: CheckReport, clean: str, found: str, *, dry_run: bool) 
     return EXIT_JOB_FAILED
 
 
+def cmd_status(store: FeatureStore, args: argparse.Namespace) -> int:
+    """Exit 3 when a store of a feature set version is late (its freshness SLA breached)."""
+    specs = freshness.select(store.config, args.name, args.version)
+    rows = freshness.assess(store.table, specs)
+    if args.json:
+        _print_json([row.to_json() for row in rows])
+    else:
+        _print_table(
+            ["NAME", "VERSION", "STORE", "COMPLETE UNTIL", "LAG", "SLA", "STATE", "INCOMPLETE", "FAILED 24H"],
+            [
+                [
+                    r.feature_set,
+                    r.version,
+                    r.store,
+                    "-" if r.complete_until is None else iso(r.complete_until),
+                    "-" if r.lag_s is None else human_duration(r.lag_s),
+                    "-" if r.sla_s is None else format_duration(r.sla_s),
+                    r.state,
+                    r.incomplete_intervals,
+                    r.failed_jobs_24h,
+                ]
+                for r in rows
+            ],
+        )
+        for row in rows:
+            if row.late:
+                print(f"  {row.describe()}")
+    return EXIT_LATE if freshness.any_late(rows) else EXIT_OK
+
+
 def cmd_serve(store: FeatureStore, args: argparse.Namespace) -> int:
     from airflow_provider_featurestore.core.serving.server import serve
 
@@ -485,6 +535,7 @@ COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "enable-online": cmd_enable_online,
     "jobs": cmd_jobs,
     "check": cmd_check,
+    "status": cmd_status,
     "serve": cmd_serve,
 }
 
@@ -525,6 +576,20 @@ def _coverage(record: JobRecord) -> str:
 
 def _written(record: JobRecord) -> str:
     return " ".join(f"{store}={n:,}" for store, n in record.rows_written.items()) or "-"
+
+
+def _checks(record: JobRecord) -> str:
+    """The job's quality checks at a glance: `5 passed`, `not_null failed (12), 4 passed`."""
+    checks = record.result.get("checks") or []
+    if not checks:
+        return "-"
+    parts = [
+        f"{c['check']} {'failed' if c['severity'] == 'error' else 'warned'} ({c['violations']:,})"
+        for c in checks
+        if not c["passed"]
+    ]
+    passed = sum(1 for c in checks if c["passed"])
+    return ", ".join([*parts, f"{passed} passed"] if passed else parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -250,6 +250,12 @@ class FeatureStore:
         report, findings = consistency.inspect(self, spec, stores, strict=strict)
         return consistency.mark_lost(self, spec, report, findings)
 
+    def check_all(self) -> list[consistency.CheckReport]:
+        """The consistency check of every feature set version (the monitor's first task): a store
+        that cannot be reached is skipped and named in its report's `unreachable`, while the other
+        stores are still checked."""
+        return [self.check(spec.name, spec.version, strict=False) for spec in self.config.feature_sets]
+
     def check_sources(
         self, name: str, version: int | None = None, *, dry_run: bool = False
     ) -> source_check.SourceCheckReport:

@@ -125,6 +125,7 @@ def test_dry_run_plans_around_pending_and_complete_time(config: str) -> None:
         "rows_read",
         "rows_written",
         "error",
+        "checks",
         "partial_lookback",
         "first_source_time",
         "created_at",

@@ -37,7 +37,8 @@ def test_airflow_lists_the_provider(tmp_path: Path) -> None:
         }
     ]
     assert info["operators"][0]["python-modules"] == [
-        "airflow_provider_featurestore.airflow.operators.featurestore"
+        "airflow_provider_featurestore.airflow.operators.featurestore",
+        "airflow_provider_featurestore.airflow.operators.monitor",
     ]
     # The connection types the hook reads are the Redis and Spark providers' own, listed by Airflow.
     hooks = subprocess.run(

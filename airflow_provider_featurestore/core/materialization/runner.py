@@ -191,13 +191,18 @@ def finish(table: IntervalTable, job_id: str, result: ChunkResult) -> JobRecord:
 
 def result_record(result: ChunkResult) -> dict[str, object]:
     """What a job record's `result` keeps of a chunk report: entities and seconds for the
-    progress lines, what the consistency check verifies later (the offline commit, and
-    whether the online write set the marker), and the source's coverage of its read range."""
+    progress lines, what the consistency check verifies later (the offline commit, whether
+    the online write set the marker, and the sample of keys it wrote), and the source's coverage
+    of its read range and the files it overlapped (the source check)."""
     kept: dict[str, object] = {"entities": result.entities, "seconds": result.seconds}
     if result.offline_commit is not None:
         kept["offline_commit"] = result.offline_commit
     if result.online_marker:
         kept["online_marker"] = True
+    if result.online_sample is not None:
+        kept["online_sample"] = result.online_sample
+    if result.checks:
+        kept["checks"] = result.checks
     if result.source is not None:  # the files its read range overlapped (the source check)
         kept["source"] = result.source
     if result.partial_lookback is not None:  # read from the source: its coverage (jobs --json)

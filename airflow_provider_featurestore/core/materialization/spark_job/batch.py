@@ -37,7 +37,11 @@ from airflow_provider_featurestore.core.materialization.spark_job.online_write i
     OnlineRows,
     write_online_batch,
 )
-from airflow_provider_featurestore.core.materialization.spark_job.row_checks import check_output
+from airflow_provider_featurestore.core.materialization.spark_job.row_checks import (
+    check_output,
+    evaluate_checks,
+    fail_on_errors,
+)
 from airflow_provider_featurestore.core.materialization.spark_job.sources import (
     read_range,
     read_source,
@@ -78,43 +82,23 @@ def materialize_batch(
         for chunk in batch.chunks:
             finish(chunk, one_line(exc))
         return
-    from_source = [c for c in batch.chunks if not c.from_offline]
-    fingerprint_sources(spec, from_source, results)
-    try:
-        for job_id, read in (rows_read(spark, spec, from_source) if from_source else {}).items():
-            result = results[job_id]
-            result.rows_read, result.first_source_time = read.rows, read.first
-            result.partial_lookback = read.partial_lookback
-    except Exception:  # noqa: BLE001 - an unreadable source fails each chunk below, with its own error
-        pass
-
-    exists = None
-    # per online chunk: where its rows come from (None: the offline table, else its frame)
+    _count_rows_read(spark, spec, batch, results)
+    offline = _OfflineTable(table_path)
     online_rows: OnlineRows = []
     for chunk in batch.chunks:
-        began = time.perf_counter()
         result = results[chunk.job_id]
+        began = time.perf_counter()
         try:
-            if chunk.from_offline:  # nothing read from the source: its rows are the offline table's
-                result.rows_read = 0
-                online_rows.append((chunk, None))
-                continue
-            rows = chunk_rows(spark, spec, chunk)
-            if "offline" in chunk.stores:
-                if exists is None:
-                    exists = table_exists(spark, table_path)
-                result.rows_written["offline"], result.offline_commit = write_offline(
-                    spark, rows, table_path, spec, chunk.start, chunk.end, create=not exists
-                )
-                exists = True
-                result.completed["offline"] = True
-            if "online" in chunk.stores:  # committed offline: read back with the batch's other chunks
-                online_rows.append((chunk, None if result.completed.get("offline") else rows))
+            rows = _write_chunk(spark, spec, chunk, result, offline)
         except Exception as exc:  # noqa: BLE001 - this chunk failed; the batch goes on
             result.seconds = round(time.perf_counter() - began, 3)
             finish(chunk, one_line(exc))
             continue
         result.seconds = round(time.perf_counter() - began, 3)
+        if "online" in chunk.stores:  # committed offline: read back with the batch's other chunks
+            online_rows.append(
+                (chunk, None if chunk.from_offline or result.completed.get("offline") else rows)
+            )
         if "online" not in chunk.stores:
             finish(chunk)
         elif "offline" in chunk.stores:  # offline committed; online comes with the batch's write
@@ -146,6 +130,54 @@ def fingerprint_sources(
         return
     for chunk in chunks:
         results[chunk.job_id].source = listing.fingerprint(*read_range(chunk, spec))
+
+
+def _count_rows_read(
+    spark: SparkSession, spec: FeatureSetSpec, batch: BatchSpec, results: dict[str, ChunkResult]
+) -> None:
+    """Each chunk's rows read and its source coverage, in one pass over the batch's source, after
+    the source's files were listed (fingerprint_sources)."""
+    from_source = [c for c in batch.chunks if not c.from_offline]
+    fingerprint_sources(spec, from_source, results)
+    try:
+        for job_id, read in (rows_read(spark, spec, from_source) if from_source else {}).items():
+            result = results[job_id]
+            result.rows_read, result.first_source_time = read.rows, read.first
+            result.partial_lookback = read.partial_lookback
+    except Exception:  # noqa: BLE001 - an unreadable source fails each chunk below, with its own error
+        pass
+
+
+class _OfflineTable:
+    """The batch's offline table: whether it exists is asked once, before its first commit."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.exists: bool | None = None
+
+
+def _write_chunk(
+    spark: SparkSession, spec: FeatureSetSpec, chunk: ChunkSpec, result: ChunkResult, offline: _OfflineTable
+) -> DataFrame | None:
+    """One chunk's rows, checked, and committed offline when it writes that store; returns its
+    rows (None when they come from the offline table: online-only over offline-Complete time)."""
+    if chunk.from_offline:  # nothing read from the source: its rows are the offline table's
+        result.rows_read = 0
+        return None
+    rows = chunk_rows(spark, spec, chunk)
+    if spec.checks:
+        outcomes = evaluate_checks(rows, spec.checks, (*spec.index_names, spec.timestamp_column))
+        result.checks = [outcome.to_json() for outcome in outcomes]
+        fail_on_errors(outcomes, spec)
+    if "offline" in chunk.stores:
+        if offline.exists is None:
+            offline.exists = table_exists(spark, offline.path)
+        result.rows_written["offline"], result.offline_commit = write_offline(
+            spark, rows, offline.path, spec, chunk.start, chunk.end, create=not offline.exists
+        )
+        offline.exists = True
+        result.completed["offline"] = True
+    return rows
 
 
 def chunk_rows(spark: SparkSession, spec: FeatureSetSpec, chunk: ChunkSpec) -> DataFrame:

@@ -1,11 +1,13 @@
 """The online write: the latest row per entity over a batch's online chunks, written to the
 online store once from the executors, each chunk credited with the keys whose latest row lies in
-its window."""
+its window, and given a sample of them (`online/sample.py`) for the consistency check."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from airflow_provider_featurestore.core.config import FeatureSetSpec, FeatureStoreConfig
@@ -15,12 +17,13 @@ from airflow_provider_featurestore.core.materialization.spark_job.offline_read i
 from airflow_provider_featurestore.core.materialization.spark_job.row_checks import check_output
 from airflow_provider_featurestore.core.materialization.spark_job.session_conf import latest_method
 from airflow_provider_featurestore.core.materialization.spark_job.sources import read_source_ranges
-from airflow_provider_featurestore.core.online import OnlineLayout, online_store_for
+from airflow_provider_featurestore.core.online import OnlineLayout, online_store_for, sample
 from airflow_provider_featurestore.core.online.protocol import OnlineStoreUnavailable
+from airflow_provider_featurestore.core.online.sample import SampledKey
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 OnlineRows = list[tuple[ChunkSpec, "DataFrame | None"]]
 """Per online chunk, where its rows come from: None, the offline table (committed, or
@@ -59,11 +62,12 @@ def write_online_batch(
             for item in write_online_batch(spark, config, spec, table_path, batch, [single], results)
         ]
     for chunk in chunks:
-        written, entities = counts.get(chunk.job_id, (0, 0))
+        wrote = counts.get(chunk.job_id, ChunkWrite())
         result = results[chunk.job_id]
-        result.rows_written["online"], result.entities = written, entities
+        result.rows_written["online"], result.entities = wrote.written, wrote.entities
         result.completed["online"] = True
         result.online_marker = True
+        result.online_sample = [[key, expires] for key, expires in wrote.sample]
     return [(chunk, None) for chunk in chunks]
 
 
@@ -120,15 +124,30 @@ def latest_per_entity(
     return rows.withColumn("_fs_rank", F.row_number().over(order)).where("_fs_rank = 1").drop("_fs_rank")
 
 
+@dataclass
+class ChunkWrite:
+    """What the online write did for one chunk: keys written, entities (rows given), and a
+    sample of the keys it stored (`online/sample.py`), which the consistency check looks up."""
+
+    written: int = 0
+    entities: int = 0
+    sample: list[SampledKey] = field(default_factory=list)
+
+
+TALLY_SCHEMA = "chunk long, rows long, written long, key string, expires long"
+"""What each executor task sends back: per chunk one row of counts (key null), and one row per
+sampled key (counts 0)."""
+
+
 def write_online(
     rows: DataFrame, redis_url: str, layout: OnlineLayout, chunks: Sequence[ChunkSpec], partitions: int = 4
-) -> dict[str, tuple[int, int]]:
+) -> dict[str, ChunkWrite]:
     """Write the latest row per entity to Redis from the executors, once for all `chunks` (in
-    time order, disjoint); returns per chunk id (keys written, entities) of the rows whose event
-    time lies in that chunk's window.
+    time order, disjoint); returns per chunk id what was written of the rows whose event time
+    lies in that chunk's window.
 
     Each task opens its own connection and writes its partition in batches; only per-task,
-    per-chunk counts come back to the driver.
+    per-chunk counts and key samples come back to the driver.
     """
     # The marker first (see OnlineStore.mark): a flush between it and the rows costs a needless
     # repair, never an unnoticed loss.
@@ -137,43 +156,66 @@ def write_online(
     index_names = [c.name for c in layout.index_columns]
     method = latest_method(rows.sparkSession)
     latest = latest_per_entity(rows, index_names, layout.timestamp_column, method).repartition(partitions)
-    now = int(time.time())
     starts_us = [chunk.start * 1_000_000 for chunk in chunks]
+    task = functools.partial(_write_partition, redis_url, layout, starts_us, int(time.time()))
+    return _tally(latest.mapInArrow(task, TALLY_SCHEMA).collect(), chunks)
 
-    def write_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import numpy as np
-        import pyarrow as pa
 
-        store = online_store_for(redis_url)
-        totals = np.zeros(len(starts_us), np.int64)
-        written = np.zeros(len(starts_us), np.int64)
-        try:
-            for batch in batches:
-                if batch.num_rows == 0:
-                    continue
-                stamp = batch.column(layout.timestamp_column).cast(pa.timestamp("us", tz="UTC"))
-                index = (
-                    np.searchsorted(starts_us, stamp.cast(pa.int64()).to_numpy(zero_copy_only=False), "right")
-                    - 1
-                )
-                order = np.argsort(index, kind="stable")
-                batch, index = batch.take(pa.array(order)), index[order]
-                bounds = np.flatnonzero(np.diff(index)) + 1
-                for lo, hi in zip([0, *bounds], [*bounds, len(index)], strict=True):
-                    stats = store.write(layout, batch.slice(lo, hi - lo), now=now)
-                    totals[index[lo]] += stats.rows
-                    written[index[lo]] += stats.written
-        finally:
-            store.close()
-        yield pa.record_batch(
-            [pa.array(range(len(starts_us)), pa.int64()), pa.array(totals), pa.array(written)],
-            names=["chunk", "rows", "written"],
-        )
+def _write_partition(
+    redis_url: str, layout: OnlineLayout, starts_us: list[int], now: int, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """One executor task: write its rows chunk by chunk; yield the counts and key samples."""
+    import numpy as np
+    import pyarrow as pa
 
-    counts = latest.mapInArrow(write_partition, "chunk long, rows long, written long").collect()
-    per_chunk = {chunk.job_id: [0, 0] for chunk in chunks}
-    for row in counts:
-        tally = per_chunk[chunks[row["chunk"]].job_id]
-        tally[0] += row["written"]
-        tally[1] += row["rows"]
-    return {job_id: (written, entities) for job_id, (written, entities) in per_chunk.items()}
+    store = online_store_for(redis_url)
+    totals = np.zeros(len(starts_us), np.int64)
+    written = np.zeros(len(starts_us), np.int64)
+    samples: list[list[SampledKey]] = [[] for _ in starts_us]
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            stamp = batch.column(layout.timestamp_column).cast(pa.timestamp("us", tz="UTC"))
+            index = (
+                np.searchsorted(starts_us, stamp.cast(pa.int64()).to_numpy(zero_copy_only=False), "right") - 1
+            )
+            order = np.argsort(index, kind="stable")
+            batch, index = batch.take(pa.array(order)), index[order]
+            bounds = np.flatnonzero(np.diff(index)) + 1
+            for lo, hi in zip([0, *bounds], [*bounds, len(index)], strict=True):
+                part, chunk = batch.slice(lo, hi - lo), index[lo]
+                stats = store.write(layout, part, now=now)
+                totals[chunk] += stats.rows
+                written[chunk] += stats.written
+                samples[chunk] = sample.merge([*samples[chunk], *sample.sample_rows(layout, part)])
+    finally:
+        store.close()
+    sampled = [(chunk, key, expires) for chunk, keys in enumerate(samples) for key, expires in keys]
+    count = len(starts_us)
+    yield pa.record_batch(
+        [
+            pa.array([*range(count), *(c for c, _k, _e in sampled)], pa.int64()),
+            pa.array([*totals.tolist(), *[0] * len(sampled)], pa.int64()),
+            pa.array([*written.tolist(), *[0] * len(sampled)], pa.int64()),
+            pa.array([*[None] * count, *(k for _c, k, _e in sampled)], pa.string()),
+            pa.array([*[None] * count, *(e for _c, _k, e in sampled)], pa.int64()),
+        ],
+        names=["chunk", "rows", "written", "key", "expires"],
+    )
+
+
+def _tally(rows: list[Row], chunks: Sequence[ChunkSpec]) -> dict[str, ChunkWrite]:
+    """Per chunk id, the tasks' counts added up and their samples merged."""
+    per_chunk = {chunk.job_id: ChunkWrite() for chunk in chunks}
+    sampled: dict[str, list[SampledKey]] = {chunk.job_id: [] for chunk in chunks}
+    for row in rows:
+        job_id = chunks[row["chunk"]].job_id
+        if row["key"] is not None:
+            sampled[job_id].append((row["key"], row["expires"]))
+            continue
+        per_chunk[job_id].written += row["written"]
+        per_chunk[job_id].entities += row["rows"]
+    for job_id, keys in sampled.items():
+        per_chunk[job_id].sample = sample.merge(keys)
+    return per_chunk
