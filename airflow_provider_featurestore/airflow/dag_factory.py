@@ -35,6 +35,7 @@ from airflow_provider_featurestore.airflow.operators.featurestore import (
 from airflow_provider_featurestore.airflow.operators.monitor import (
     FeatureStoreFreshnessOperator,
     FeatureStoreLostStateOperator,
+    FeatureStoreSourceCheckOperator,
 )
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from airflow_provider_featurestore.core.config.location import locate_config
@@ -264,10 +265,13 @@ MONITOR_START = datetime(2024, 1, 1, tzinfo=UTC)  # any past date: catchup is of
 
 def check_tasks(config: FeatureStoreConfig) -> list[BaseOperator]:
     """The monitor's checks of the stores, run before the SLA tasks (which run whatever they
-    found: a check's findings change the Complete time they judge). Today the lost-state check;
-    a further check is one more entry of this list."""
+    found: a check's findings change the Complete time they judge): the lost-state check and
+    the source check, side by side; a further check is one more entry of this list."""
     common = {"config_path": config.config_path}
-    return [FeatureStoreLostStateOperator(task_id="lost_state", **common)]
+    return [
+        FeatureStoreLostStateOperator(task_id="lost_state", **common),
+        FeatureStoreSourceCheckOperator(task_id="source_changes", **common),
+    ]
 
 
 def monitor_dag(config: FeatureStoreConfig, default_args: Mapping[str, Any] | None = None) -> DAG:

@@ -30,6 +30,7 @@ from airflow_provider_featurestore.core.online import (
 )
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
 from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
+from airflow_provider_featurestore.core.source_fingerprint import SourceUnavailable
 from airflow_provider_featurestore.core.timeutil import check_feature_time, format_duration, iso, to_epoch
 
 
@@ -272,6 +273,20 @@ class FeatureStore:
             return report
         consistency.mark_lost(self, spec, report, findings)
         return report
+
+    def check_all_sources(self) -> list[source_check.SourceCheckReport]:
+        """The source check of every feature set version (the monitor's second check): a source
+        that cannot be listed marks nothing and is named in its report's `unreachable`."""
+        reports = []
+        for spec in self.config.feature_sets:
+            try:
+                reports.append(self.check_sources(spec.name, spec.version))
+            except SourceUnavailable as exc:
+                report = source_check.SourceCheckReport(spec.name, spec.version, source=spec.source.path)
+                report.skipped["source"] = str(exc)
+                report.unreachable.append("source")
+                reports.append(report)
+        return reports
 
     def backfill(
         self,

@@ -596,12 +596,15 @@ import json; print('RESULT ' + json.dumps(result, default=str))
     assert run["tasks"] == [
         ["accounts", -1, "failed"],
         ["checks.lost_state", -1, "success"],
+        ["checks.source_changes", -1, "success"],
         ["transactions", -1, "success"],
     ]
+    checks = ["checks.lost_state", "checks.source_changes"]
     assert run["shape"] == {
         "checks.lost_state": [],
-        "accounts": ["checks.lost_state"],
-        "transactions": ["checks.lost_state"],
+        "checks.source_changes": [],
+        "accounts": checks,
+        "transactions": checks,
     }
     assert run["timetable"] == "*/15 * * * *"
     output = done.stdout + done.stderr
@@ -661,6 +664,7 @@ def test_the_monitor_check_marks_lost_state_and_the_sla_tasks_still_judge_what_i
     assert run["tasks"] == [
         ["accounts", -1, "success"],
         ["checks.lost_state", -1, "failed"],
+        ["checks.source_changes", -1, "success"],
         ["transactions", -1, "failed"],
     ]
     output = done.stdout + done.stderr
@@ -693,5 +697,46 @@ def test_monitor_default_args_give_every_monitor_task_its_alerting(fraud) -> Non
     )
     assert result == {
         name: [["page_the_on_call"], ["oncall@example.com"]]
-        for name in ("checks.lost_state", "accounts", "transactions")
+        for name in ("checks.lost_state", "checks.source_changes", "accounts", "transactions")
     }
+
+
+def test_the_monitor_source_check_marks_time_whose_source_changed(fraud) -> None:  # type: ignore[no-untyped-def]
+    """A late file lands for a day a backfill made Complete: the monitor's source check turns
+    that day and the days whose 7-day lookback reads it Incomplete in both stores and fails
+    naming them; the lost-state check finds nothing; the next default backfill repairs it."""
+    import pyarrow.parquet as pq
+
+    root, env = fraud
+    done = cli(env, "backfill", "transactions", "--start", day(7), "--end", day(10))
+    assert done.returncode == 0, done.stderr
+    source = root / "data" / "source" / "transactions"
+    late_day = day(8)[:10]
+    pq.write_table(
+        pq.read_table(source / f"part-{late_day}.parquet").slice(0, 5), source / "part-late.parquet"
+    )
+    script = DAG_TEST.format(
+        dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id="featurestore_monitor", kwargs=""
+    )
+    script += "import json; print('RESULT ' + json.dumps(result, default=str))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    run = json.loads(lines[-1][len("RESULT ") :])
+    assert run["tasks"] == [
+        ["accounts", -1, "success"],
+        ["checks.lost_state", -1, "success"],
+        ["checks.source_changes", -1, "failed"],
+        ["transactions", -1, "success"],
+    ]
+    output = done.stdout + done.stderr
+    assert "changed source data marked Incomplete in transactions v1" in output
+    assert statuses(root) == {
+        store: [(day(7), day(8), "Complete"), (day(8), day(10), "Incomplete")]
+        for store in ("offline", "online")
+    }
+    repaired = cli(env, "backfill", "transactions", "--start", day(7), "--end", day(10))
+    assert repaired.returncode == 0, repaired.stderr
+    assert statuses(root) == {store: [(day(7), day(10), "Complete")] for store in ("offline", "online")}

@@ -8,29 +8,31 @@ what is wrong and the command that repairs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_featurestore.airflow.operators.featurestore import _FeatureStoreOperator
 from airflow_provider_featurestore.core import freshness
+from airflow_provider_featurestore.core.consistency import CheckReport
 from airflow_provider_featurestore.core.errors import BadInput
+from airflow_provider_featurestore.core.featurestore import FeatureStore
 
 
-class FeatureStoreLostStateOperator(_FeatureStoreOperator):
-    """The lost-state check of every feature set version, as `featurestore check` does it:
-    Complete time a store lost (a deleted Delta commit or table, a flushed Redis) becomes
-    Incomplete, the reason in its job's error. Fails once every version is checked when time was
-    lost or a store could not be reached (its other stores are still checked).
+class _StoreCheckOperator(_FeatureStoreOperator):
+    """A check of every feature set version that turns what it finds Incomplete: fails once
+    every version is checked when it marked time or could not read a store or source."""
 
-    :param config_path: featurestore.yaml (default: the Airflow Variable featurestore_config,
-        else $FEATURESTORE_CONFIG)
-    """
+    finding = ""  # what the failure line calls what was marked
+
+    def run_check(self, store: FeatureStore) -> Sequence[CheckReport]:
+        raise NotImplementedError
 
     def execute(self, context: Any) -> int:
         hook = self.hook()
         try:
-            reports = hook.store.check_all()
+            reports = self.run_check(hook.store)
         finally:
             hook.close()
         for report in reports:
@@ -40,10 +42,43 @@ class FeatureStoreLostStateOperator(_FeatureStoreOperator):
         unreachable = [f"{r.feature_set} v{r.version} {s}" for r in reports for s in r.unreachable]
         if lost or unreachable:
             raise AirflowFailException(
-                f"lost state marked Incomplete in {', '.join(lost) or 'none'}; "
+                f"{self.finding} marked Incomplete in {', '.join(lost) or 'none'}; "
                 f"not checked (unreachable): {', '.join(unreachable) or 'none'}; see the log for the repairs"
             )
         return sum(len(r.checked) for r in reports)
+
+
+class FeatureStoreLostStateOperator(_StoreCheckOperator):
+    """The lost-state check of every feature set version, as `featurestore check` does it:
+    Complete time a store lost (a deleted Delta commit or table, a flushed Redis) becomes
+    Incomplete, the reason in its job's error. Fails once every version is checked when time was
+    lost or a store could not be reached (its other stores are still checked).
+
+    :param config_path: featurestore.yaml (default: the Airflow Variable featurestore_config,
+        else $FEATURESTORE_CONFIG)
+    """
+
+    finding = "lost state"
+
+    def run_check(self, store: FeatureStore) -> Sequence[CheckReport]:
+        return store.check_all()
+
+
+class FeatureStoreSourceCheckOperator(_StoreCheckOperator):
+    """The source check of every feature set version, as `featurestore check --sources` does it:
+    Complete time whose source files were added, changed or removed since its job read them
+    becomes Incomplete in both stores ("source changed: FILE(S)"), so the next scheduled run or
+    default backfill recomputes it. Fails once every version is checked when time was marked or
+    a source could not be listed (nothing is marked for that one).
+
+    :param config_path: featurestore.yaml (default: the Airflow Variable featurestore_config,
+        else $FEATURESTORE_CONFIG)
+    """
+
+    finding = "changed source data"
+
+    def run_check(self, store: FeatureStore) -> Sequence[CheckReport]:
+        return store.check_all_sources()
 
 
 class FeatureStoreFreshnessOperator(_FeatureStoreOperator):
