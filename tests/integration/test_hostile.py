@@ -512,6 +512,31 @@ def test_a_listing_piped_into_head(fraud: Store) -> None:
     assert done.stderr == "", done.stderr
 
 
+def test_a_command_without_config_on_a_host_where_airflow_was_never_set_up(
+    fraud: Store, tmp_path: Path
+) -> None:
+    """Airflow is installed (a dependency) but its metadata database was never migrated, as on a
+    newcomer's machine: the config lookup asks for the Airflow Variable first, and Airflow's own
+    error log of the missing table (a traceback, which it writes to stdout) must reach neither
+    stream: `--json` promises a JSON document on stdout and nothing else."""
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    env = {  # a newcomer's shell: none of the test session's Airflow settings
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(home),
+        "FEATURESTORE_CONFIG": str(fraud.config),
+    }
+    done = subprocess.run(
+        [FEATURESTORE, "list", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert {row["name"] for row in json.loads(done.stdout)} == {"accounts", "transactions"}, done.stdout[
+        :3000
+    ]
+    assert done.stderr == "", done.stderr
+
+
 # ---- jobs that fail, and signals (the embedded engine, real data) ------------------------
 
 

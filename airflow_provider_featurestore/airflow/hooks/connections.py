@@ -15,6 +15,9 @@ entry point `airflow_provider_featurestore.connection_resolver` for the CLI.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -128,10 +131,25 @@ class AirflowConnections:
         try:
             from airflow.models.variable import Variable as StoredVariable
 
-            stored = StoredVariable.get(name, default_var=None)
+            with _quiet("airflow.models.variable"):
+                stored = StoredVariable.get(name, default_var=None)
         except Exception:  # noqa: BLE001 - no metadata database here (or not allowed from a task)
             return None
         return None if stored is None else str(stored)
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence a logger for the duration: Airflow logs a metadata database without tables (a
+    host where Airflow is installed but never set up, as on a newcomer's machine running the
+    CLI) as an error with its traceback before answering None, and that fallback is optional."""
+    logger = logging.getLogger(logger_name)
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
 
 
 def _mask(secret: str | None) -> None:
