@@ -29,6 +29,7 @@ from airflow_provider_featurestore.core.online import (
     online_store_for,
 )
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
+from airflow_provider_featurestore.core.readiness import Readiness, assess
 from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
 from airflow_provider_featurestore.core.timeutil import check_feature_time, format_duration, iso, to_epoch
 
@@ -146,12 +147,7 @@ class FeatureStore:
         """Check a backfill's arguments; `prefix` is how the caller spells argument names."""
         spec = self.spec(name, version)
         disabled = self.table.disabled_stores(StreamKey(spec.name, spec.version))
-        start_s = _time_arg(f"{prefix}start", start)
-        end_s = _time_arg(f"{prefix}end", end)
-        if start_s >= end_s:
-            raise BadInput(
-                f"{prefix}end: {iso(end_s)} is not after {prefix}start {iso(start_s)}: a window is [start, end)"
-            )
+        start_s, end_s = _window_args(start, end, prefix)
         return BackfillRequest(
             spec=spec,
             start=start_s,
@@ -442,6 +438,27 @@ class FeatureStore:
         spec = self.spec(name, version)
         return self.table.intervals(StreamKey(spec.name, spec.version), tuple(stores or STORES))
 
+    def readiness(
+        self,
+        name: str,
+        start: object,
+        end: object,
+        *,
+        version: int | None = None,
+        stores: str | Iterable[str] | None = None,
+        prefix: str = "--",
+    ) -> Readiness:
+        """The statuses of `[start, end)` of a feature set version (the latest by default) in
+        `stores` (default: every store it enables and nobody disabled), read from the interval
+        table; `readiness.py` decides. BadInput naming the argument (`prefix` + name) when one
+        is bad: an unknown feature set, version or store, an unparseable time, an empty window."""
+        spec = self.spec(name, version)
+        key = StreamKey(spec.name, spec.version)
+        start_s, end_s = _window_args(start, end, prefix)
+        chosen = parse_stores(spec, stores, f"{prefix}stores", disabled=self.table.disabled_stores(key))
+        found = {s: iv.coalesce(self.table.segments(key, s, start_s, end_s)) for s in chosen}
+        return assess(spec.name, spec.version, start_s, end_s, found)
+
     def jobs(
         self,
         name: str,
@@ -452,6 +469,18 @@ class FeatureStore:
         """Job records of one feature set version (the latest by default), newest first."""
         spec = self.spec(name, version)
         return self.table.jobs(StreamKey(spec.name, spec.version), limit=limit, overlapping=overlapping)
+
+
+def _window_args(start: object, end: object, prefix: str) -> tuple[int, int]:
+    """`[start, end)` in epoch seconds; BadInput naming the argument when a time does not parse
+    or the window is empty."""
+    start_s = _time_arg(f"{prefix}start", start)
+    end_s = _time_arg(f"{prefix}end", end)
+    if start_s >= end_s:
+        raise BadInput(
+            f"{prefix}end: {iso(end_s)} is not after {prefix}start {iso(start_s)}: a window is [start, end)"
+        )
+    return start_s, end_s
 
 
 def _time_arg(name: str, value: object) -> int:
