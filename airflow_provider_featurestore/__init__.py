@@ -69,4 +69,16 @@ def get_provider_info() -> dict:
                 "python-modules": ["airflow_provider_featurestore.airflow.operators.featurestore"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "Feature Store",
+                "python-modules": ["airflow_provider_featurestore.airflow.sensors.featurestore"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Feature Store",
+                "python-modules": ["airflow_provider_featurestore.airflow.triggers.featurestore"],
+            }
+        ],
     }
