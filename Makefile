@@ -46,7 +46,9 @@ lint: setup
 bench: setup
 	eval "$$(scripts/services.sh)" && $(PY) benchmarks/intervals.py && \
 	  $(PY) benchmarks/online.py && \
-	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py && $(PY) benchmarks/status_page.py
+	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py && $(PY) benchmarks/status_page.py && \
+	  $(PY) benchmarks/online_check.py && \
+	  $(PY) benchmarks/source_check.py
 
 # Feast 0.67 side by side (installed into benchmarks/.feast-venv on first use) and what chunked
 # backfills cost against bare pipelines and one JVM job; both start a throwaway redis-server.

@@ -66,7 +66,10 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": "Feature Store",
-                "python-modules": ["airflow_provider_featurestore.airflow.operators.featurestore"],
+                "python-modules": [
+                    "airflow_provider_featurestore.airflow.operators.featurestore",
+                    "airflow_provider_featurestore.airflow.operators.monitor",
+                ],
             }
         ],
         "sensors": [

@@ -12,6 +12,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from airflow_provider_featurestore.core import intervals as iv
+from airflow_provider_featurestore.core.interval_table import engine_url
 
 T = TypeVar("T")
 STORES = ("offline", "online")
@@ -26,7 +27,7 @@ CYCLE = (iv.COMPLETE, iv.INCOMPLETE, iv.NONE)  # status of hour i is CYCLE[i % 3
 def postgresql_url(base_url: str) -> Iterator[str]:
     """`base_url` with its search_path set to a fresh schema, dropped afterwards."""
     schema = f"fs_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(engine_url(base_url), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {schema}")

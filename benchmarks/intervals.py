@@ -71,9 +71,7 @@ from common import (
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.interval_table import IntervalTable, StreamKey, segments, streams
 
-DEFAULT_PG_URL = os.environ.get(
-    "FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-)
+DEFAULT_PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 KEY = StreamKey("bench_features", 1)
 REPEATS = 3
 

@@ -1,6 +1,6 @@
 """Benchmark: one feature set materialized on the embedded engine (Sail), offline and online.
 
-Why: the materialization job (`core/materialization/spark_job.py`) promises to cost little more than the
+Why: the materialization job (`core/materialization/spark_job/`) promises to cost little more than the
 work itself. Each figure is printed beside a bare pipeline doing that work on the same data in
 the same run, as a ratio:
 
@@ -81,6 +81,12 @@ from airflow_provider_featurestore.core.config import FeatureStoreConfig, load_c
 from airflow_provider_featurestore.core.materialization import spark_job
 from airflow_provider_featurestore.core.materialization.engines import EmbeddedEngine, _Sail
 from airflow_provider_featurestore.core.materialization.job_model import BatchSpec, ChunkResult, ChunkSpec
+from airflow_provider_featurestore.core.materialization.spark_job import (
+    online_write,
+    row_checks,
+    sources,
+    transformation,
+)
 from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore, online_store_for
 
 DAY = datetime(2025, 6, 1, tzinfo=UTC)
@@ -275,7 +281,7 @@ class Bench:
         chunk = ChunkSpec("bench-" + "-".join(stores), START, END, stores)
         reports: list[ChunkResult] = []
         batch = BatchSpec(self.config.config_path, FEATURE_SET, 1, (chunk,))
-        spark_job.run_batch(self.spark, batch, reports.append, self.config)
+        spark_job.materialize_batch(self.spark, batch, reports.append, self.config)
         result = reports[-1]
         if result.error is not None:
             raise SystemExit(f"job {stores} failed: {result.error}")
@@ -339,10 +345,10 @@ class Bench:
 
         def latest() -> int:
             spec = self.spec
-            source = spark_job.read_source(self.spark, spec, START, END)
-            rows = spark_job.in_window(spark_job.check_output(source, spec), spec, START, END)
+            source = sources.read_source(self.spark, spec, START, END)
+            rows = transformation.in_window(row_checks.check_output(source, spec), spec, START, END)
             names = [c.name for c in spec.index_columns]
-            frame = spark_job.latest_per_entity(rows, names, spec.timestamp_column).repartition(4)
+            frame = online_write.latest_per_entity(rows, names, spec.timestamp_column).repartition(4)
             return sum(row["rows"] for row in frame.mapInArrow(drain, "rows long").collect())
 
         run, count = self.meter.measure(latest)

@@ -1,8 +1,9 @@
 """The feature store's DAGs, for Airflow's DAGs folder.
 
 Point the Airflow Variable `featurestore_config` (or, failing it, FEATURESTORE_CONFIG) at your
-featurestore.yaml. This file builds `featurestore_backfill` (triggered by hand, with a form) and
-one `featurestore_materialize__<feature set>` per feature set with a schedule. Parsing reads the
+featurestore.yaml. This file builds `featurestore_backfill` (triggered by hand, with a form),
+one `featurestore_materialize__<feature set>` per feature set with a schedule, and
+`featurestore_monitor` (lost state and freshness SLAs, on `monitor.schedule`). Parsing reads the
 YAML only: no engine, Redis or database is touched.
 """
 

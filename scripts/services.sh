@@ -45,14 +45,17 @@ echo "export FEATURESTORE_TEST_REDIS_URL=$redis_url FEATURESTORE_REDIS_URL=$redi
 case " $wanted " in *" postgresql "*) ;; *) exit 0 ;; esac
 
 # ---- PostgreSQL ----------------------------------------------------------------------------
-pg_url=${FEATURESTORE_TEST_PG_URL:-postgresql+psycopg2://postgres@127.0.0.1:5432/test}
-pg_up() { psql "${1/+psycopg2/}" -Atqc 'select 1' >/dev/null 2>&1; }
+# The documented form, postgresql:// without a driver (the package opens it with psycopg2, the
+# postgres extra's driver); psql reads the same URL. A URL naming a driver (postgresql+x://)
+# is probed without it.
+pg_url=${FEATURESTORE_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}
+pg_up() { local url=$1; [[ $url == postgresql+* ]] && url="postgresql://${url#*://}"; psql "$url" -Atqc 'select 1' >/dev/null 2>&1; }
 command -v psql >/dev/null || apt_install postgresql postgresql-client
 if ! pg_up "$pg_url"; then
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
   [ -n "$bin" ] || { apt_install postgresql; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1); }
   port=5439
-  pg_url="postgresql+psycopg2://postgres@127.0.0.1:$port/postgres"
+  pg_url="postgresql://postgres@127.0.0.1:$port/postgres"
   if ! pg_up "$pg_url"; then
     say "no PostgreSQL reachable: starting a throwaway cluster on port $port"
     data="$dir/pg"

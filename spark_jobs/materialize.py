@@ -15,7 +15,7 @@ import sys
 
 from airflow_provider_featurestore.core.config import load_config
 from airflow_provider_featurestore.core.materialization.job_model import RESULT_MARKER, BatchSpec, ChunkResult
-from airflow_provider_featurestore.core.materialization.spark_job import run_batch
+from airflow_provider_featurestore.core.materialization.spark_job import materialize_batch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = SparkSession.builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     try:
         batch = read_batch_file(args.batch_file)
-        run_batch(spark, batch, report, load_config(batch.config_path))
+        materialize_batch(spark, batch, report, load_config(batch.config_path))
     finally:
         spark.stop()
     return 1 if failed else 0

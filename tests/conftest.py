@@ -20,10 +20,11 @@ import sqlalchemy as sa
 from support.jvm_worker import JvmWorker
 from support.spark_cluster import SHORT_LIVED_JVM, SparkServices
 
+from airflow_provider_featurestore.core.interval_table import engine_url
 from airflow_provider_featurestore.core.online import OnlineStoreUnavailable, RedisOnlineStore
 
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 os.environ.setdefault("JAVA_TOOL_OPTIONS", SHORT_LIVED_JVM)  # the tests' JVMs (spark_cluster.py says why)
 
 
@@ -31,7 +32,7 @@ os.environ.setdefault("JAVA_TOOL_OPTIONS", SHORT_LIVED_JVM)  # the tests' JVMs (
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
     schema = f"fs_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(engine_url(PG_URL), isolation_level="AUTOCOMMIT")  # psycopg2, as the package
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE SCHEMA {schema}")

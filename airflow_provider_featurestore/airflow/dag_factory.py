@@ -11,23 +11,30 @@ job failed).
 - `featurestore_materialize__<name>`: one per feature set with a schedule; the data interval is
   the schedule's period (a bare cron string in Airflow 3 gives zero-width intervals), and a run
   waits, deferred, until its interval's end + `source_delay` before materializing it.
+- `featurestore_monitor`: on `monitor.schedule` (default every 15 minutes), the check tasks
+  (the lost-state check of every version), then one task per feature set, named by it, that
+  fails when a version and store breaches its freshness SLA.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
-from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID, SCHEDULED_PREFIX
+from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID, MONITOR_DAG_ID, SCHEDULED_PREFIX
 from airflow_provider_featurestore.airflow.hooks.connections import AirflowConnections
 from airflow_provider_featurestore.airflow.operators.featurestore import (
     FeatureStoreFinalizeOperator,
     FeatureStoreMaterializeOperator,
     FeatureStorePlanOperator,
     FeatureStorePublishOperator,
+)
+from airflow_provider_featurestore.airflow.operators.monitor import (
+    FeatureStoreFreshnessOperator,
+    FeatureStoreLostStateOperator,
 )
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from airflow_provider_featurestore.core.config.location import locate_config
@@ -37,7 +44,7 @@ from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.timeutil import to_datetime
 
 if TYPE_CHECKING:
-    from airflow.sdk import DAG, Param
+    from airflow.sdk import DAG, BaseOperator, Param
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 PRESETS = {
@@ -50,13 +57,23 @@ PRESETS = {
 TAGS = ["featurestore"]
 
 
-def build_dags(config_path: str | None = None, *, max_parallel_jobs: int | None = None) -> dict[str, Any]:
+def build_dags(
+    config_path: str | None = None,
+    *,
+    max_parallel_jobs: int | None = None,
+    monitor_default_args: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every DAG of the feature store by dag_id; its config is `config_path`, else the Airflow
-    Variable featurestore_config, else $FEATURESTORE_CONFIG (see `core/config/location.py`)."""
+    Variable featurestore_config, else $FEATURESTORE_CONFIG (see `core/config/location.py`).
+    `monitor_default_args` go to every task of featurestore_monitor: how its alerts reach
+    people (`on_failure_callback`, `email`, `email_on_failure`)."""
     location = locate_config(config_path, argument="config_path", resolver=AirflowConnections())
     config = load_config(location.path, check_transformations=False)
     parallel = max_parallel_jobs or int(os.environ.get("FEATURESTORE_MAX_PARALLEL_JOBS", "4"))
-    dags = {BACKFILL_DAG_ID: backfill_dag(config, parallel)}
+    dags = {
+        BACKFILL_DAG_ID: backfill_dag(config, parallel),
+        MONITOR_DAG_ID: monitor_dag(config, monitor_default_args),
+    }
     for spec in _latest_scheduled(config):
         dag = scheduled_dag(config, spec, parallel)
         dags[dag.dag_id] = dag
@@ -83,6 +100,7 @@ def _materialization_tasks(
     stores: str | None,
     specs: list[FeatureSetSpec],
     max_jobs: str | None = None,
+    scheduled: bool = False,
 ) -> tuple[FeatureStorePlanOperator, MappedOperator, FeatureStoreFinalizeOperator]:
     from airflow.sdk import AssetAlias
 
@@ -104,6 +122,7 @@ def _materialization_tasks(
         statuses=statuses,
         stores=stores,
         max_jobs=max_jobs,
+        scheduled=scheduled,
         **common,
     )
     materialize = FeatureStoreMaterializeOperator.partial(
@@ -209,7 +228,8 @@ def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: in
 
     schedule = str(spec.materialization.schedule)
     timetable = CronDataIntervalTimetable(PRESETS.get(schedule, schedule), timezone="UTC")
-    start = spec.materialization.start or 0
+    # No scheduled run covers time before source.start (its plan task clips a window that does).
+    start = max(spec.materialization.start or 0, spec.source.start or 0)
     with DAG(
         dag_id=f"{SCHEDULED_PREFIX}{spec.name}",
         description=f"Materialize each {schedule} data interval of {spec.name} v{spec.version}",
@@ -233,6 +253,47 @@ def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: in
             statuses=None,
             stores=None,
             specs=[spec],
+            scheduled=True,
         )
         wait >> plan
+    return dag
+
+
+MONITOR_START = datetime(2024, 1, 1, tzinfo=UTC)  # any past date: catchup is off
+
+
+def check_tasks(config: FeatureStoreConfig) -> list[BaseOperator]:
+    """The monitor's checks of the stores, run before the SLA tasks (which run whatever they
+    found: a check's findings change the Complete time they judge). Today the lost-state check;
+    a further check is one more entry of this list."""
+    common = {"config_path": config.config_path}
+    return [FeatureStoreLostStateOperator(task_id="lost_state", **common)]
+
+
+def monitor_dag(config: FeatureStoreConfig, default_args: Mapping[str, Any] | None = None) -> DAG:
+    """`featurestore_monitor`: the check tasks (in the task group `checks`), then per feature set
+    a task named by it that fails when a version and store of it is past its freshness SLA."""
+    from airflow.sdk import DAG, CronTriggerTimetable, TaskGroup
+
+    schedule = config.monitor.schedule
+    names = sorted({spec.name for spec in config.feature_sets})
+    with DAG(
+        dag_id=MONITOR_DAG_ID,
+        description=f"Lost state and freshness SLAs of the {config.project} feature store ({schedule})",
+        schedule=CronTriggerTimetable(PRESETS.get(schedule, schedule), timezone="UTC"),
+        start_date=MONITOR_START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=dict(default_args or {}),
+        tags=TAGS,
+    ) as dag:
+        with TaskGroup("checks") as checks:
+            check_tasks(config)
+        slas = [
+            FeatureStoreFreshnessOperator(
+                task_id=name, feature_set=name, config_path=config.config_path, trigger_rule="all_done"
+            )
+            for name in names
+        ]
+        checks >> slas
     return dag

@@ -3,3 +3,4 @@ under them, and the status page (which never needs the operators or engines) lin
 
 BACKFILL_DAG_ID = "featurestore_backfill"
 SCHEDULED_PREFIX = "featurestore_materialize__"  # + the feature set's name
+MONITOR_DAG_ID = "featurestore_monitor"

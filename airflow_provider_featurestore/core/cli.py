@@ -1,8 +1,8 @@
 """`featurestore`: the command line of a feature store.
 
 Exit status 0 on success, 1 when a job failed or a store cannot be reached, 2 on bad input (one
-line on stderr naming the file, field or argument at fault; nothing written), 130 when
-interrupted. No traceback unless `--verbose` is given or FEATURESTORE_DEBUG is set. `--json` prints one JSON document on
+line on stderr naming the file, field or argument at fault; nothing written), 3 when `status`
+finds a feature set late (its freshness SLA breached), 130 when interrupted. No traceback unless `--verbose` is given or FEATURESTORE_DEBUG is set. `--json` prints one JSON document on
 stdout and nothing else there; progress and messages go to stderr.
 """
 
@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from airflow_provider_featurestore.core import __version__
+from airflow_provider_featurestore.core import __version__, freshness
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, load_config
 from airflow_provider_featurestore.core.config.location import locate_config
+from airflow_provider_featurestore.core.consistency import CheckReport
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord, JobState, StreamKey
@@ -34,9 +35,9 @@ from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
 from airflow_provider_featurestore.core.report import axis, feature_set_row, intervals_document, jobs_document
 from airflow_provider_featurestore.core.serving import api_keys
 from airflow_provider_featurestore.core.timeline import legend, stream_timeline, text_bar
-from airflow_provider_featurestore.core.timeutil import format_duration, iso
+from airflow_provider_featurestore.core.timeutil import format_duration, human_duration, iso
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_INPUT, EXIT_LATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,11 +122,25 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     jobs.add_argument("--limit", type=_positive_int, help="at most this many jobs")
 
-    commands.add_parser(
+    check = commands.add_parser(
         "check",
         parents=[common, listing, versioned],
         help="find Complete time the stores lost (deleted Delta commits, a flushed Redis); mark it Incomplete",
     )
+    check.add_argument(
+        "--sources",
+        action="store_true",
+        help="instead: find Complete time whose source files were added, changed or removed since it was read",
+    )
+    check.add_argument("--dry-run", action="store_true", help="with --sources: report only, mark nothing")
+
+    status = commands.add_parser(
+        "status",
+        parents=[common, listing],
+        help="freshness per feature set version and store against its SLA (exit 3 when one is late)",
+    )
+    status.add_argument("name", nargs="?", help="only this feature set (default: every one)")
+    status.add_argument("--version", type=_positive_int, help="only this version (default: every one)")
 
     serve = commands.add_parser(
         "serve", parents=[common], help="the HTTP feature server: POST /get-online-features, GET /health"
@@ -389,7 +404,18 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
         print("no jobs yet", file=sys.stderr)
     else:
         _print_table(
-            ["ID", "START", "END", "STORES", "STATE", "ROWS READ", "ROWS WRITTEN", "ERROR"],
+            [
+                "ID",
+                "START",
+                "END",
+                "STORES",
+                "STATE",
+                "ROWS READ",
+                "ROWS WRITTEN",
+                "SOURCE",
+                "CHECKS",
+                "ERROR",
+            ],
             [
                 [
                     r.id,
@@ -399,6 +425,8 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
                     r.state,
                     _count(r.rows_read),
                     _written(r),
+                    _coverage(r),
+                    _checks(r),
                     (r.error or "")[:60],
                 ]
                 for r in records
@@ -408,32 +436,87 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
 
 
 def cmd_check(store: FeatureStore, args: argparse.Namespace) -> int:
-    """Exit 0 when every store holds its Complete time, 1 when lost time was found and marked
-    Incomplete (or a store could not be reached: then nothing changed)."""
-    report = store.check(args.name, args.version)
+    """Exit 0 when every store holds its Complete time (with --sources: no Complete time's source
+    changed), 1 when such time was found and marked Incomplete (with --dry-run: would be), or a
+    store or the source could not be reached (then nothing changed)."""
+    if args.dry_run and not args.sources:
+        raise BadInput(
+            "--dry-run: only with --sources (a backfill --dry-run shows what the lost-state check finds)"
+        )
+    if args.sources:
+        sources = store.check_sources(args.name, args.version, dry_run=args.dry_run)
+        if not args.json:
+            spec = f"{sources.feature_set} v{sources.version}"
+            print(
+                f"{spec} source: {sources.source}: {sources.files:,} file(s), {sources.ranges_read:,} read for their "
+                f"time range; {sources.chunks_checked:,} Complete chunk(s) checked"
+                + (f", {sources.chunks_unrecorded:,} recorded no source" if sources.chunks_unrecorded else "")
+            )
+        report: CheckReport = sources
+        clean, found = "no Complete time's source changed", "interval(s) whose source changed"
+    else:
+        report = store.check(args.name, args.version)
+        clean, found = "no loss found in what was verified above", "lost interval(s)"
     if args.json:
         _print_json(report.to_json())
         return EXIT_OK if report.consistent else EXIT_JOB_FAILED
+    return _print_check(report, clean, found, dry_run=args.dry_run)
+
+
+def _print_check(report: CheckReport, clean: str, found: str, *, dry_run: bool) -> int:
+    """A check's report as text; its exit status."""
     title = f"{report.feature_set} v{report.version}"
     for name, what in report.checked.items():
         print(f"{title} {name}: {what}")
     for name, why in report.skipped.items():
         print(f"{title} {name}: not checked: {why}")
     if report.consistent:
-        print(f"{title}: consistent: every Complete interval is in its store")
+        print(f"{title}: {clean}")
         return EXIT_OK
+    now = "would be Incomplete" if dry_run else "Incomplete"
     _print_table(
         ["STORE", "START", "END", "JOB", "NOW"],
-        [[x.store, iso(x.start), iso(x.end), x.job_id or "-", "Incomplete"] for x in report.lost],
+        [[x.store, iso(x.start), iso(x.end), x.job_id or "-", now] for x in report.lost],
     )
     for reason in dict.fromkeys(x.reason for x in report.lost):  # each once, in order (also in jobs)
         print(f"  {reason}")
     start, end = min(x.start for x in report.lost), max(x.end for x in report.lost)
     print(
-        f"{title}: {len(report.lost)} lost interval(s) marked Incomplete; repair: featurestore backfill "
-        f"{report.feature_set} --version {report.version} --start {iso(start)} --end {iso(end)}"
+        f"{title}: {len(report.lost)} {found} {'would be ' if dry_run else ''}marked Incomplete; "
+        f"repair: featurestore backfill {report.feature_set} --version {report.version} "
+        f"--start {iso(start)} --end {iso(end)}"
     )
     return EXIT_JOB_FAILED
+
+
+def cmd_status(store: FeatureStore, args: argparse.Namespace) -> int:
+    """Exit 3 when a store of a feature set version is late (its freshness SLA breached)."""
+    specs = freshness.select(store.config, args.name, args.version)
+    rows = freshness.assess(store.table, specs)
+    if args.json:
+        _print_json([row.to_json() for row in rows])
+    else:
+        _print_table(
+            ["NAME", "VERSION", "STORE", "COMPLETE UNTIL", "LAG", "SLA", "STATE", "INCOMPLETE", "FAILED 24H"],
+            [
+                [
+                    r.feature_set,
+                    r.version,
+                    r.store,
+                    "-" if r.complete_until is None else iso(r.complete_until),
+                    "-" if r.lag_s is None else human_duration(r.lag_s),
+                    "-" if r.sla_s is None else format_duration(r.sla_s),
+                    r.state,
+                    r.incomplete_intervals,
+                    r.failed_jobs_24h,
+                ]
+                for r in rows
+            ],
+        )
+        for row in rows:
+            if row.late:
+                print(f"  {row.describe()}")
+    return EXIT_LATE if freshness.any_late(rows) else EXIT_OK
 
 
 def cmd_serve(store: FeatureStore, args: argparse.Namespace) -> int:
@@ -452,6 +535,7 @@ COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "enable-online": cmd_enable_online,
     "jobs": cmd_jobs,
     "check": cmd_check,
+    "status": cmd_status,
     "serve": cmd_serve,
 }
 
@@ -479,8 +563,33 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def _coverage(record: JobRecord) -> str:
+    """The jobs table's source mark: `partial from T` when the read range was short of source
+    data (T: its first row, or `no rows`), `covered`, or `-` (not read from the source)."""
+    partial = record.result.get("partial_lookback")
+    if partial is None:
+        return "-"
+    if not partial:
+        return "covered"
+    return f"partial from {record.result.get('first_source_time') or 'no rows'}"
+
+
 def _written(record: JobRecord) -> str:
     return " ".join(f"{store}={n:,}" for store, n in record.rows_written.items()) or "-"
+
+
+def _checks(record: JobRecord) -> str:
+    """The job's quality checks at a glance: `5 passed`, `not_null failed (12), 4 passed`."""
+    checks = record.result.get("checks") or []
+    if not checks:
+        return "-"
+    parts = [
+        f"{c['check']} {'failed' if c['severity'] == 'error' else 'warned'} ({c['violations']:,})"
+        for c in checks
+        if not c["passed"]
+    ]
+    passed = sum(1 for c in checks if c["passed"])
+    return ", ".join([*parts, f"{passed} passed"] if passed else parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,3 +32,4 @@ TYPES: dict[str, ColumnType] = {
     )
 }
 COLUMN_TYPES = tuple(TYPES)
+NUMERIC_TYPES = ("int", "long", "float", "double")

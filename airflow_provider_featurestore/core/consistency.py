@@ -24,11 +24,17 @@ commit (written before this check existed) are trusted unless the table is gone;
 whose history may show a commit file's modification time instead of its commitInfo timestamp,
 only the version is recorded and compared.
 
-**Online: a marker key.** Every online write first sets one key per feature set version,
-without TTL (`OnlineStore.mark`), and the job records that it did. A Redis that lost its data
-lost the marker with it: one EXISTS tells, and every Complete online second written with a
-marker is then lost. Keys expiring by `online_ttl` leave the marker alone: expiry is the
-contract, not a loss.
+**Online: a marker key, and a sample of keys per chunk.** Every online write first sets one key
+per feature set version, without TTL (`OnlineStore.mark`), and the job records that it did. A
+Redis that lost its data lost the marker with it: one EXISTS tells, and every Complete online
+second written with a marker is then lost. A Redis that lost some keys (a DEL, eviction) keeps
+the marker: for that, each chunk's record keeps up to 32 of the keys its write stored, with
+their expiry (`online/sample.py`), and the check looks them all up in one batched pipeline of
+EXISTS (`OnlineStore.missing_keys`); a sampled key missing before its expiry loses the Complete
+online time from its chunk through the end (`_partly_lost` says why). Keys expiring by
+`online_ttl` are not a loss: expiry is the contract. The report says what was verified (the
+marker; how many sampled keys of how many jobs), no more: a loss no sample caught is not seen,
+and jobs recorded before samples were kept are covered by the marker alone.
 
 **A store that cannot be reached is not a loss.** `featurestore check` (strict) stops with
 `ServiceUnavailable` naming the store, having changed nothing: every store is read before any
@@ -95,11 +101,27 @@ class CheckReport:
     version: int
     checked: dict[str, str] = field(default_factory=dict)  # store -> what was verified
     skipped: dict[str, str] = field(default_factory=dict)  # store -> why it was not checked
+    unreachable: list[str] = field(default_factory=list)  # the skipped stores that could not be read
     lost: list[LostTime] = field(default_factory=list)  # turned Incomplete by this check
 
     @property
     def consistent(self) -> bool:
         return not self.lost
+
+    def lines(self) -> list[str]:
+        """The report as log lines: what was verified or skipped per store, each lost range and
+        why, and the backfill that repairs them."""
+        title = f"{self.feature_set} v{self.version}"
+        lines = [f"{title} {name}: {what}" for name, what in self.checked.items()]
+        lines += [f"{title} {name}: not checked: {why}" for name, why in self.skipped.items()]
+        lines += [f"{title} {x.store} [{iso(x.start)}, {iso(x.end)}): {x.reason}" for x in self.lost]
+        if self.lost:
+            start, end = min(x.start for x in self.lost), max(x.end for x in self.lost)
+            lines.append(
+                f"{title}: {len(self.lost)} lost interval(s) marked Incomplete; repair: featurestore backfill "
+                f"{self.feature_set} --version {self.version} --start {iso(start)} --end {iso(end)}"
+            )
+        return lines
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -136,7 +158,8 @@ def inspect(
     key = StreamKey(spec.name, spec.version)
     table = store.table
     report = CheckReport(spec.name, spec.version)
-    found_at = iso(int(time.time() if now is None else now))
+    checked_at = int(time.time() if now is None else now)
+    found_at = iso(checked_at)
     asked = set(STORES if stores is None else stores)
     disabled = table.disabled_stores(key)
     findings: Findings = {}
@@ -156,11 +179,12 @@ def inspect(
                 path = store.config.offline_table_path(spec)
                 lost, verified = _offline(path, complete, records, found_at)
             else:
-                lost, verified = _online(store, spec, complete, records, found_at)
+                lost, verified = _online(store, spec, complete, records, found_at, checked_at)
         except ServiceUnavailable as exc:
             if strict:
                 raise
             report.skipped[name] = str(exc)
+            report.unreachable.append(name)
             continue
         report.checked[name] = verified
         if lost:
@@ -277,7 +301,36 @@ def _history(table: DeltaTable, depth: int) -> dict[int, int | None]:
     }
 
 
-# ---- online: the marker key ---------------------------------------------------------------
+# ---- online: the marker key and the sampled keys ------------------------------------------
+
+
+@dataclass
+class _Samples:
+    """The sampled keys of the Complete online chunks, as their job records keep them."""
+
+    live: dict[str, list[str]] = field(default_factory=dict)  # job id -> keys not yet expired
+    expired: int = 0  # sampled keys past their expiry: gone by contract, not looked up
+    unsampled: int = 0  # jobs recorded before samples were kept: the marker alone covers them
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for keys in self.live.values() for key in keys]
+
+
+def _samples(complete: list[iv.Segment], records: Mapping[str, JobRecord], now: int) -> _Samples:
+    """The sampled keys of the jobs that set `complete`, in time order, without the expired ones."""
+    found = _Samples()
+    for job_id in dict.fromkeys(seg.job_id for seg in complete):
+        if job_id is None or job_id not in records:
+            continue
+        sample = records[job_id].result.get("online_sample")
+        if not isinstance(sample, list):
+            found.unsampled += 1
+            continue
+        live = [str(key) for key, expires in sample if expires is None or int(expires) > now]
+        found.expired += len(sample) - len(live)
+        found.live[job_id] = live
+    return found
 
 
 def _online(
@@ -286,8 +339,29 @@ def _online(
     complete: list[iv.Segment],
     records: Mapping[str, JobRecord],
     found_at: str,
+    now: int,
 ) -> tuple[dict[str | None, str], str]:
-    """Per job whose online time is lost, why; and what was verified."""
+    """Per job whose online time is lost, why; and what was verified: the marker (a store that
+    lost everything), then the sampled keys (one that lost some; see `_partly_lost`)."""
+    layout = store.online_layout(spec)
+    samples = _samples(complete, records, now)
+    online = store.online_store()
+    try:
+        where = online.safe_url
+        present = online.has_marker(layout)
+        missing = online.missing_keys(samples.keys) if present and samples.live else set()
+    finally:
+        online.close()
+    if not present:
+        return _marker_lost(complete, records, layout.marker_key, where, found_at)
+    verified = f"marker {layout.marker_key} at {where}: present; " + _sampled_text(samples, missing)
+    return _partly_lost(complete, samples, missing, where, found_at), verified
+
+
+def _marker_lost(
+    complete: list[iv.Segment], records: Mapping[str, JobRecord], marker_key: str, where: str, found_at: str
+) -> tuple[dict[str | None, str], str]:
+    """The marker is gone: every Complete online second written with it is lost."""
     marked: set[str | None] = {
         seg.job_id
         for seg in complete
@@ -295,19 +369,64 @@ def _online(
         and seg.job_id in records
         and records[seg.job_id].result.get("online_marker")
     }
-    layout = store.online_layout(spec)
-    online = store.online_store()
-    try:
-        present = online.has_marker(layout)
-        where = online.safe_url
-    finally:
-        online.close()
-    if present or not marked:
-        state = "present" if present else "absent, but no Complete time was written with it"
-        return {}, f"marker {layout.marker_key} at {where}: {state}"
+    marker = f"marker {marker_key} at {where}"
+    if not marked:
+        return {}, f"{marker}: absent, but no Complete time was written with it"
     reason = (
-        f"online lost: {where} no longer holds the marker {layout.marker_key} written with this job "
+        f"online lost: {where} no longer holds the marker {marker_key} written with this job "
         "(Redis lost its data: a flush, or a restart without persistence); "
         f"found by the consistency check at {found_at}; the next backfill rewrites it"
     )
-    return dict.fromkeys(marked, reason), f"marker {layout.marker_key} at {where}: missing"
+    return dict.fromkeys(marked, reason), f"{marker}: missing"
+
+
+def _sampled_text(samples: _Samples, missing: set[str]) -> str:
+    """What the sampled keys verified, in words that claim no more than that."""
+    keys = len(samples.keys)
+    jobs = f"{len(samples.live)} job(s)"
+    text = (
+        f"{keys - len(missing)} of {keys} sampled keys of {jobs} present"
+        if missing
+        else f"{keys} sampled keys of {jobs} present"
+    )
+    if samples.expired:
+        text += f" ({samples.expired} more past their online_ttl, not looked up)"
+    if samples.unsampled:
+        text += (
+            f"; {samples.unsampled} job(s) recorded before key samples were kept: covered by the marker only"
+        )
+    return text
+
+
+def _partly_lost(
+    complete: list[iv.Segment], samples: _Samples, missing: set[str], where: str, found_at: str
+) -> dict[str | None, str]:
+    """Per job, why its online time is lost, when sampled keys are missing.
+
+    We never delete a key we wrote (a later chunk may replace its value; the key stays), so a
+    sampled key missing before its expiry was deleted or evicted behind our back. Its latest
+    value may have come from the chunk that sampled it or from any later one, and unsampled keys
+    of the same loss may be anywhere: redoing only the chunk whose sample shows the loss could
+    write back an older value than the one lost. So the loss covers the Complete online time
+    from the earliest chunk whose sample shows it through the end; the event-time guard keeps
+    the rewrite of that time from regressing any key that survived."""
+    short = {job: sum(key in missing for key in keys) for job, keys in samples.live.items()}
+    lossy = [seg for seg in complete if short.get(seg.job_id or "")]
+    if not lossy:
+        return {}
+    first = min(lossy, key=lambda seg: seg.start)
+    tail = f"at {where} (deleted or evicted before expiry); found by the consistency check at {found_at}; "
+    tail += "the next backfill rewrites this time and everything after it"
+    lost: dict[str | None, str] = {}
+    for seg in complete:
+        if seg.start < first.start:
+            continue
+        count = short.get(seg.job_id or "", 0)
+        lost[seg.job_id] = (
+            f"online partly lost: {count} of {len(samples.live[seg.job_id or ''])} sampled keys of job "
+            f"{seg.job_id} missing {tail}"
+            if count
+            else f"online partly lost: sampled keys of the earlier job {first.job_id} missing {tail}"
+            " (a lost key's latest value may come from this job's time)"
+        )
+    return lost

@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_featurestore.core import consistency
+from airflow_provider_featurestore.core import consistency, source_check
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from airflow_provider_featurestore.core.config.connections import ConfigConnections
 from airflow_provider_featurestore.core.connection_resolver import ConnectionResolver
-from airflow_provider_featurestore.core.errors import BadInput
+from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable
 from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
 from airflow_provider_featurestore.core.materialization.engines import Engine, engine_for
 from airflow_provider_featurestore.core.materialization.runner import Log, log_to_stderr, run_batches
@@ -143,11 +143,25 @@ class FeatureStore:
         statuses: str | Iterable[str] | None = None,
         stores: str | Iterable[str] | None = None,
         prefix: str = "--",
+        clip_to_source_start: bool = False,
     ) -> BackfillRequest:
-        """Check a backfill's arguments; `prefix` is how the caller spells argument names."""
+        """Check a backfill's arguments; `prefix` is how the caller spells argument names.
+
+        A window starting before the spec's `source.start` is refused, nothing claimed; with
+        `clip_to_source_start` (a scheduled run, whose window the schedule chose) it is cut to
+        start there instead, and a window wholly before it is empty (plans nothing)."""
         spec = self.spec(name, version)
         disabled = self.table.disabled_stores(StreamKey(spec.name, spec.version))
         start_s, end_s = _window_args(start, end, prefix)
+        first = spec.source.start
+        if clip_to_source_start and first is not None:
+            start_s = min(max(start_s, first), end_s)  # a window wholly before it plans nothing
+        elif first is not None and start_s < first:
+            raise BadInput(
+                f"{prefix}start: {iso(start_s)} is before source.start {iso(first)} of "
+                f"{spec.name} v{spec.version} ({spec.spec_path}): the source has no data before it; "
+                f"start at {iso(first)} or later"
+            )
         return BackfillRequest(
             spec=spec,
             start=start_s,
@@ -164,6 +178,7 @@ class FeatureStore:
         airflow: Mapping[str, object] | None = None,
         max_jobs: int | None = DEFAULT_MAX_JOBS,
         check: bool = True,
+        sources: bool = False,
         log: Log = log_to_stderr,
     ) -> list[JobRecord]:
         """Claim the request's matching time as Pending and return the queued jobs.
@@ -174,7 +189,9 @@ class FeatureStore:
         time an online job may read) first: Complete time a store lost becomes Incomplete in the
         claim's own transaction (so a refused claim or a dry run changes nothing, and the plan
         includes it: a backfill of the default statuses redoes it). A store it cannot reach is
-        not checked (`log` says so); the jobs meet it themselves.
+        not checked (`log` says so); the jobs meet it themselves. With `sources` (a scheduled
+        DAG's plan), the source check's findings (`source_check.py`: Complete time whose source
+        changed) join them the same way; a source that cannot be listed is logged and skipped.
         """
         spec = request.spec
         lost: consistency.Findings = {}
@@ -184,6 +201,14 @@ class FeatureStore:
             for name, why in report.skipped.items():
                 if name in request.stores and not why.startswith("disabled"):
                     log(f"{spec.name} v{spec.version}: {name} not checked for lost data: {why}")
+        if sources:
+            try:
+                changed = source_check.inspect_sources(self, spec)[1]
+            except ServiceUnavailable as exc:
+                log(f"{spec.name} v{spec.version}: source not checked for changes: {exc}")
+                changed = {}
+            for name, reasons in changed.items():  # a job both checks found keeps the lost one
+                lost[name] = {**reasons, **lost.get(name, {})}
         records = self.table.claim(
             request.key,
             request.start,
@@ -220,6 +245,29 @@ class FeatureStore:
         spec = self.spec(name, version)
         report, findings = consistency.inspect(self, spec, stores, strict=strict)
         return consistency.mark_lost(self, spec, report, findings)
+
+    def check_all(self) -> list[consistency.CheckReport]:
+        """The consistency check of every feature set version (the monitor's first task): a store
+        that cannot be reached is skipped and named in its report's `unreachable`, while the other
+        stores are still checked."""
+        return [self.check(spec.name, spec.version, strict=False) for spec in self.config.feature_sets]
+
+    def check_sources(
+        self, name: str, version: int | None = None, *, dry_run: bool = False
+    ) -> source_check.SourceCheckReport:
+        """The source check of one feature set version (see `source_check.py`): Complete time
+        whose source files were added, changed or removed since its job read them becomes
+        Incomplete in both stores, "source changed: FILE(S)" in its job's error; with `dry_run`
+        only reported. Lists the source (no data read, no Spark); SourceUnavailable when it
+        cannot be listed, and nothing changes."""
+        spec = self.spec(name, version)
+        report, findings = source_check.inspect_sources(self, spec)
+        report.dry_run = dry_run
+        if dry_run:
+            source_check.would_mark(self, spec, report, findings)
+            return report
+        consistency.mark_lost(self, spec, report, findings)
+        return report
 
     def backfill(
         self,

@@ -31,6 +31,24 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def human_duration(seconds: int) -> str:
+    """A duration as a person reads it at a glance: its two largest units (`3d 4h`, `5m 12s`),
+    rounded down; `-` before a negative one."""
+    if seconds < 0:
+        return "-" + human_duration(-seconds)
+    parts: list[str] = []
+    for unit in ("d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        elif parts:
+            parts.append(f"0{unit}")
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
 def to_epoch(value: object) -> int:
     """A timestamp (ISO-8601 text, datetime, date, or epoch seconds) -> whole UTC seconds.
 

@@ -114,6 +114,25 @@ class Fraud:
         with self.store() as store:
             return [r.to_json() for r in store.jobs("transactions")]
 
+    def raw_jobs(self) -> list[dict]:
+        """The job records with their stored `result` (the key samples among it)."""
+        with self.store() as store:
+            return [
+                {"id": r.id, "start": iso(r.start), "result": r.result} for r in store.jobs("transactions")
+            ]
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(os.environ["FEATURESTORE_REDIS_URL"], decode_responses=True)
+
+    def entity_keys(self) -> list[str]:
+        """The feature set's entity keys in Redis (SCAN on its prefix), without the marker."""
+        with self.store() as store:
+            layout = store.online_layout(store.spec("transactions"))
+        client = self.redis()
+        keys = sorted(k for k in client.scan_iter(f"{layout.prefix}*", count=1000) if k != layout.marker_key)
+        client.close()
+        return keys
+
     def state(self) -> object:
         """Every row of the interval table (its three tables), to prove nothing changed."""
         with self.store() as store, store.table.engine.connect() as conn:
@@ -345,9 +364,13 @@ def test_a_consistent_store_checks_clean_and_changes_nothing(
     assert report["consistent"] is True and report["lost"] == []
     assert set(report["checked"]) == {"offline", "online"} and report["skipped"] == {}
     assert "log at version 2" in report["checked"]["offline"]
-    assert report["checked"]["online"].endswith(": present")
+    sampled = sum(len(job["result"].get("online_sample", [])) for job in fraud.raw_jobs())
+    assert sampled > 30
+    assert report["checked"]["online"].endswith(f": present; {sampled} sampled keys of 3 job(s) present")
     assert fraud.cli("check", "transactions") == 0
-    assert "transactions v1: consistent" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{sampled} sampled keys of 3 job(s) present" in out and ": consistent" not in out
+    assert "transactions v1: no loss found in what was verified above" in out
     assert fraud.state() == before
 
 
@@ -387,24 +410,6 @@ def test_bad_input_exits_2_with_one_line(fraud_sqlite: Fraud, capsys: pytest.Cap
         assert status == 2 and len(err.splitlines()) == 1 and needle in err, (args, err)
     missing = cli_main(["check", "transactions", "--config", str(fraud_sqlite.root / "nowhere.yaml")])
     assert missing == 2 and "nowhere.yaml" in capsys.readouterr().err
-
-
-def test_online_keys_expiring_by_ttl_are_not_a_loss(
-    fraud_sqlite: Fraud, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Expiry is the contract: the marker has no TTL, so keys gone by `online_ttl` stay Complete."""
-    fraud = fraud_sqlite
-    assert fraud.cli(*THREE_DAYS) == 0
-    with fraud.store() as store:
-        layout = store.online_layout(store.spec("transactions"))
-    client = redis.Redis.from_url(os.environ["FEATURESTORE_REDIS_URL"])
-    entity_keys = [k for k in client.scan_iter(f"{layout.prefix}*") if k.decode() != layout.marker_key]
-    assert client.ttl(layout.marker_key) == -1
-    assert len(entity_keys) == fraud.offline_rows()["accountID"].nunique()
-    client.delete(*entity_keys)  # as if every value had expired
-    client.close()
-    assert check_json(fraud, capsys, 0)["consistent"] is True
-    assert fraud.statuses()["online"] == [(day(6), day(9), "Complete")]
 
 
 def test_a_log_cut_back_and_written_again_is_found_by_its_commit_timestamp(
@@ -461,3 +466,128 @@ def test_a_dry_run_plans_the_lost_time_and_changes_nothing(
     assert json.loads(out) == [{"start": day(8), "end": day(9), "stores": ["offline"]}]
     assert "offline [" in err and "is lost (the backfill would redo it)" in err
     assert fraud.state() == before
+
+
+# ---- online: some keys lost (the sampled keys) ---------------------------------------------
+
+
+def latest_offline(fraud: Fraud) -> dict[str, int]:
+    """Per account, the transaction count of its latest offline row: what Redis must serve."""
+    rows = fraud.offline_rows().sort_values(["accountID", "timestamp"])
+    return {
+        a: int(r["transaction_7d_count"])
+        for a, r in rows.groupby("accountID").tail(1).set_index("accountID").iterrows()
+    }
+
+
+def test_a_tenth_of_the_keys_deleted_is_found_marked_and_refilled(
+    fraud_sqlite: Fraud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Partial loss (a DEL by hand, eviction) keeps the marker; the sampled keys show it."""
+    fraud = fraud_sqlite
+    assert fraud.cli(*THREE_DAYS) == 0
+    expected = latest_offline(fraud)
+    served = fraud.online()
+    assert {
+        r["accountID"]: r["transaction_7d_count"] for r in served if r["transaction_7d_count"] is not None
+    } == expected
+    offline_before, statuses_before = fraud.offline_rows(), fraud.statuses()
+    keys = fraud.entity_keys()
+    deleted = keys[::10]  # every tenth key, by name: ~10%
+    client = fraud.redis()
+    assert client.delete(*deleted) == len(deleted) >= 4
+    client.close()
+
+    # What the check must find: per job, its sampled keys that were deleted (exactly).
+    jobs = sorted(fraud.raw_jobs(), key=lambda j: j["start"])
+    short = {j["id"]: sum(k in deleted for k, _e in j["result"]["online_sample"]) for j in jobs}
+    sizes = {j["id"]: len(j["result"]["online_sample"]) for j in jobs}
+    assert sum(short.values()) > 0  # 32-key samples of ~40 keys: a miss has odds below 1 in 1,000
+    first = next(j for j in jobs if short[j["id"]])
+
+    report = check_json(fraud, capsys, 1)
+    assert report["consistent"] is False
+    lost_online = [x for x in report["lost"] if x["store"] == "online"]
+    assert lost_online and all(x["store"] == "online" for x in report["lost"])  # offline untouched
+    assert min(x["start"] for x in lost_online) == first["start"]
+    assert max(x["end"] for x in lost_online) == day(9)
+    for item in lost_online:
+        if short[item["job_id"]]:
+            assert item["reason"].startswith(
+                f"online partly lost: {short[item['job_id']]} of {sizes[item['job_id']]} sampled keys of job "
+                f"{item['job_id']} missing at {REDIS_URL}"
+            ), item["reason"]
+        else:
+            assert f"sampled keys of the earlier job {first['id']} missing" in item["reason"]
+    assert fraud.statuses()["offline"] == statuses_before["offline"]
+    assert fraud.statuses()["online"][-1] == (first["start"], day(9), "Incomplete")
+    assert {j["id"]: j["error"] for j in fraud.jobs() if j["error"]} == {
+        x["job_id"]: x["reason"] for x in lost_online
+    }
+
+    capsys.readouterr()
+    assert fraud.cli(*THREE_DAYS) == 0  # the default statuses: the lost online time, from offline
+    redone = fraud.jobs()[: len(lost_online)]
+    assert all(j["stores"] == ["online"] and j["reads"] == "offline" for j in redone)
+    assert fraud.statuses() == statuses_before
+    assert fraud.entity_keys() == keys
+    assert fraud.online() == served
+    assert {
+        r["accountID"]: r["transaction_7d_count"]
+        for r in fraud.online()
+        if r["transaction_7d_count"] is not None
+    } == expected
+    pd.testing.assert_frame_equal(fraud.offline_rows(), offline_before)
+    report = check_json(fraud, capsys, 0)
+    assert report["consistent"] is True and "sampled keys of" in report["checked"]["online"]
+
+
+def test_online_keys_expiring_by_ttl_are_not_a_loss(fraud_sqlite: Fraud) -> None:
+    """Expiry is the contract: the check does not look up a sampled key past its recorded expiry
+    (event time + online_ttl), while the same key gone before it is a loss."""
+    from airflow_provider_featurestore.core import consistency
+
+    fraud = fraud_sqlite
+    assert fraud.cli(*THREE_DAYS) == 0
+    keys = fraud.entity_keys()
+    client = fraud.redis()
+    with fraud.store() as store:
+        layout = store.online_layout(store.spec("transactions"))
+        assert client.ttl(layout.marker_key) == -1 and all(client.ttl(k) > 0 for k in keys)
+        expiries = [e for j in fraud.raw_jobs() for _k, e in j["result"]["online_sample"]]
+        assert all(
+            abs(e - time.time() - client.ttl(k)) < 60
+            for j in fraud.raw_jobs()
+            for k, e in j["result"]["online_sample"]
+        )
+        client.delete(*keys)  # as Redis does when the keys expire
+        spec = store.spec("transactions")
+        report, findings = consistency.inspect(store, spec, ["online"], now=max(expiries))
+        assert (
+            findings == {}
+            and f"({len(expiries)} more past their online_ttl, not looked up)" in report.checked["online"]
+        )
+        report, findings = consistency.inspect(store, spec, ["online"], now=min(expiries) - 1)
+        assert set(findings) == {"online"}  # before their expiry, the same keys gone are a loss
+    client.close()
+    assert fraud.statuses()["online"] == [(day(6), day(9), "Complete")]  # inspect changes nothing
+
+
+def test_jobs_recorded_without_a_key_sample_are_covered_by_the_marker_only(
+    fraud_sqlite: Fraud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fraud = fraud_sqlite
+    assert fraud.cli(*THREE_DAYS) == 0
+    jobs = fraud.raw_jobs()
+    with fraud.store() as store, store.table.engine.begin() as conn:  # as written before samples were kept
+        for job in jobs:
+            old = {k: v for k, v in job["result"].items() if k != "online_sample"}
+            conn.exec_driver_sql("UPDATE fs_jobs SET result = ? WHERE id = ?", (json.dumps(old), job["id"]))
+    client = fraud.redis()
+    client.delete(*fraud.entity_keys()[::10])
+    client.close()
+    report = check_json(fraud, capsys, 0)  # the loss is not seen: the words must not claim it was
+    assert report["checked"]["online"].endswith(
+        ": present; 0 sampled keys of 0 job(s) present; 3 job(s) recorded before key samples were kept: "
+        "covered by the marker only"
+    )

@@ -125,11 +125,15 @@ def test_dry_run_plans_around_pending_and_complete_time(config: str) -> None:
         "rows_read",
         "rows_written",
         "error",
+        "checks",
+        "partial_lookback",
+        "first_source_time",
         "created_at",
         "started_at",
         "finished_at",
         "airflow",
     }
+    assert (job["partial_lookback"], job["first_source_time"]) == (None, None)  # not run yet
     assert job["created_at"].endswith("Z")
     text = run("intervals", "transactions", config=config)
     assert "Pending" in text.stdout and "Complete" in text.stdout

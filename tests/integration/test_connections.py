@@ -130,7 +130,9 @@ def test_the_interval_table_through_an_airflow_connection(
     store.close()
     import sqlalchemy as sa
 
-    engine = sa.create_engine(pg_url)
+    from airflow_provider_featurestore.core.interval_table import create_engine
+
+    engine = create_engine(pg_url)
     with engine.connect() as conn:  # the jobs are in the connection's database and schema
         assert conn.execute(sa.text("select count(*) from fs_jobs")).scalar() == 2
     engine.dispose()

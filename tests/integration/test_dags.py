@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,6 +166,7 @@ def test_the_dags_parse_without_touching_an_engine_redis_or_a_database(fraud) ->
         "featurestore_backfill",
         "featurestore_materialize__accounts",
         "featurestore_materialize__transactions",
+        "featurestore_monitor",
     ]
     params = result["params"]
     assert params["feature_set"]["enum"] == ["accounts", "transactions"]
@@ -174,6 +176,7 @@ def test_the_dags_parse_without_touching_an_engine_redis_or_a_database(fraud) ->
     assert params["stores"]["items"]["enum"] == ["offline", "online"]
     assert params["max_jobs"]["type"] == "integer"
     assert result["schedule"]["featurestore_materialize__transactions"] == "CronDataIntervalTimetable"
+    assert result["schedule"]["featurestore_monitor"] == "CronTriggerTimetable"
     assert result["heavy"] == [], "parsing imported an engine or a transformation"
 
 
@@ -230,6 +233,7 @@ def test_with_only_the_airflow_variable_set_the_dags_parse_and_a_backfill_materi
             "featurestore_backfill",
             "featurestore_materialize__accounts",
             "featurestore_materialize__transactions",
+            "featurestore_monitor",
         ],
     }
     conf = {"feature_set": "transactions", "start": day(7), "end": day(8)}
@@ -513,3 +517,193 @@ def test_a_mapped_task_on_spark_submit_submits_its_batch_once_and_records_chunks
     assert "no feed for this day" in by_start[day(6)].error
     assert by_start[day(7)].state == by_start[day(8)].state == "succeeded"
     assert all(j.airflow["task_id"] == "materialize" for j in by_start.values())
+
+
+def test_a_scheduled_run_marks_time_whose_source_changed_and_a_default_backfill_redoes_it(fraud) -> None:  # type: ignore[no-untyped-def]
+    """A scheduled run's plan runs the source check too: a late file for a day an earlier run
+    materialized turns that day Incomplete in both stores, "source changed: FILE" in its job,
+    while the run materializes its own interval (reading the late rows in its lookback)."""
+    import pyarrow.parquet as pq
+
+    root, env = fraud
+    config = str(root / "featurestore.yaml")
+    logical = datetime.fromtimestamp(FIRST_DAY + 7 * DAY, UTC)
+    first = dag_test(env, "featurestore_materialize__transactions", f"logical_date={logical!r}")
+    assert first["state"] == "success", first
+    s1, e1 = (iso(to_epoch(t)) for t in first["interval"])
+    source = root / "data" / "source" / "transactions"
+    day_file = source / f"part-{s1[:10]}.parquet"
+    pq.write_table(pq.read_table(day_file).slice(0, 5), source / "part-late.parquet")  # late rows of that day
+
+    later = datetime.fromtimestamp(FIRST_DAY + 8 * DAY, UTC)
+    second = dag_test(env, "featurestore_materialize__transactions", f"logical_date={later!r}")
+    assert second["state"] == "success", second
+    s2, e2 = (iso(to_epoch(t)) for t in second["interval"])
+    assert statuses(root) == {
+        "offline": [(s1, e1, "Incomplete"), (s2, e2, "Complete")],
+        "online": [(s1, e1, "Incomplete"), (s2, e2, "Complete")],
+    }
+    with FeatureStore(config, check_transformations=False) as store:
+        [marked] = [j for j in store.jobs("transactions") if iso(j.start) == s1]
+        assert (marked.error or "").startswith("source changed: part-late.parquet (added)")
+        assert store.check_sources("transactions").consistent  # the second run recorded it
+
+
+def test_a_scheduled_dag_starts_no_earlier_than_source_start(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    spec = root / "featuresets" / "transactions.yaml"
+    spec.write_text(
+        spec.read_text().replace("  source_delay: 0s\n", f"  source_delay: 0s\n  start: {day(3)}\n")
+    )
+    code = f"""
+import runpy
+dag = runpy.run_path({str(ROOT / "dags" / "featurestore_dags.py")!r})["featurestore_materialize__transactions"]
+result = dag.start_date.isoformat()
+"""
+    assert to_epoch(in_airflow(env, code)) == FIRST_DAY + 3 * DAY  # materialization.start is 2024-01-01
+
+
+# ---- featurestore_monitor -----------------------------------------------------------------
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "airflow_provider_featurestore.core.cli", *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+
+
+def set_freshness(root: Path, name: str, value: str) -> None:
+    spec = root / "featuresets" / f"{name}.yaml"
+    spec.write_text(
+        spec.read_text().replace("materialization:\n", f"materialization:\n  freshness: {value}\n")
+    )
+
+
+def test_the_monitor_fails_the_sla_task_of_the_late_feature_set_only_and_names_the_repair(fraud) -> None:  # type: ignore[no-untyped-def]
+    """Real backfills make transactions Complete up to today (within its 2d SLA) and accounts
+    only up to a week ago (late); the monitor's lost-state check finds both stores holding their
+    time, then the accounts task fails naming each late store and the backfill that repairs it,
+    while the transactions task succeeds. The command it names does repair it."""
+    root, env = fraud
+    set_freshness(root, "accounts", "2d")
+    set_freshness(root, "transactions", "2d")
+    for name, start, end in (("accounts", day(2), day(3)), ("transactions", day(9), day(10))):
+        done = cli(env, "backfill", name, "--start", start, "--end", end)
+        assert done.returncode == 0, done.stderr
+    script = DAG_TEST.format(
+        dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id="featurestore_monitor", kwargs=""
+    )
+    script += """
+dag_shape = {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}
+result["shape"] = dag_shape
+result["timetable"] = dag.timetable.expression
+import json; print('RESULT ' + json.dumps(result, default=str))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    run = json.loads(lines[-1][len("RESULT ") :])
+    assert run["state"] == "failed"
+    assert run["tasks"] == [
+        ["accounts", -1, "failed"],
+        ["checks.lost_state", -1, "success"],
+        ["transactions", -1, "success"],
+    ]
+    assert run["shape"] == {
+        "checks.lost_state": [],
+        "accounts": ["checks.lost_state"],
+        "transactions": ["checks.lost_state"],
+    }
+    assert run["timetable"] == "*/15 * * * *"
+    output = done.stdout + done.stderr
+    for store in ("offline", "online"):
+        assert f"accounts v1 {store}: late: Complete until {day(3)}, 7d " in output, output[-3000:]
+        assert f"transactions v1 {store}: ok: Complete until {day(10)}" in output
+    repairs = sorted(
+        set(
+            re.findall(
+                r"repair: (featurestore backfill accounts --version 1 --store \w+ --start \S+Z --end \S+Z)",
+                output,
+            )
+        )
+    )
+    assert [r.split(" --start ")[0] for r in repairs] == [
+        "featurestore backfill accounts --version 1 --store offline",
+        "featurestore backfill accounts --version 1 --store online",
+    ]
+    assert all(f"--start {day(3)} --end " in r for r in repairs)
+    for repair in repairs:
+        done = cli(env, *repair.split()[1:])
+        assert done.returncode == 0, done.stderr
+    status = cli(env, "status", "--json")
+    assert status.returncode == 0, status.stdout
+    assert {(r["feature_set"], r["store"], r["state"]) for r in json.loads(status.stdout)} == {
+        (name, store, "ok") for name in ("accounts", "transactions") for store in ("offline", "online")
+    }
+
+
+def test_the_monitor_check_marks_lost_state_and_the_sla_tasks_still_judge_what_it_left(fraud) -> None:  # type: ignore[no-untyped-def]
+    """Redis loses a feature store's keys: the monitor's lost-state check marks the online time
+    Incomplete and fails naming it; the SLA tasks run anyway (all_done) and judge what is left:
+    transactions online, with nothing Complete any more, is late; accounts has no SLA."""
+    root, env = fraud
+    set_freshness(root, "transactions", "2d")
+    (root / "featurestore.yaml").write_text(
+        (root / "featurestore.yaml").read_text() + 'monitor:\n  schedule: "@hourly"\n'
+    )
+    done = cli(env, "backfill", "transactions", "--start", day(9), "--end", day(10))
+    assert done.returncode == 0, done.stderr
+    project = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(*client.scan_iter(f"{project}:*", count=1000))  # Redis lost it all
+    client.close()
+    script = DAG_TEST.format(
+        dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id="featurestore_monitor", kwargs=""
+    )
+    script += "\nresult['timetable'] = dag.timetable.expression\n"
+    script += "import json; print('RESULT ' + json.dumps(result, default=str))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    run = json.loads(lines[-1][len("RESULT ") :])
+    assert run["timetable"] == "0 * * * *"  # monitor.schedule, the preset as cron
+    assert run["tasks"] == [
+        ["accounts", -1, "success"],
+        ["checks.lost_state", -1, "failed"],
+        ["transactions", -1, "failed"],
+    ]
+    output = done.stdout + done.stderr
+    assert "lost state marked Incomplete in transactions v1; not checked (unreachable): none" in output
+    assert f"transactions v1 online [{day(9)}, {day(10)}): online lost:" in output
+    assert "transactions v1 online: late: nothing Complete yet, SLA 2d (172800 s)" in output
+    assert f"transactions v1 offline: ok: Complete until {day(10)}" in output
+    assert statuses(root) == {
+        "offline": [(day(9), day(10), "Complete")],
+        "online": [(day(9), day(10), "Incomplete")],
+    }
+
+
+def test_monitor_default_args_give_every_monitor_task_its_alerting(fraud) -> None:  # type: ignore[no-untyped-def]
+    _root, env = fraud
+    result = in_airflow(
+        env,
+        """
+        from airflow_provider_featurestore.airflow.dag_factory import build_dags
+        def page_the_on_call(context):
+            pass
+        args = {"on_failure_callback": page_the_on_call, "email": ["oncall@example.com"]}
+        dag = build_dags(monitor_default_args=args)["featurestore_monitor"]
+        result = {}
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            result[task.task_id] = [[c.__name__ for c in callbacks], list(task.email or [])]
+    """,
+    )
+    assert result == {
+        name: [["page_the_on_call"], ["oncall@example.com"]]
+        for name in ("checks.lost_state", "accounts", "transactions")
+    }

@@ -7,6 +7,7 @@ Delta tables are read back with delta-rs, independently of the engine that wrote
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -365,3 +366,43 @@ def test_a_multi_day_backfill_is_one_engine_run(
     want = sort_rows(expected_rolling(fraud, FIRST_DAY + 6 * DAY, FIRST_DAY + 9 * DAY))
     pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
     assert statuses(fraud)["offline"] == [(day(6), day(9), "Complete")]
+
+
+@SPARK_CONNECT_ONLY
+def test_quality_checks_give_the_same_figures_on_every_engine(
+    fraud: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The checks' one aggregation on Sail and on Spark with delta-spark: a warn check records,
+    an error check keeps the day out of both stores, and the counts are what pandas finds."""
+    spec = fraud / "featuresets" / "transactions.yaml"
+    spec.write_text(
+        spec.read_text()
+        + "checks:\n"
+        + "  - {check: unique, columns: [accountID, timestamp]}\n"
+        + "  - {check: range, column: transaction_amount_7d_sum, min: 0}\n"
+        + "  - {check: min_rows, count: 1000000, severity: warn}\n"
+        + "  - {check: accepted_values, column: accountID, values: [A0001]}\n"
+    )
+    start = FIRST_DAY + 8 * DAY
+    want = expected_rolling(fraud, start, start + DAY)
+    assert backfill(fraud, "transactions", "--start", day(8), "--end", day(9)) == 1
+    capsys.readouterr()
+    assert cli_main(["jobs", "transactions", "--json", "--config", str(fraud / "featurestore.yaml")]) == 0
+    (job,) = json.loads(capsys.readouterr().out)
+    figures = {c["check"]: (c["violations"], c["passed"]) for c in job["checks"]}
+    others = int((want["accountID"] != "A0001").sum())
+    assert figures == {
+        "unique": (int(want.duplicated(["accountID", "timestamp"], keep=False).sum()), True),
+        "range": (0, True),
+        "min_rows": (1_000_000 - len(want), False),
+        "accepted_values": (others, False),
+    }
+    assert (
+        job["state"] == "failed"
+        and f"accepted_values on accountID: {others:,} of {len(want):,} row(s)" in job["error"]
+    )
+    assert statuses(fraud) == {
+        "offline": [(day(8), day(9), "Incomplete")],
+        "online": [(day(8), day(9), "Incomplete")],
+    }
+    assert not (fraud / "data" / "offline" / "transactions" / "v1" / "_delta_log").exists()

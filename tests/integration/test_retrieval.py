@@ -406,7 +406,7 @@ def test_historical_features_take_a_spark_frame_and_check_the_observations(
 def test_offline_reads_are_exact_where_a_file_holds_one_value(store: FeatureStore) -> None:
     """A double whose column is constant within a file (here: a one-row partition) reads back
     bit for bit: Sail's own Delta reader takes such a value from the file's JSON statistics and
-    returns 0.9560017096289752 for 0.9560017096289753 (see spark_job._sail_files)."""
+    returns 0.9560017096289752 for 0.9560017096289753 (see spark_job.offline_read._sail_files)."""
     value = 0.9560017096289753
     risk = pd.DataFrame(
         [

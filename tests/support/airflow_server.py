@@ -32,6 +32,8 @@ import psutil
 import requests
 import sqlalchemy as sa
 
+from airflow_provider_featurestore.core.interval_table import engine_url
+
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 TERMINAL_RUN_STATES = ("success", "failed")
 
@@ -69,7 +71,7 @@ class AirflowServer:
         self.variables = dict(variables or {})  # Airflow Variables, stored in the metadata database
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        server = sa.engine.make_url(pg_url)
+        server = engine_url(pg_url)  # a plain postgresql:// gets psycopg2, for Airflow too
         self.database = f"airflow_e2e_{uuid.uuid4().hex[:10]}"
         self._admin_url = server
         self.sql_alchemy_conn = server.set(database=self.database).render_as_string(hide_password=False)

@@ -476,7 +476,7 @@ def delta_reader_exactness(spark, root: str) -> dict[str, Any]:  # type: ignore[
 def run_job(  # type: ignore[no-untyped-def]
     spark, config_path: str, feature_set: str, windows: list[list[int]], conf: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """`spark_job.run_batch` of offline chunks `windows` ([start, end) epochs) as one
+    """`spark_job.materialize_batch` of offline chunks `windows` ([start, end) epochs) as one
     batch with the conf a runner gives it (and `conf` over it); returns the final chunk reports."""
     import json
 
@@ -502,7 +502,7 @@ def run_job(  # type: ignore[no-untyped-def]
     )
     reports: list[dict[str, Any]] = []
     try:
-        spark_job.run_batch(spark, batch, lambda r: reports.append(json.loads(r.to_json())), config)
+        spark_job.materialize_batch(spark, batch, lambda r: reports.append(json.loads(r.to_json())), config)
     finally:  # the worker's session serves the other tests too
         for key, value in before.items():
             if value is None:

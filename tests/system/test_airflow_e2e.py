@@ -31,7 +31,7 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the support pack
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.deployment import DAG_ID, Deployment, day, fraud_deployment  # noqa: E402
 
-PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LEASE = 5  # seconds: interval_table.lease while the SIGKILL test runs
 FEATURES = ["transaction_amount_7d_sum", "transaction_7d_count", "transaction_amount_7d_avg"]

@@ -2,7 +2,7 @@
 
 Why: a team prototypes on a laptop (the embedded engine, Sail) and moves to a cluster (Spark +
 delta-spark) with the same offline table, and may come back. Each step runs the real job
-(`airflow_provider_featurestore.core.materialization.spark_job.run_batch`, offline chunks of the fraud example's transactions) on one
+(`airflow_provider_featurestore.core.materialization.spark_job.materialize_batch`, offline chunks of the fraud example's transactions) on one
 engine: in process on Sail, in the JVM worker on a classic session as spark-submit runs it.
 After each step the table must read back the same rows on Sail (the job's reader and Sail's own
 Delta reader), on delta-spark and through delta-rs; those rows must be what pandas computes from

@@ -1,6 +1,6 @@
 """What Sail and Spark + delta-spark really do on the rules of the project's Sail notes.
 
-Why: the job's code (core/materialization/spark_job.py) must behave the same on both engines, so it
+Why: the job's code (core/materialization/spark_job/) must behave the same on both engines, so it
 avoids every place where they differ. The differences were first measured with Delta on Sail
 only; here each rule runs for real on both engines, the same probe code (`engine_probes`) in
 process on Sail (the embedded engine's session) and in the JVM worker (classic local[2] with

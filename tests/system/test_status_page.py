@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.deployment import DAG_ID, ROOT, Deployment, day, fraud_deployment  # noqa: E402
 from support.intervals_view import statuses as interval_view  # noqa: E402
 
-PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHROMIUM = os.environ.get("FEATURESTORE_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("FEATURESTORE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -52,10 +52,17 @@ EXPECTED = {
 }
 
 
+def with_freshness_sla(root: Path) -> None:
+    """transactions gets a 5d freshness SLA: offline (Complete up to day 6) is within it, online
+    (up to day 3) is late; accounts has none."""
+    spec = root / "featuresets" / "transactions.yaml"
+    spec.write_text(spec.read_text().replace("materialization:\n", "materialization:\n  freshness: 5d\n"))
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     base = tmp_path_factory.mktemp("status_page")
-    with fraud_deployment(base, PG_URL, REDIS_URL, users=USERS) as d:
+    with fraud_deployment(base, PG_URL, REDIS_URL, users=USERS, prepare=with_freshness_sla) as d:
         run_id = d.backfill("transactions", day(1), day(3))
         run = d.airflow.wait_for_run(DAG_ID, run_id)
         assert run["state"] == "success", d.explain(run_id)
@@ -114,6 +121,7 @@ READS = [
     "/api/intervals?feature_set=transactions",
     "/api/jobs?feature_set=transactions",
     "/api/timeline?feature_set=transactions",
+    "/api/freshness",
     "/api/backfill-dag",
 ]
 A_BACKFILL = {"feature_set": "accounts", "start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}
@@ -190,6 +198,35 @@ def test_intervals_and_jobs_are_the_cli_documents(deployment: Deployment) -> Non
     assert in_day_5[0]["error"].startswith(
         "OnlineStoreUnavailable: cannot reach the online store at redis://127.0.0.1:1/0"
     ), in_day_5[0]["error"]
+
+
+def test_freshness_is_the_status_document(deployment: Deployment) -> None:
+    d = deployment
+    served = get(d, "/api/freshness").json()
+    done = subprocess.run(
+        [FEATURESTORE, "status", "--json", "--config", str(d.config)], capture_output=True, text=True
+    )
+    assert done.returncode == 3, done.stderr  # transactions online is late
+    printed = json.loads(done.stdout)
+    for row in served + printed:
+        row["lag_s"] = None if row["lag_s"] is None else row["lag_s"] // 60  # a second may pass
+    assert served == printed
+    state = {(r["feature_set"], r["store"]): (r["state"], r["complete_until"]) for r in served}
+    assert state == {
+        ("accounts", "offline"): ("no_sla", None),
+        ("accounts", "online"): ("no_sla", None),
+        ("transactions", "offline"): ("ok", iso(day(6))),
+        ("transactions", "online"): ("late", iso(day(3))),
+    }
+    one = get(d, "/api/freshness?feature_set=transactions&version=1").json()
+    assert [(r["feature_set"], r["store"]) for r in one] == [
+        ("transactions", "offline"),
+        ("transactions", "online"),
+    ]
+    refused = get(d, "/api/freshness?feature_set=nope")
+    assert refused.status_code == 400 and refused.json()["detail"].startswith(
+        "feature_set: feature set 'nope'"
+    )
 
 
 def test_the_timeline_shows_every_interval_and_aggregates_when_zoomed_out(deployment: Deployment) -> None:
@@ -594,6 +631,18 @@ def test_the_page_in_chromium(deployment: Deployment) -> None:
             assert frame.locator(".store[data-store=offline] .freshness").get_attribute(
                 "data-freshness"
             ) == iso(day(6))
+            # The freshness overview: every feature set version and store, late red and ok green.
+            rows = frame.locator("#freshness-table tbody tr")
+            expect(rows).to_have_count(4)
+            for store, sla_state, colour in (("offline", "ok", "Complete"), ("online", "late", "Incomplete")):
+                cell = frame.locator(
+                    f"#freshness-table tr[data-feature-set=transactions][data-store={store}] .sla-{sla_state}"
+                )
+                expect(cell).to_have_text(sla_state)
+                assert cell.evaluate("node => getComputedStyle(node).color") == COLOURS[colour]
+                badge = frame.locator(f".store[data-store={store}] .sla")
+                assert badge.get_attribute("data-state") == sla_state and "SLA 5d" in badge.inner_text()
+            assert frame.locator("#freshness-table tr[data-feature-set=accounts] .sla-no_sla").count() == 2
 
             failed = next(j for j in jobs if j["state"] == "failed")
             frame.locator(".store[data-store=online] .bar[data-status=Incomplete]").hover()

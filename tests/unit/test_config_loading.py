@@ -352,7 +352,7 @@ MALFORMED: list[tuple[str, Callable[[], None], str, str | None, str]] = [
         lambda: edit(TRANSACTIONS, "  source_delay: 0s\n", "  source_delay: 0s\n  partition_by: day\n"),
         TRANSACTIONS,
         "source.partition_by",
-        "unknown field (allowed: format, path, timestamp_column, source_delay)",
+        "unknown field (allowed: format, path, timestamp_column, source_delay, start)",
     ),
     (
         "unknown_config_field",

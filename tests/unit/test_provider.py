@@ -37,7 +37,8 @@ def test_airflow_lists_the_provider(tmp_path: Path) -> None:
         }
     ]
     assert info["operators"][0]["python-modules"] == [
-        "airflow_provider_featurestore.airflow.operators.featurestore"
+        "airflow_provider_featurestore.airflow.operators.featurestore",
+        "airflow_provider_featurestore.airflow.operators.monitor",
     ]
     assert info["sensors"][0]["python-modules"] == [
         "airflow_provider_featurestore.airflow.sensors.featurestore"

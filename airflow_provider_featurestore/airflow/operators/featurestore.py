@@ -91,7 +91,9 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
 
     Bad input (an unknown feature set, a window whose end is not after its start, a status
     or store that is not allowed, a plan of more than `max_jobs` jobs) fails the task at once,
-    without retries, claiming nothing.
+    without retries, claiming nothing. `scheduled` (a scheduled DAG's plan): the window is cut
+    to the spec's `source.start`, and the claim also runs the source check (time whose source
+    changed turns Incomplete, for the next run or a default backfill to redo).
     """
 
     template_fields = ("feature_set", "version", "start", "end", "statuses", "stores", "max_jobs")
@@ -106,12 +108,13 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
         statuses: Any = None,
         stores: Any = None,
         max_jobs: Any = None,
+        scheduled: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.feature_set, self.start, self.end = feature_set, start, end
         self.version, self.statuses, self.stores = version, statuses, stores
-        self.max_jobs = max_jobs
+        self.max_jobs, self.scheduled = max_jobs, scheduled
 
     def execute(self, context: Any) -> list[list[str]]:
         hook = self.hook()
@@ -125,13 +128,20 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
                 statuses=self.statuses or None,
                 stores=self.stores or None,
                 prefix="",
+                clip_to_source_start=self.scheduled,
             )
-            # The claim checks the stores first (lost Complete time turns Incomplete; logged).
-            jobs = store.claim(
-                request,
-                airflow=airflow_ids(context),
-                max_jobs=form_values.max_jobs(self.max_jobs),
-                log=self.log.warning,
+            # The claim checks the stores first (lost Complete time turns Incomplete; logged);
+            # a scheduled plan also checks its source for late or changed files.
+            jobs = (
+                store.claim(
+                    request,
+                    airflow=airflow_ids(context),
+                    max_jobs=form_values.max_jobs(self.max_jobs),
+                    log=self.log.warning,
+                    sources=self.scheduled,
+                )
+                if request.start < request.end
+                else []  # a scheduled window wholly before source.start
             )
         except (BadInput, ValueError) as exc:
             raise AirflowFailException(f"bad backfill request: {exc}") from None

@@ -7,10 +7,10 @@ token) must be allowed to read the backfill DAG to see anything, and to create r
 trigger a backfill. An anonymous browser is sent to Airflow's login page; an API client gets
 401, a user without the right 403.
 
-The data comes from `report`, the same documents as `featurestore intervals/jobs --json`; the
-backfill action plans with the core (`FeatureStore.claim(dry_run=True)`, the chunk edges of
-`BackfillRequest.snapped`), and `backfill_dag` holds what it asks of Airflow (pausing, unpausing,
-triggering).
+The data comes from `report`, the same documents as `featurestore intervals/jobs --json`, and
+from `freshness`, the rows of `featurestore status --json`; the backfill action plans with the
+core (`FeatureStore.claim(dry_run=True)`, the chunk edges of `BackfillRequest.snapped`), and
+`backfill_dag` holds what it asks of Airflow (pausing, unpausing, triggering).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from airflow_provider_featurestore.airflow.status_page.access import (
     requires_trigger,
     requires_unpause,
 )
-from airflow_provider_featurestore.core import report
+from airflow_provider_featurestore.core import freshness, report
 from airflow_provider_featurestore.core.config import STORES
 from airflow_provider_featurestore.core.config.location import ConfigLocation, locate_config
 from airflow_provider_featurestore.core.errors import BadInput, ConfigError
@@ -195,6 +195,19 @@ def create_app() -> FastAPI:
             "can_trigger": trigger,
             "feature_sets": report.overview(store),
         }
+
+    @app.get("/api/freshness", dependencies=[Depends(requires_read)])
+    def freshness_rows(
+        store: StoreDep,
+        feature_set: str | None = None,
+        version: Annotated[int | None, Query(ge=1)] = None,
+    ) -> list[dict[str, object]]:
+        """Exactly `featurestore status [NAME] [--version N] --json`: per feature set version and
+        store, its Complete time's lag against its freshness SLA."""
+        specs = freshness.select(
+            store.config, feature_set, version, name_arg="feature_set", version_arg="version"
+        )
+        return [row.to_json() for row in freshness.assess(store.table, specs)]
 
     @app.get("/api/intervals", dependencies=[Depends(requires_read)])
     def intervals(

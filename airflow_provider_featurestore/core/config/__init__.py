@@ -14,6 +14,7 @@ from airflow_provider_featurestore.core.config.loader import load_config, resolv
 from airflow_provider_featurestore.core.config.location import CONFIG_ENV, DEFAULT_CONFIG_NAME
 from airflow_provider_featurestore.core.config.model import (
     DEFAULT_MAX_BATCH_WINDOW,
+    DEFAULT_MONITOR_SCHEDULE,
     STATUSES,
     STORES,
     Column,
@@ -22,6 +23,7 @@ from airflow_provider_featurestore.core.config.model import (
     FeatureSetSpec,
     FeatureStoreConfig,
     Materialization,
+    MonitorConfig,
     SourceSpec,
 )
 from airflow_provider_featurestore.core.config.schema import DEFAULT_INTERVAL_TABLE_URL
@@ -32,6 +34,7 @@ __all__ = [
     "DEFAULT_CONFIG_NAME",
     "DEFAULT_INTERVAL_TABLE_URL",
     "DEFAULT_MAX_BATCH_WINDOW",
+    "DEFAULT_MONITOR_SCHEDULE",
     "ENGINE_TYPES",
     "SCHEDULE_PRESETS",
     "SOURCE_FORMATS",
@@ -43,6 +46,7 @@ __all__ = [
     "FeatureSetSpec",
     "FeatureStoreConfig",
     "Materialization",
+    "MonitorConfig",
     "SourceSpec",
     "load_config",
     "resolve_config_path",

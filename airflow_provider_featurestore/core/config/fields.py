@@ -13,7 +13,7 @@ from collections.abc import Callable, Sized
 from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationInfo, with_config
 
 from airflow_provider_featurestore.core.column_types import COLUMN_TYPES
 from airflow_provider_featurestore.core.config.problems import show
@@ -30,6 +30,9 @@ _TRANSFORMATION = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 _S = TypeVar("_S", bound=Sized)
+
+# A file's sections refuse fields they do not declare, like a typo of an optional field.
+strict = with_config(ConfigDict(extra="forbid"))
 
 
 def _accepting(accept: Callable[[str], object], what: str) -> Callable[[Any], Any]:

@@ -11,6 +11,12 @@ import dataclasses
 import os
 import re
 
+from airflow_provider_featurestore.core.column_types import NUMERIC_TYPES
+from airflow_provider_featurestore.core.config.checks import (
+    AcceptedValuesCheck,
+    RangeCheck,
+    checked_columns,
+)
 from airflow_provider_featurestore.core.config.fields import local_path
 from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.config.model import (
@@ -85,6 +91,7 @@ def load_config(path: str | None = None, *, check_transformations: bool = True) 
         lease_seconds=file.interval_table.lease,
         interval_table_conn_id=file.interval_table.conn_id,
         feature_server=file.feature_server,
+        monitor=file.monitor,
     )
 
 
@@ -93,6 +100,7 @@ def _load_spec(spec_path: str, config_dir: str) -> FeatureSetSpec:
     raw = read_yaml(spec_path)
     spec = validate(FeatureSetSpec, raw, spec_path, config_dir, spec_path=spec_path, config_dir=config_dir)
     _check_columns(spec, spec_path)
+    _check_quality_columns(spec, spec_path)
     source_timestamp = spec.source.timestamp_column or spec.timestamp_column
     if spec.transformation is None and source_timestamp != spec.timestamp_column:
         raise config_error(
@@ -124,6 +132,30 @@ def _check_columns(spec: FeatureSetSpec, spec_path: str) -> None:
             )
             raise config_error(spec_path, where, message)
         seen[name] = where.removesuffix(".name")
+
+
+def _check_quality_columns(spec: FeatureSetSpec, spec_path: str) -> None:
+    """A quality check names output columns only, and a range check a numeric one."""
+    types = {column.name: column.type for column in (*spec.index_columns, *spec.features)}
+    types[spec.timestamp_column] = "timestamp"
+    for i, check in enumerate(spec.checks):
+        for name in checked_columns(check):
+            where = (
+                f"checks[{i}].column"
+                if isinstance(check, RangeCheck | AcceptedValuesCheck)
+                else f"checks[{i}].columns"
+            )
+            if name not in types:
+                raise config_error(
+                    spec_path,
+                    where,
+                    f"{name!r} is not an index column, the timestamp or a declared feature "
+                    f"(columns: {', '.join(types)})",
+                )
+            if isinstance(check, RangeCheck) and types[name] not in NUMERIC_TYPES:
+                raise config_error(
+                    spec_path, where, f"{name!r} is {types[name]}: range takes a numeric column"
+                )
 
 
 def _check_engine(engine: EngineConfig, config_path: str) -> None:

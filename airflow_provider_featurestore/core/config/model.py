@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, with_config
-
 from airflow_provider_featurestore.core import intervals as iv
+from airflow_provider_featurestore.core.config.checks import QualityCheck
 from airflow_provider_featurestore.core.config.fields import (
     ColumnType,
     Conf,
@@ -33,6 +32,7 @@ from airflow_provider_featurestore.core.config.fields import (
     TransformationRef,
     Version,
     at_least_one,
+    strict,
 )
 from airflow_provider_featurestore.core.config.transformations import import_transformation
 from airflow_provider_featurestore.core.errors import BadInput
@@ -42,11 +42,9 @@ STORES = ("offline", "online")
 # How much chunk time one engine run (a batch) takes at most: its online write holds the latest
 # row per entity of all of it. 30 days of daily chunks is one batch; so are 720 hourly ones.
 DEFAULT_MAX_BATCH_WINDOW = 30 * 86400
+DEFAULT_MONITOR_SCHEDULE = "*/15 * * * *"  # the featurestore_monitor DAG: every 15 minutes
 # Marks a field the loader sets (where a spec was read): a file that names it is refused.
 SET_BY_LOADER = {"set_by_loader": True}
-
-# A file's sections refuse fields they do not declare, like a typo of an optional field.
-strict = with_config(ConfigDict(extra="forbid"))
 
 
 @strict
@@ -68,6 +66,9 @@ class SourceSpec:
     # Left out of a spec file, it is the spec's timestamp_column: the loader fills it in.
     timestamp_column: Identifier | None = None
     source_delay: Duration = 0
+    # The source's first time: no backfill takes time before it, no scheduled run plans it,
+    # and a read range that starts before it is partial (see spark_job/sources.partial_lookback).
+    start: Timestamp | None = None
 
 
 @strict
@@ -82,6 +83,9 @@ class Materialization:
     online_ttl: PositiveDuration | None = None
     max_job_window: PositiveDuration = 86400
     max_batch_window: PositiveDuration = DEFAULT_MAX_BATCH_WINDOW  # the chunks one engine run takes, added up
+    # The freshness SLA: Complete time must reach at most this far behind now (`featurestore
+    # status`, the featurestore_monitor DAG); None: no SLA, the lag is only reported.
+    freshness: PositiveDuration | None = None
     spark_conf: Conf = field(default_factory=dict, hash=False)
 
 
@@ -103,6 +107,7 @@ class FeatureSetSpec:
         None  # a training row takes feature rows at most this old
     )
     materialization: Materialization = field(default_factory=Materialization)
+    checks: tuple[QualityCheck, ...] = ()  # evaluated on each chunk's rows before any store is written
     spec_path: str = field(default="", metadata=SET_BY_LOADER)
     config_dir: str = field(default="", metadata=SET_BY_LOADER)
 
@@ -153,6 +158,14 @@ class FeatureServerConfig:
     body_timeout: PositiveDuration = 30  # seconds for its body
 
 
+@strict
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The featurestore_monitor DAG: how often it checks lost state and freshness SLAs."""
+
+    schedule: Schedule = DEFAULT_MONITOR_SCHEDULE
+
+
 @dataclass(frozen=True)
 class FeatureStoreConfig:
     """One feature store: its config file and every feature set spec, validated.
@@ -174,6 +187,7 @@ class FeatureStoreConfig:
     lease_seconds: int = 600  # a job not heard from for this long is dead: its Pending turns Incomplete
     interval_table_conn_id: str | None = None  # resolved by connections.interval_table_url
     feature_server: FeatureServerConfig = field(default_factory=FeatureServerConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def get(self, name: str, version: int | None = None) -> FeatureSetSpec:
         """A feature set version; the latest version when `version` is None."""

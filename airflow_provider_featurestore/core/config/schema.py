@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from airflow_provider_featurestore.core.config.checks import CHECK_KINDS
 from airflow_provider_featurestore.core.config.fields import (
     BASE_DIR,
     Location,
@@ -28,9 +29,10 @@ from airflow_provider_featurestore.core.config.model import (
     SET_BY_LOADER,
     EngineConfig,
     FeatureServerConfig,
+    MonitorConfig,
     strict,
 )
-from airflow_provider_featurestore.core.config.problems import config_error, field_path, kind
+from airflow_provider_featurestore.core.config.problems import config_error, field_path, kind, show
 
 DEFAULT_INTERVAL_TABLE_URL = "sqlite:///data/intervals.db"
 
@@ -72,6 +74,7 @@ class ConfigFile:
     interval_table: IntervalTable = field(default_factory=IntervalTable)
     engine: EngineConfig = field(default_factory=EngineConfig)
     feature_server: FeatureServerConfig = field(default_factory=FeatureServerConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 def validate(cls: type[_T], raw: dict[str, Any], path: str, base_dir: str, **set_by_loader: Any) -> _T:
@@ -93,7 +96,15 @@ def validate(cls: type[_T], raw: dict[str, Any], path: str, base_dir: str, **set
     if len(errors) > 1:
         more = len(errors) - 1
         message += f" (and {more} more error{'s' if more > 1 else ''})"
-    raise config_error(path, field_path(first["loc"]) or None, message)
+    raise config_error(path, field_path(_without_tags(first["loc"])) or None, message)
+
+
+def _without_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A location without the tag pydantic puts after a list index of a tagged union
+    (`checks[0].range.min` is `checks[0].min` in the file)."""
+    return tuple(
+        part for i, part in enumerate(loc) if not (part in CHECK_KINDS and i and isinstance(loc[i - 1], int))
+    )
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -128,6 +139,10 @@ def _translate(error: Any, root: type) -> str:
     if kind_ in ("extra_forbidden", "unexpected_keyword_argument"):
         allowed = _allowed_fields(root, error["loc"])
         return f"unknown field (allowed: {', '.join(allowed)})" if allowed else "unknown field"
+    if kind_ == "union_tag_invalid":
+        return f"unknown check {show(ctx.get('tag'))} (one of: {', '.join(CHECK_KINDS)})"
+    if kind_ == "union_tag_not_found":
+        return f"no 'check:' given (one of: {', '.join(CHECK_KINDS)})"
     if kind_ == "value_error" and "error" in ctx:
         return str(ctx["error"])
     expected = _EXPECTED.get(kind_)

@@ -11,7 +11,7 @@ The package's modules, each one part of it:
 The names callers import are re-exported here.
 """
 
-from airflow_provider_featurestore.core.interval_table.connection import READONLY, create_engine
+from airflow_provider_featurestore.core.interval_table.connection import READONLY, create_engine, engine_url
 from airflow_provider_featurestore.core.interval_table.job_records import JobRecord, job_row, new_job_id
 from airflow_provider_featurestore.core.interval_table.job_state import LIVE_JOB_STATES, JobState
 from airflow_provider_featurestore.core.interval_table.schema import (
@@ -35,6 +35,7 @@ __all__ = [
     "JobState",
     "StreamKey",
     "create_engine",
+    "engine_url",
     "job_row",
     "jobs",
     "metadata",

@@ -4,6 +4,14 @@ SQLAlchemy Core over SQLite (embedded default) or PostgreSQL (production). Every
 stream happens in one transaction that first locks the stream (SQLite: `BEGIN IMMEDIATE`, one
 writer at a time; PostgreSQL: `SELECT ... FOR UPDATE` on the stream's row, in store order), so
 two planners claiming overlapping windows never both get the same second.
+
+**One PostgreSQL driver: psycopg2** (the `postgres` extra installs `psycopg2-binary`). A plain
+`postgresql://` URL, the documented one, is opened with it: SQLAlchemy 2.1 would pick psycopg 3
+for it, a driver the extra does not install. Why psycopg2: the interval table is synchronous
+SQLAlchemy Core (psycopg 3's async API buys it nothing), and Airflow's images and its postgres
+provider already carry psycopg2, so the provider adds no second driver beside Airflow's. A URL
+that names its driver (`postgresql+psycopg://`) is taken as written; a driver that is not
+installed is refused in one line saying what to install (`_missing_driver`).
 """
 
 from __future__ import annotations
@@ -29,6 +37,28 @@ if TYPE_CHECKING:
     import sqlite3
 
 READONLY = "featurestore_readonly"  # execution option: a read that needs no write lock
+DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg2", "postgres": "postgresql+psycopg2"}
+"""The driver a URL without one gets (`postgres://` is the libpq spelling of the scheme)."""
+DRIVER_PACKAGES = {
+    "psycopg2": "airflow-provider-featurestore[postgres] (psycopg2-binary)",
+    "psycopg": "psycopg[binary]",
+    "asyncpg": "asyncpg",
+    "pg8000": "pg8000",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+}
+"""The pip requirement that brings a driver module, for the line that says what to install."""
+
+
+def engine_url(url: str) -> sa.URL:
+    """The URL SQLAlchemy opens for `url`: a PostgreSQL URL without a driver gets psycopg2 (see
+    the module's doc); anything else as written. A URL SQLAlchemy cannot parse is BadInput."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise BadInput(f"interval_table.url {redact_credentials(url)}: not a SQLAlchemy URL") from None
+    driver = DEFAULT_DRIVERS.get(parsed.drivername)
+    return parsed if driver is None else parsed.set(drivername=driver)
 
 
 def create_engine(url: str) -> Engine:
@@ -51,7 +81,27 @@ def create_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    target = engine_url(url)
+    try:
+        return sa.create_engine(target, pool_pre_ping=True)
+    except ImportError as exc:  # the dialect imports its DBAPI module here
+        raise _missing_driver(target, exc) from None
+    except sa.exc.NoSuchModuleError:
+        raise BadInput(
+            f"interval_table.url {target.render_as_string(hide_password=True)}: SQLAlchemy has no "
+            f"dialect {target.drivername!r}; use sqlite:/// or postgresql://"
+        ) from None
+
+
+def _missing_driver(url: sa.URL, exc: ImportError) -> BadInput:
+    """The URL's driver module is not installed: one line naming the field and what to install."""
+    module = (exc.name or url.get_driver_name()).split(".")[0]
+    package = DRIVER_PACKAGES.get(module, module)
+    return BadInput(
+        f"interval_table.url {url.render_as_string(hide_password=True)}: its driver module {module!r} "
+        f"is not installed: pip install '{package}' (postgresql:// without a driver uses psycopg2, "
+        "from the postgres extra)"
+    )
 
 
 def open_engine(url: str) -> Engine:

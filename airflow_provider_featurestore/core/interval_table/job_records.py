@@ -71,10 +71,15 @@ class JobRecord:
             "rows_read": self.rows_read,
             "rows_written": dict(self.rows_written),
             "error": self.error,
+            # Source coverage of the read range (null: not read from the source, or recorded
+            # before it was kept); see the README's "Source coverage".
+            "partial_lookback": self.result.get("partial_lookback"),
+            "first_source_time": self.result.get("first_source_time"),
             "created_at": _iso_time(self.created_at),
             "started_at": _iso_time(self.started_at),
             "finished_at": _iso_time(self.finished_at),
             "airflow": self.airflow,
+            "checks": list(self.result.get("checks", [])),
         }
 
     @classmethod
@@ -205,6 +210,17 @@ def listing(
     if limit is not None:
         query = query.limit(limit)
     return [JobRecord.from_row(row) for row in conn.execute(query)]
+
+
+def failed_counts(conn: Connection, since: float) -> dict[tuple[str, int], int]:
+    """Per (feature set, version), the jobs that failed and finished at `since` or later: one
+    grouped query over the window (the state index), never the whole history."""
+    query = (
+        sa.select(jobs.c.feature_set, jobs.c.version, sa.func.count())
+        .where(jobs.c.state == JobState.FAILED, jobs.c.finished_at >= since)
+        .group_by(jobs.c.feature_set, jobs.c.version)
+    )
+    return {(row[0], int(row[1])): int(row[2]) for row in conn.execute(query)}
 
 
 def is_live(conn: Connection, job_id: str) -> bool:

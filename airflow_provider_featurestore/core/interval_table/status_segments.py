@@ -171,6 +171,21 @@ def complete_segments(conn: Connection, key: StreamKey, store: str) -> list[iv.S
     return sorted(iv.Segment(r.start_s, r.end_s, iv.COMPLETE, r.job_id) for r in rows)
 
 
+def count_intervals(conn: Connection, key: StreamKey, store: str, status: str) -> int:
+    """How many data intervals of `status` one stream has: its segments of that status (read
+    alone, not the whole stream), adjacent ones counted once as the contract merges them."""
+    rows = conn.execute(
+        sa.select(segments.c.start_s, segments.c.end_s).where(
+            stream_filter(segments, key, store), segments.c.status == status
+        )
+    ).all()
+    count, last_end = 0, None
+    for start, end in sorted((r.start_s, r.end_s) for r in rows):
+        count += start != last_end
+        last_end = end
+    return count
+
+
 def known_streams(conn: Connection) -> list[tuple[str, int, str]]:
     """Every (feature set, version, store) that has ever been requested."""
     rows = conn.execute(sa.select(streams).order_by(*streams.c)).all()

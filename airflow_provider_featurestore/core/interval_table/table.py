@@ -69,6 +69,11 @@ class IntervalTable:
         with read_connection(self.engine) as conn:
             return seg.freshness(conn, key, store)
 
+    def count_intervals(self, key: StreamKey, store: str, status: str) -> int:
+        """How many data intervals of `status` one stream has (adjacent segments merged)."""
+        with read_connection(self.engine) as conn:
+            return seg.count_intervals(conn, key, store, status)
+
     def bucketed(self, key: StreamKey, store: str, start: int, end: int, width: int) -> BucketedSegments:
         """One stream's `[start, end)` for a timeline of buckets `width` seconds wide: the
         segments inside a bucket summed by the database, those crossing an edge whole."""
@@ -326,6 +331,12 @@ class IntervalTable:
         """The records of these jobs (the ids that name no job are left out)."""
         with read_connection(self.engine) as conn:
             return records.fetch_many(conn, job_ids)
+
+    def failed_job_counts(self, since: float) -> dict[tuple[str, int], int]:
+        """Per (feature set, version), the jobs in state failed that finished at `since` or
+        later, in one query over that window."""
+        with read_connection(self.engine) as conn:
+            return records.failed_counts(conn, since)
 
     def jobs(
         self,

@@ -1,4 +1,4 @@
-"""Engines: where a batch of materialization jobs runs. The job code (`spark_job.py`) is the same
+"""Engines: where a batch of materialization jobs runs. The job code (the `spark_job` package) is the same
 on all of them, and a batch is one engine run on each.
 
 - `embedded`: a Sail server started once per process (no JVM, no cluster), called in-process.
@@ -61,7 +61,7 @@ warnings.filterwarnings("ignore", message="PySpark does not yet fully support pa
 
 
 class Engine(Protocol):
-    def run_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
         """Run the batch as one engine run, calling `report` for each chunk report as it lands."""
         ...
 
@@ -80,12 +80,12 @@ class _SessionEngine:
 
     default_conf: Mapping[str, str] = {}
 
-    def run_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
         spark = self.session()
         with self._lock:  # runtime conf is per session: one batch at a time sets it
             for key, value in {**self.default_conf, **conf, **UTC_CONF}.items():
                 spark.conf.set(key, value)
-            spark_job.run_batch(spark, batch, report, self.config)
+            spark_job.materialize_batch(spark, batch, report, self.config)
 
     def close(self) -> None:
         pass
@@ -207,7 +207,7 @@ class SparkSubmitEngine:
             self._package = path
         return self._package
 
-    def run_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
         """One spark-submit for the whole batch. The submit runs in a thread; this thread reports
         each chunk result file as the driver writes it, so statuses move while the batch runs."""
         result_dir = tempfile.mkdtemp(prefix="batch-", dir=self._workdir)

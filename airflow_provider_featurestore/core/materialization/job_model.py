@@ -67,10 +67,22 @@ class ChunkResult:
     seconds: float = 0.0
     error: str | None = None
     # What the consistency check (consistency.py) later verifies: the Delta commit this chunk's
-    # offline write produced ({"version": v, "timestamp": ms or None}), and whether its online
-    # write set the feature set version's marker key.
+    # offline write produced ({"version": v, "timestamp": ms or None}), whether its online
+    # write set the feature set version's marker key, and a sample of the keys that write stored
+    # ([[key, expires epoch seconds or None], ...]; online/sample.py).
     offline_commit: dict[str, Any] | None = None
     online_marker: bool = False
+    online_sample: list[list[Any]] | None = None
+    # The spec's quality checks as measured on this chunk's rows (row_checks.CheckOutcome.to_json).
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    # Source coverage, from the pass that counts rows_read: the first source row's event time in
+    # the chunk's read range (epoch seconds) and whether that range was short of data (see
+    # spark_job/sources.partial_lookback). None: not read from the source.
+    first_source_time: int | None = None
+    partial_lookback: bool | None = None
+    # The source files its read range overlapped, listed before the read (SourceListing.fingerprint):
+    # what the source check (source_check.py) compares with the source as it is later.
+    source: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

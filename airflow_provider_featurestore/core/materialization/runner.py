@@ -118,7 +118,7 @@ def spark_conf(store: StoreView, spec: FeatureSetSpec) -> dict[str, str]:
 Progress = Callable[[JobRecord, ChunkResult], None]
 
 
-def run_batch(
+def run_recorded_batch(
     store: StoreView,
     records: Sequence[JobRecord],
     engine: Engine,
@@ -169,7 +169,7 @@ def run_batch(
 
     try:
         if live:
-            engine.run_batch(batch_spec(store, live), spark_conf(store, spec), report)
+            engine.launch_batch(batch_spec(store, live), spark_conf(store, spec), report)
     except BaseException as exc:
         end_unfinished(f"interrupted: {type(exc).__name__}: {exc}".strip(": "))
         raise
@@ -191,13 +191,25 @@ def finish(table: IntervalTable, job_id: str, result: ChunkResult) -> JobRecord:
 
 def result_record(result: ChunkResult) -> dict[str, object]:
     """What a job record's `result` keeps of a chunk report: entities and seconds for the
-    progress lines, and what the consistency check verifies later (the offline commit, and
-    whether the online write set the marker)."""
+    progress lines, what the consistency check verifies later (the offline commit, whether
+    the online write set the marker, and the sample of keys it wrote), and the source's coverage
+    of its read range and the files it overlapped (the source check)."""
     kept: dict[str, object] = {"entities": result.entities, "seconds": result.seconds}
     if result.offline_commit is not None:
         kept["offline_commit"] = result.offline_commit
     if result.online_marker:
         kept["online_marker"] = True
+    if result.online_sample is not None:
+        kept["online_sample"] = result.online_sample
+    if result.checks:
+        kept["checks"] = result.checks
+    if result.source is not None:  # the files its read range overlapped (the source check)
+        kept["source"] = result.source
+    if result.partial_lookback is not None:  # read from the source: its coverage (jobs --json)
+        kept["partial_lookback"] = result.partial_lookback
+        kept["first_source_time"] = (
+            None if result.first_source_time is None else iso(result.first_source_time)
+        )
     return kept
 
 
@@ -252,7 +264,7 @@ def run_batches(
         with Heartbeat(store.table, [r.id for r in records]):  # the queued ones keep their leases too
             for number, group in enumerate(groups, start=1):
                 started = time.perf_counter()
-                for record in run_batch(store, group, engine, airflow=airflow, progress=progress):
+                for record in run_recorded_batch(store, group, engine, airflow=airflow, progress=progress):
                     done[record.id] = record
                 online = [done[r.id] for r in group if "online" in r.stores]
                 if online:

@@ -1,7 +1,7 @@
 """What the rest of the package asks of an online store, whatever keeps the values.
 
 The Spark job writes batches and sets the marker, serving and the CLI read, disable-online
-purges, the consistency check looks for the marker. Those operations are `OnlineStore`; Redis
+purges, the consistency check looks for the marker and the sampled keys. Those operations are `OnlineStore`; Redis
 is one implementation (`redis_store.py`), and another backend is one more subclass registered
 in `factory.py`. Every backend shares the layout (`layout.py`: keys, fields, marker) and the
 value text (`codec.py`), so the rules that make the data right hold for all of them: a row
@@ -94,6 +94,12 @@ class OnlineStore(ABC):
     @abstractmethod
     def has_marker(self, layout: OnlineLayout) -> bool:
         """Whether the layout's marker key exists."""
+
+    @abstractmethod
+    def missing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` the store does not hold (expired keys included): the consistency
+        check's look-up of the keys sampled by the writes (`sample.py`), in round trips of a
+        bounded number of keys, so thousands of chunks' samples cost a few round trips."""
 
     @abstractmethod
     def lookup(

@@ -193,6 +193,22 @@ class RedisOnlineStore(OnlineStore):
         with self._translated():
             return bool(client.exists(layout.marker_key))
 
+    keys_per_exists = 1000  # EXISTS per pipelined round trip: bounds the request and reply buffers
+
+    def missing_keys(self, keys: Sequence[str]) -> set[str]:
+        """See `OnlineStore.missing_keys`: one EXISTS per key, pipelined, `keys_per_exists` a round
+        trip (a cluster's pipeline sends each key to its node)."""
+        client = self._connect()
+        missing: set[str] = set()
+        with self._translated():
+            for start in range(0, len(keys), self.keys_per_exists):
+                batch = keys[start : start + self.keys_per_exists]
+                pipe = client.pipeline(transaction=False)
+                for key in batch:
+                    pipe.exists(key)
+                missing.update(key for key, found in zip(batch, pipe.execute(), strict=True) if not found)
+        return missing
+
     # -- read --------------------------------------------------------------------------
 
     def lookup(

@@ -10,8 +10,9 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   sets: [], current: null, start: null, end: null, shown: null, selection: null, canTrigger: false,
-  dag: null, dryRun: null,
+  dag: null, dryRun: null, freshness: [],
 };
+const SLA_STATES = { ok: "ok", late: "late", no_sla: "no SLA" };
 
 // ---- small helpers --------------------------------------------------------------------------
 
@@ -145,6 +146,7 @@ function setRange(start, end) {
 async function load() {
   showError(null);
   writeHash();
+  await loadFreshness();  // the overview, and the SLA state beside each store's timeline
   const width = Math.max(100, Math.min(4000, Math.round($("timelines").clientWidth || 1000)));
   const params = new URLSearchParams({ feature_set: state.current.name, version: state.current.version, buckets: width });
   if (state.start != null && state.end != null) { params.set("start", iso(state.start)); params.set("end", iso(state.end)); }
@@ -155,6 +157,37 @@ async function load() {
   const jobParams = new URLSearchParams({ feature_set: state.current.name, version: state.current.version, limit: 200 });
   if (state.shown) { jobParams.set("start", iso(state.shown[0])); jobParams.set("end", iso(state.shown[1])); }
   renderJobs(await api("/api/jobs?" + jobParams));
+}
+
+// ---- freshness: every feature set's lag against its SLA (`featurestore status --json`) ------
+
+async function loadFreshness() {
+  state.freshness = await api("/api/freshness");
+  const body = $("freshness-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const row of state.freshness) {
+    const current = state.current && row.feature_set === state.current.name && row.version === state.current.version;
+    const tr = element("tr", {
+      "data-feature-set": row.feature_set, "data-version": row.version, "data-store": row.store,
+      "data-state": row.state, class: current ? "current" : "",
+    });
+    tr.append(element("td", {}, row.feature_set));
+    tr.append(element("td", { class: "num" }, `v${row.version}`));
+    tr.append(element("td", {}, row.store));
+    tr.append(element("td", {}, row.complete_until || "nothing Complete"));
+    tr.append(element("td", { class: "num", title: row.lag_s == null ? "" : `${row.lag_s} s` },
+      row.lag_s == null ? "-" : duration(row.lag_s)));
+    tr.append(element("td", { class: "num" }, row.sla_s == null ? "-" : duration(row.sla_s)));
+    tr.append(element("td", { class: `sla-${row.state}` }, SLA_STATES[row.state] || row.state));
+    tr.append(element("td", { class: "num" }, String(row.incomplete_intervals)));
+    tr.append(element("td", { class: "num" }, String(row.failed_jobs_24h)));
+    tr.addEventListener("click", () => {
+      const select = $("feature-set");
+      select.value = `${row.feature_set}:${row.version}`;
+      select.dispatchEvent(new Event("change"));
+    });
+    body.append(tr);
+  }
 }
 
 // ---- timelines ------------------------------------------------------------------------------
@@ -175,6 +208,12 @@ function renderTimelines(timeline) {
       ? `fresh up to ${data.freshness} (${duration((Date.now() - ms(data.freshness)) / 1000)} ago)`
       : "nothing Complete yet";
     head.append(element("span", { class: "freshness", "data-freshness": data.freshness || "" }, fresh));
+    const sla = state.freshness.find((r) => r.feature_set === state.current.name
+      && r.version === state.current.version && r.store === store);
+    if (sla) {
+      const text = sla.sla_s == null ? "no SLA" : `${SLA_STATES[sla.state]} (SLA ${duration(sla.sla_s)})`;
+      head.append(element("span", { class: `sla sla-${sla.state}`, "data-state": sla.state }, text));
+    }
     row.append(head);
     const track = element("div", { class: "track" });
     const svg = element("svg:svg", { viewBox: "0 0 1000 28", preserveAspectRatio: "none" });
@@ -291,7 +330,7 @@ function renderJobs(jobs) {
   body.replaceChildren();
   if (!jobs.length) {
     const row = element("tr");
-    row.append(element("td", { colspan: 9 }, "no jobs in this range"));
+    row.append(element("td", { colspan: 10 }, "no jobs in this range"));
     body.append(row);
   }
   for (const job of jobs) {
@@ -301,11 +340,12 @@ function renderJobs(jobs) {
     row.append(
       element("td", { class: "id" }, job.id),
       element("td", { class: `state-${job.state}` }, job.state),
-      element("td", {}, `${job.start} → ${job.end}`),
+      windowCell(job),
       element("td", {}, job.stores.join(", ")),
       element("td", { class: "num" }, job.rows_read == null ? "" : job.rows_read.toLocaleString("en")),
       element("td", {}, written),
       element("td", { class: "num" }, duration(seconds)),
+      checksCell(job.checks || []),
       errorCell(job.error),
     );
     const cell = element("td");
@@ -320,6 +360,34 @@ function renderJobs(jobs) {
     row.append(cell);
     body.append(row);
   }
+}
+
+function windowCell(job) {
+  // A job whose read range was short of source data (partial_lookback) gets a warning mark.
+  const cell = element("td", {}, `${job.start} → ${job.end}`);
+  if (job.partial_lookback) {
+    const since = job.first_source_time ? `source data from ${job.first_source_time}` : "no source rows";
+    const mark = element("span", { class: "partial-lookback" }, " ⚠ partial lookback");
+    mark.title = `its read range (window with source_lookback) was not covered: ${since}`;
+    cell.append(mark);
+  }
+  return cell;
+}
+
+function checksCell(checks) {
+  // One line per check that found violations (failed: severity error; warned: warn), with its
+  // examples on hover; the passed ones counted.
+  const cell = element("td", { class: "checks" });
+  for (const check of checks.filter((c) => !c.passed)) {
+    const named = check.column || (check.columns || []).join(", ");
+    const word = check.severity === "error" ? "failed" : "warned";
+    const line = element("div", { class: `check-${word}` }, `${check.check}${named ? " " + named : ""}: ${word} (${check.violations.toLocaleString("en")})`);
+    if ((check.examples || []).length) line.title = "e.g. " + check.examples.join("; ");
+    cell.append(line);
+  }
+  const passed = checks.filter((c) => c.passed).length;
+  if (passed) cell.append(element("div", { class: "check-passed" }, `${passed} passed`));
+  return cell;
 }
 
 function errorCell(error) {
