@@ -322,6 +322,44 @@ def test_deferrable_false_pokes_in_reschedule_mode_until_the_window_completes(fr
     assert statuses(store)["offline"] == [(iso(day(2)), iso(day(3)), "Complete")]
 
 
+def test_the_feature_store_reads_a_windows_readiness_and_refuses_bad_arguments(fraud, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`FeatureStore.readiness` (what the sensor and its trigger call), without Airflow: the
+    default stores are the enabled ones nobody disabled; each bad argument is one BadInput line."""
+    from airflow_provider_featurestore.core.errors import BadInput
+
+    store, _env = fraud
+    [job] = pending(store, day(1), day(2), ("offline",))
+    store.table.finish_job(job.id, {"offline": True})
+    ready = store.readiness("transactions", iso(day(1)), iso(day(2)), stores="offline")
+    assert ready.complete and list(ready.stores) == ["offline"]
+    both = store.readiness("transactions", day(1), day(2))
+    assert list(both.stores) == list(STORES) and both.times("None") == [("online", (day(1), day(2), "None"))]
+    store.table.set_disabled(KEY, "online", True)  # featurestore disable-online
+    assert store.readiness("transactions", day(1), day(2)).complete
+    cases = [
+        (
+            "stores: online materialization of transactions v1 is disabled",
+            day(1),
+            day(2),
+            {"stores": "online"},
+        ),
+        ("feature set 'transactions' has no version 7", day(1), day(2), {"version": 7}),
+        ("end: 2024-03-02T00:00:00Z is not after start 2024-03-02T00:00:00Z", day(1), day(1), {}),
+        ("start: 'soon' is not a timestamp", "soon", day(2), {}),
+    ]
+    for message, start, end, kwargs in cases:
+        with pytest.raises(BadInput, match=f"^{message}"):
+            store.readiness("transactions", start, end, prefix="", **kwargs)
+    spec = tmp_path / "fraud" / "featuresets" / "transactions.yaml"
+    spec.write_text(spec.read_text().replace("  source_delay: 0s", "  source_delay: 0s\n  start: 2024-03-03"))
+    late = FeatureStore(str(tmp_path / "fraud" / "featurestore.yaml"), check_transformations=False)
+    with pytest.raises(
+        BadInput, match="^start: 2024-03-02T00:00:00Z is before source.start 2024-03-03T00:00:00Z"
+    ):
+        late.readiness("transactions", day(1), day(2), prefix="")
+    late.close()
+
+
 def test_bad_arguments_fail_at_once_in_one_line(fraud) -> None:  # type: ignore[no-untyped-def]
     store, env = fraud
     result, output = in_airflow(
