@@ -72,4 +72,16 @@ def get_provider_info() -> dict:
                 ],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "Feature Store",
+                "python-modules": ["airflow_provider_featurestore.airflow.sensors.featurestore"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Feature Store",
+                "python-modules": ["airflow_provider_featurestore.airflow.triggers.featurestore"],
+            }
+        ],
     }

@@ -29,6 +29,7 @@ from airflow_provider_featurestore.core.online import (
     online_store_for,
 )
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
+from airflow_provider_featurestore.core.readiness import Readiness, assess
 from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
 from airflow_provider_featurestore.core.source_fingerprint import SourceUnavailable
 from airflow_provider_featurestore.core.timeutil import check_feature_time, format_duration, iso, to_epoch
@@ -152,21 +153,12 @@ class FeatureStore:
         start there instead, and a window wholly before it is empty (plans nothing)."""
         spec = self.spec(name, version)
         disabled = self.table.disabled_stores(StreamKey(spec.name, spec.version))
-        start_s = _time_arg(f"{prefix}start", start)
-        end_s = _time_arg(f"{prefix}end", end)
-        if start_s >= end_s:
-            raise BadInput(
-                f"{prefix}end: {iso(end_s)} is not after {prefix}start {iso(start_s)}: a window is [start, end)"
-            )
+        start_s, end_s = _window_args(start, end, prefix)
         first = spec.source.start
         if clip_to_source_start and first is not None:
             start_s = min(max(start_s, first), end_s)  # a window wholly before it plans nothing
-        elif first is not None and start_s < first:
-            raise BadInput(
-                f"{prefix}start: {iso(start_s)} is before source.start {iso(first)} of "
-                f"{spec.name} v{spec.version} ({spec.spec_path}): the source has no data before it; "
-                f"start at {iso(first)} or later"
-            )
+        else:
+            _check_source_start(spec, start_s, prefix)
         return BackfillRequest(
             spec=spec,
             start=start_s,
@@ -505,6 +497,29 @@ class FeatureStore:
         spec = self.spec(name, version)
         return self.table.intervals(StreamKey(spec.name, spec.version), tuple(stores or STORES))
 
+    def readiness(
+        self,
+        name: str,
+        start: object,
+        end: object,
+        *,
+        version: int | None = None,
+        stores: str | Iterable[str] | None = None,
+        prefix: str = "--",
+    ) -> Readiness:
+        """The statuses of `[start, end)` of a feature set version (the latest by default) in
+        `stores` (default: every store it enables and nobody disabled), read from the interval
+        table; `readiness.py` decides. BadInput naming the argument (`prefix` + name) when one
+        is bad: an unknown feature set, version or store, an unparseable time, an empty window,
+        a window starting before the spec's `source.start` (it could never be Complete)."""
+        spec = self.spec(name, version)
+        key = StreamKey(spec.name, spec.version)
+        start_s, end_s = _window_args(start, end, prefix)
+        _check_source_start(spec, start_s, prefix)  # time before it is never materialized
+        chosen = parse_stores(spec, stores, f"{prefix}stores", disabled=self.table.disabled_stores(key))
+        found = {s: iv.coalesce(self.table.segments(key, s, start_s, end_s)) for s in chosen}
+        return assess(spec.name, spec.version, start_s, end_s, found)
+
     def jobs(
         self,
         name: str,
@@ -515,6 +530,29 @@ class FeatureStore:
         """Job records of one feature set version (the latest by default), newest first."""
         spec = self.spec(name, version)
         return self.table.jobs(StreamKey(spec.name, spec.version), limit=limit, overlapping=overlapping)
+
+
+def _window_args(start: object, end: object, prefix: str) -> tuple[int, int]:
+    """`[start, end)` in epoch seconds; BadInput naming the argument when a time does not parse
+    or the window is empty."""
+    start_s = _time_arg(f"{prefix}start", start)
+    end_s = _time_arg(f"{prefix}end", end)
+    if start_s >= end_s:
+        raise BadInput(
+            f"{prefix}end: {iso(end_s)} is not after {prefix}start {iso(start_s)}: a window is [start, end)"
+        )
+    return start_s, end_s
+
+
+def _check_source_start(spec: FeatureSetSpec, start: int, prefix: str) -> None:
+    """BadInput when a window starts before the spec's `source.start`: no job ever reads there."""
+    first = spec.source.start
+    if first is not None and start < first:
+        raise BadInput(
+            f"{prefix}start: {iso(start)} is before source.start {iso(first)} of "
+            f"{spec.name} v{spec.version} ({spec.spec_path}): the source has no data before it; "
+            f"start at {iso(first)} or later"
+        )
 
 
 def _time_arg(name: str, value: object) -> int:

@@ -410,7 +410,10 @@ def test_task_groups_are_contiguous_batches_and_never_more_than_allowed() -> Non
     assert task_groups([], DAY, 1024) == []
 
 
-def test_the_example_training_dag_trains_on_the_offline_store(fraud) -> None:  # type: ignore[no-untyped-def]
+def test_the_example_training_dag_waits_for_its_day_then_trains_on_it(fraud) -> None:  # type: ignore[no-untyped-def]
+    """A real backfill (the backfill DAG, the embedded engine, Redis) completes two days; the
+    training run for the first of them finds its day Complete offline (its sensor succeeds on the
+    first look) and trains on exactly that day's rows."""
     root, env = fraud
     run = dag_test(
         env,
@@ -419,19 +422,28 @@ def test_the_example_training_dag_trains_on_the_offline_store(fraud) -> None:  #
     )
     assert run["state"] == "success", run
     training = {**env, "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE / "dags")}
+    logical = datetime.fromtimestamp(FIRST_DAY + 8 * DAY, UTC)  # a manual run's interval: the day before
     result = in_airflow(
         training,
         f"""
+        import datetime
         import runpy
         module = runpy.run_path({str(EXAMPLE / "dags" / "train_fraud_model.py")!r})
         dag = next(v for v in module.values() if getattr(v, "dag_id", None) == "train_fraud_model")
-        run = dag.test()
-        result = {{"state": str(run.state), "timetable": type(dag.timetable).__name__}}
+        run = dag.test(logical_date={logical!r})
+        result = {{
+            "state": str(run.state),
+            "tasks": sorted([ti.task_id, str(ti.state)] for ti in run.get_task_instances()),
+            "interval": [run.data_interval_start.isoformat(), run.data_interval_end.isoformat()],
+        }}
     """,
     )
     assert result["state"] == "success", result
+    assert result["tasks"] == [["train", "success"], ["wait_for_features", "success"]]
+    assert [iso(to_epoch(t)) for t in result["interval"]] == [day(7), day(8)]
     model = json.loads((root / "data" / "models" / "fraud_model.json").read_text())
-    assert model["rows"] == 600 and len(model["weights"]) == 4
+    assert model["rows"] == 300 and len(model["weights"]) == 4  # day 7's rows, not day 8's
+    assert [iso(to_epoch(t)) for t in model["window"]] == [day(7), day(8)]
     assert model["features"][0] == "transactions:transaction_amount_7d_sum"
 
 

@@ -40,6 +40,12 @@ def test_airflow_lists_the_provider(tmp_path: Path) -> None:
         "airflow_provider_featurestore.airflow.operators.featurestore",
         "airflow_provider_featurestore.airflow.operators.monitor",
     ]
+    assert info["sensors"][0]["python-modules"] == [
+        "airflow_provider_featurestore.airflow.sensors.featurestore"
+    ]
+    assert info["triggers"][0]["python-modules"] == [
+        "airflow_provider_featurestore.airflow.triggers.featurestore"
+    ]
     # The connection types the hook reads are the Redis and Spark providers' own, listed by Airflow.
     hooks = subprocess.run(
         [airflow, "providers", "hooks", "-o", "json"], capture_output=True, text=True, env=env, timeout=300

@@ -26,9 +26,12 @@ class FeatureStoreHook(BaseHook):
 
     hook_name = "Feature Store"
 
-    def __init__(self, config_path: str | None = None) -> None:
+    def __init__(self, config_path: str | None = None, *, check_transformations: bool = True) -> None:
+        """`check_transformations=False` skips importing the specs' transformations: for tasks
+        that only read the interval table (a sensor, its trigger in the triggerer)."""
         super().__init__()
         self.config_path = config_path
+        self.check_transformations = check_transformations
         self.connections = AirflowConnections()
 
     @cached_property
@@ -39,7 +42,9 @@ class FeatureStoreHook(BaseHook):
 
     @cached_property
     def store(self) -> FeatureStore:
-        return FeatureStore(self.location.path, resolver=self.connections)
+        return FeatureStore(
+            self.location.path, resolver=self.connections, check_transformations=self.check_transformations
+        )
 
     @property
     def config(self) -> FeatureStoreConfig:
