@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 from deltalake import DeltaTable
+from support.airflow_runs import PRINT_RESULT, migrated_airflow_home, run_script
 from support.fraud import expected_rolling
 from support.intervals_view import statuses as interval_view  # noqa: E402
 
@@ -43,11 +44,7 @@ def day(offset: int) -> str:
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated Airflow metadata database for the module (SQLite)."""
-    home = tmp_path_factory.mktemp("airflow")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    return home
+    return migrated_airflow_home(tmp_path_factory)
 
 
 @pytest.fixture
@@ -95,13 +92,7 @@ def fraud(tmp_path: Path, airflow_home: Path):  # type: ignore[no-untyped-def]
 
 def in_airflow(env: dict[str, str], code: str) -> dict:
     """Run `code` in a fresh Python with Airflow configured by `env`; it sets `result`."""
-    script = textwrap.dedent(code) + "\nimport json; print('RESULT ' + json.dumps(result, default=str))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT ") :])
+    return run_script(env, textwrap.dedent(code) + PRINT_RESULT)[0]
 
 
 DAG_TEST = """
@@ -132,6 +123,17 @@ def dag_test(env: dict[str, str], dag_id: str, kwargs: str) -> dict:
     return in_airflow(
         env, DAG_TEST.format(dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id=dag_id, kwargs=kwargs)
     )
+
+
+def dag_test_with_output(env: dict[str, str], dag_id: str, kwargs: str = "") -> tuple[dict, str]:
+    """One `dag.test()` run in a fresh process: the run's result (its task states, the DAG's
+    shape and timetable) and everything it printed (the tasks' logs)."""
+    script = DAG_TEST.format(dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id=dag_id, kwargs=kwargs)
+    script += """
+result["shape"] = {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}
+result["timetable"] = getattr(dag.timetable, "expression", None)
+"""
+    return run_script(env, script + PRINT_RESULT)
 
 
 def statuses(root: Path) -> dict[str, list[tuple[str, str, str]]]:
@@ -253,21 +255,9 @@ def test_with_only_the_airflow_variable_set_the_dags_parse_and_a_backfill_materi
 def test_a_form_backfill_of_more_than_max_jobs_fails_its_plan_naming_the_count(fraud) -> None:  # type: ignore[no-untyped-def]
     root, env = fraud
     conf = {"feature_set": "transactions", "start": day(4), "end": day(7), "max_jobs": 2}
-    script = DAG_TEST.format(
-        dags=str(ROOT / "dags" / "featurestore_dags.py"),
-        dag_id="featurestore_backfill",
-        kwargs=f"run_conf={conf!r}",
-    )
-    script += "\nimport json; print('RESULT ' + json.dumps(result, default=str))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    run = json.loads(lines[-1][len("RESULT ") :])
+    run, output = dag_test_with_output(env, "featurestore_backfill", f"run_conf={conf!r}")
     assert run["state"] == "failed"
     assert ["plan", -1, "failed"] in run["tasks"]
-    output = done.stdout + done.stderr
     window = f"[{day(4)}, {day(7)})"
     assert (
         f"bad backfill request: the backfill of transactions v1 {window} would plan 3 jobs, more than the 2 allowed"
@@ -589,21 +579,7 @@ def test_the_monitor_fails_the_sla_task_of_the_late_feature_set_only_and_names_t
     for name, start, end in (("accounts", day(2), day(3)), ("transactions", day(9), day(10))):
         done = cli(env, "backfill", name, "--start", start, "--end", end)
         assert done.returncode == 0, done.stderr
-    script = DAG_TEST.format(
-        dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id="featurestore_monitor", kwargs=""
-    )
-    script += """
-dag_shape = {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}
-result["shape"] = dag_shape
-result["timetable"] = dag.timetable.expression
-import json; print('RESULT ' + json.dumps(result, default=str))
-"""
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    run = json.loads(lines[-1][len("RESULT ") :])
+    run, output = dag_test_with_output(env, "featurestore_monitor")
     assert run["state"] == "failed"
     assert run["tasks"] == [
         ["accounts", -1, "failed"],
@@ -619,7 +595,6 @@ import json; print('RESULT ' + json.dumps(result, default=str))
         "transactions": checks,
     }
     assert run["timetable"] == "*/15 * * * *"
-    output = done.stdout + done.stderr
     for store in ("offline", "online"):
         assert f"accounts v1 {store}: late: Complete until {day(3)}, 7d " in output, output[-3000:]
         assert f"transactions v1 {store}: ok: Complete until {day(10)}" in output
@@ -661,17 +636,7 @@ def test_the_monitor_check_marks_lost_state_and_the_sla_tasks_still_judge_what_i
     client = redis.Redis.from_url(REDIS_URL)
     client.delete(*client.scan_iter(f"{project}:*", count=1000))  # Redis lost it all
     client.close()
-    script = DAG_TEST.format(
-        dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id="featurestore_monitor", kwargs=""
-    )
-    script += "\nresult['timetable'] = dag.timetable.expression\n"
-    script += "import json; print('RESULT ' + json.dumps(result, default=str))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    run = json.loads(lines[-1][len("RESULT ") :])
+    run, output = dag_test_with_output(env, "featurestore_monitor")
     assert run["timetable"] == "0 * * * *"  # monitor.schedule, the preset as cron
     assert run["tasks"] == [
         ["accounts", -1, "success"],
@@ -679,7 +644,6 @@ def test_the_monitor_check_marks_lost_state_and_the_sla_tasks_still_judge_what_i
         ["checks.source_changes", -1, "success"],
         ["transactions", -1, "failed"],
     ]
-    output = done.stdout + done.stderr
     assert "lost state marked Incomplete in transactions v1; not checked (unreachable): none" in output
     assert f"transactions v1 online [{day(9)}, {day(10)}): online lost:" in output
     assert "transactions v1 online: late: nothing Complete yet, SLA 2d (172800 s)" in output
@@ -727,23 +691,13 @@ def test_the_monitor_source_check_marks_time_whose_source_changed(fraud) -> None
     pq.write_table(
         pq.read_table(source / f"part-{late_day}.parquet").slice(0, 5), source / "part-late.parquet"
     )
-    script = DAG_TEST.format(
-        dags=str(ROOT / "dags" / "featurestore_dags.py"), dag_id="featurestore_monitor", kwargs=""
-    )
-    script += "import json; print('RESULT ' + json.dumps(result, default=str))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    run = json.loads(lines[-1][len("RESULT ") :])
+    run, output = dag_test_with_output(env, "featurestore_monitor")
     assert run["tasks"] == [
         ["accounts", -1, "success"],
         ["checks.lost_state", -1, "success"],
         ["checks.source_changes", -1, "failed"],
         ["transactions", -1, "success"],
     ]
-    output = done.stdout + done.stderr
     assert "changed source data marked Incomplete in transactions v1" in output
     assert statuses(root) == {
         store: [(day(7), day(8), "Complete"), (day(8), day(10), "Incomplete")]

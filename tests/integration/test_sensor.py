@@ -10,15 +10,13 @@ AIRFLOW_HOME when first imported, so each Airflow step runs in a subprocess with
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from support.airflow_runs import PRINT_RESULT, migrated_airflow_home, run_script
 from support.fraud import EXAMPLE
 
 from airflow_provider_featurestore.core.featurestore import FeatureStore
@@ -38,11 +36,7 @@ def day(offset: int) -> int:
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated Airflow metadata database for the module (SQLite)."""
-    home = tmp_path_factory.mktemp("airflow")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    return home
+    return migrated_airflow_home(tmp_path_factory)
 
 
 @pytest.fixture
@@ -152,18 +146,8 @@ def in_airflow(env: dict[str, str], code: str, dags: str = "") -> tuple[dict, st
     dag_file = Path(env["AIRFLOW__CORE__DAGS_FOLDER"]) / "sensor_dags.py"
     dag_file.parent.mkdir(exist_ok=True)
     dag_file.write_text(DAG_FILE + textwrap.dedent(dags))
-    script = (
-        PRELUDE.replace("DAG_FILE_PATH", repr(str(dag_file)))
-        + textwrap.dedent(code)
-        + "\nimport json; print('RESULT ' + json.dumps(result))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    output = done.stdout + done.stderr
-    assert done.returncode == 0 and lines, output[-4000:]
-    return json.loads(lines[-1][len("RESULT ") :]), output
+    script = PRELUDE.replace("DAG_FILE_PATH", repr(str(dag_file))) + textwrap.dedent(code) + PRINT_RESULT
+    return run_script(env, script, timeout=300)
 
 
 def test_a_deferred_sensor_succeeds_once_the_pending_window_completes(fraud) -> None:  # type: ignore[no-untyped-def]
