@@ -48,7 +48,8 @@ bench: setup
 	  $(PY) benchmarks/online.py && \
 	  $(PY) benchmarks/online_write.py && $(PY) benchmarks/materialize.py && $(PY) benchmarks/status_page.py && \
 	  $(PY) benchmarks/online_check.py && \
-	  $(PY) benchmarks/source_check.py
+	  $(PY) benchmarks/source_check.py && \
+	  $(PY) benchmarks/quality_checks.py
 
 # Feast 0.67 side by side (installed into benchmarks/.feast-venv on first use) and what chunked
 # backfills cost against bare pipelines and one JVM job; both start a throwaway redis-server.

@@ -230,3 +230,21 @@ def test_a_bad_check_is_refused_in_one_line_and_nothing_is_claimed(
     assert "\n" not in err and "Traceback" not in err
     assert f"featuresets/payments.yaml: {message}" in err
     assert not (store_root / "intervals.db").exists() and not (store_root / "offline").exists()
+
+
+def test_a_null_key_fails_only_its_chunk_while_the_others_are_measured(
+    store_root: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Without a transformation the batch's checks are one query over its source; a null key
+    fails that query, so each chunk is measured alone: the bad day fails on its null key, the
+    other days commit with their figures."""
+    frame = source_rows()
+    frame.loc[2, "accountID"] = None  # day 2's first row
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), store_root / "source" / "part.parquet")
+    write_spec(store_root, ALL_CHECKS.replace("SEVERITY", "warn"))
+    assert run(store_root, "backfill", "payments", "--start", DAYS[0], "--end", "2024-03-04") == 1
+    jobs = jobs_by_day(store_root, capsys)
+    assert [jobs[d]["state"] for d in DAYS] == ["succeeded", "failed", "succeeded"]
+    assert "has a null in 'accountID'" in jobs[DAYS[1]]["error"]
+    assert [len(jobs[d]["checks"]) for d in (DAYS[0], DAYS[2])] == [5, 5]
+    assert sorted(delta_rows(store_root)["ts"].dt.strftime("%Y-%m-%d").unique()) == [DAYS[0], DAYS[2]]

@@ -97,12 +97,17 @@ class _Sail:
     lock = threading.Lock()
     server: Any = None  # pysail's SparkConnectServer (untyped)
     spark: SparkSession | None = None
+    checkpoints: str | None = None  # SAIL_EXECUTION__CHECKPOINT__PATH's folder
 
     @classmethod
     def session(cls) -> SparkSession:
         with cls.lock:
             if cls.spark is None:
                 os.environ.setdefault("RUST_LOG", "error")  # Sail's own logs: errors only
+                # Where localCheckpoint() keeps its snapshots (a chunk with quality checks):
+                # private to this process, emptied after every batch and removed at exit.
+                cls.checkpoints = tempfile.mkdtemp(prefix="featurestore-sail-checkpoints-")
+                os.environ["SAIL_EXECUTION__CHECKPOINT__PATH"] = Path(cls.checkpoints).as_uri()
                 from pysail.spark import SparkConnectServer
                 from pyspark.sql import SparkSession
 
@@ -125,6 +130,17 @@ class _Sail:
             return cls.spark
 
     @classmethod
+    def clear_checkpoints(cls) -> None:
+        """Remove the snapshots of the batch that just ended: Sail keeps them for the session's
+        life, and one session serves every batch of this process."""
+        if cls.checkpoints is not None:
+            for entry in Path(cls.checkpoints).iterdir():
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+    @classmethod
     def stop(cls) -> None:
         """The session first (or the process hangs at exit), then the server. The session's stop
         is a call to the server that pyspark retries for minutes when the server is busy or gone
@@ -138,6 +154,9 @@ class _Sail:
             if cls.server is not None:
                 cls.server.stop()
                 cls.server = None
+            if cls.checkpoints is not None:
+                shutil.rmtree(cls.checkpoints, ignore_errors=True)
+                cls.checkpoints = None
 
 
 class EmbeddedEngine(_SessionEngine):
@@ -145,6 +164,13 @@ class EmbeddedEngine(_SessionEngine):
 
     def session(self) -> SparkSession:
         return _Sail.session()
+
+    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+        try:
+            super().launch_batch(batch, conf, report)
+        finally:
+            with self._lock:
+                _Sail.clear_checkpoints()
 
 
 class SparkConnectEngine(_SessionEngine):

@@ -37,9 +37,10 @@ from airflow_provider_featurestore.core.materialization.spark_job.online_write i
     OnlineRows,
     write_online_batch,
 )
+from airflow_provider_featurestore.core.materialization.spark_job.quality import check_chunk, measure_batch
 from airflow_provider_featurestore.core.materialization.spark_job.row_checks import (
+    CheckOutcome,
     check_output,
-    evaluate_checks,
     fail_on_errors,
 )
 from airflow_provider_featurestore.core.materialization.spark_job.sources import (
@@ -83,7 +84,9 @@ def materialize_batch(
             finish(chunk, one_line(exc))
         return
     _count_rows_read(spark, spec, batch, results)
-    offline = _OfflineTable(table_path)
+    offline = _BatchState(
+        table_path, measure_batch(spark, spec, [c for c in batch.chunks if not c.from_offline])
+    )
     online_rows: OnlineRows = []
     for chunk in batch.chunks:
         result = results[chunk.job_id]
@@ -148,16 +151,18 @@ def _count_rows_read(
         pass
 
 
-class _OfflineTable:
-    """The batch's offline table: whether it exists is asked once, before its first commit."""
+class _BatchState:
+    """What the batch's chunks share: the offline table (whether it exists is asked once, before
+    its first commit) and the quality checks measured for the whole batch at once."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, checks: dict[str, list[CheckOutcome]]) -> None:
         self.path = path
         self.exists: bool | None = None
+        self.checks = checks
 
 
 def _write_chunk(
-    spark: SparkSession, spec: FeatureSetSpec, chunk: ChunkSpec, result: ChunkResult, offline: _OfflineTable
+    spark: SparkSession, spec: FeatureSetSpec, chunk: ChunkSpec, result: ChunkResult, offline: _BatchState
 ) -> DataFrame | None:
     """One chunk's rows, checked, and committed offline when it writes that store; returns its
     rows (None when they come from the offline table: online-only over offline-Complete time)."""
@@ -166,7 +171,7 @@ def _write_chunk(
         return None
     rows = chunk_rows(spark, spec, chunk)
     if spec.checks:
-        outcomes = evaluate_checks(rows, spec.checks, (*spec.index_names, spec.timestamp_column))
+        rows, outcomes = check_chunk(rows, spec, offline.checks.get(chunk.job_id))
         result.checks = [outcome.to_json() for outcome in outcomes]
         fail_on_errors(outcomes, spec)
     if "offline" in chunk.stores:

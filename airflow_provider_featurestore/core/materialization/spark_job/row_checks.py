@@ -140,16 +140,43 @@ def evaluate_checks(
     """Every check's violations from one aggregation (one Spark action); only where a check
     found some, one more query fetches up to 5 examples. `key_columns` (index columns and
     timestamp) show which rows a not_null check caught."""
-    predicates = {i: _VIOLATIONS[type(c)](c) for i, c in enumerate(checks) if type(c) in _VIOLATIONS}
-    figures = _count_violations(frame, checks, predicates)
+    predicates = _predicates(checks)
+    (figures,) = _count_violations(frame, checks, predicates) or [{"_rows": 0}]
+    return _outcomes(frame, checks, key_columns, figures)
+
+
+def evaluate_checks_by(
+    frame: DataFrame, checks: tuple[QualityCheck, ...], key_columns: tuple[str, ...], by: str, groups: int
+) -> list[list[CheckOutcome]]:
+    """`evaluate_checks` for each of `groups` groups of `frame` (the values 0 .. groups - 1 of
+    its column `by`: the chunks of a batch) from one aggregation over all of them; a group's
+    examples are fetched from its own rows, only where its checks found violations."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    counted = {row[by]: row for row in _count_violations(frame, checks, _predicates(checks), (by,))}
+    return [
+        _outcomes(frame.where(F.col(by) == group), checks, key_columns, counted.get(group, {"_rows": 0}))
+        for group in range(groups)
+    ]
+
+
+def _predicates(checks: tuple[QualityCheck, ...]) -> dict[int, Column]:
+    return {i: _VIOLATIONS[type(c)](c) for i, c in enumerate(checks) if type(c) in _VIOLATIONS}
+
+
+def _outcomes(
+    frame: DataFrame, checks: tuple[QualityCheck, ...], key_columns: tuple[str, ...], figures: dict[str, Any]
+) -> list[CheckOutcome]:
+    """The outcomes of one group's figures, with examples fetched from `frame` (that group's
+    rows) for the checks that found violations."""
     rows = int(figures["_rows"] or 0)
     outcomes = [
         CheckOutcome(check, max(0, check.count - rows), rows=rows)
         if isinstance(check, MinRowsCheck)
-        else CheckOutcome(check, int(figures[f"_v{i}"] or 0), rows=rows)
+        else CheckOutcome(check, int(figures.get(f"_v{i}") or 0), rows=rows)
         for i, check in enumerate(checks)
     ]
-    violated = {i: p for i, p in predicates.items() if not outcomes[i].passed}
+    violated = {i: p for i, p in _predicates(checks).items() if not outcomes[i].passed}
     if violated:
         for i, examples in _row_examples(frame, checks, violated, key_columns).items():
             outcomes[i].examples = examples
@@ -170,30 +197,37 @@ def fail_on_errors(outcomes: list[CheckOutcome], spec: FeatureSetSpec) -> None:
 
 
 def _count_violations(
-    frame: DataFrame, checks: tuple[QualityCheck, ...], predicates: dict[int, Column]
-) -> dict[str, Any]:
-    """`_rows` and `_v<i>` (violating rows of check i) in one action. The first unique check is
-    a hash aggregation by its columns (rows in groups of more than one violate it), with the
-    row checks' counts summed inside it; a further unique check adds a window count (rare:
-    measured on Sail, a window costs twice the hash aggregation)."""
+    frame: DataFrame,
+    checks: tuple[QualityCheck, ...],
+    predicates: dict[int, Column],
+    by: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """`_rows` and `_v<i>` (violating rows of check i), per group of the `by` columns (one row
+    without them), in one action. The first unique check is a hash aggregation by its columns
+    (rows in groups of more than one violate it), with the row checks' counts summed inside it;
+    a further unique check adds a window count (rare: measured on Sail, a window costs twice the
+    hash aggregation)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812
 
     uniques = [i for i, c in enumerate(checks) if isinstance(c, UniqueCheck)]
     flags = {f"_v{i}": F.when(p, 1).otherwise(0) for i, p in predicates.items()}
     for i in uniques[1:]:
-        group = Window.partitionBy(*[F.col(f"`{c}`") for c in checks[i].columns])  # type: ignore[union-attr]
-        flags[f"_v{i}"] = F.when(F.count(F.lit(1)).over(group) > 1, 1).otherwise(0)
+        columns = [*by, *checks[i].columns]  # type: ignore[union-attr]
+        flags[f"_v{i}"] = F.when(F.count(F.lit(1)).over(Window.partitionBy(*columns)) > 1, 1).otherwise(0)
     if not uniques:
         sums = [F.sum(flag).alias(name) for name, flag in flags.items()]
-        return frame.agg(F.count(F.lit(1)).alias("_rows"), *sums).collect()[0].asDict()
+        grouped = frame.groupBy(*by) if by else frame
+        return [row.asDict() for row in grouped.agg(F.count(F.lit(1)).alias("_rows"), *sums).collect()]
     first = checks[uniques[0]]
-    groups = frame.groupBy(*[F.col(f"`{c}`") for c in first.columns]).agg(  # type: ignore[union-attr]
+    keys = [*by, *[f"`{c}`" for c in first.columns]]  # type: ignore[union-attr]
+    groups = frame.groupBy(*keys).agg(
         F.count(F.lit(1)).alias("_n"), *[F.sum(flag).alias(name) for name, flag in flags.items()]
     )
     duplicated = F.sum(F.when(F.col("_n") > 1, F.col("_n")).otherwise(0)).alias(f"_v{uniques[0]}")
     sums = [F.sum(F.col(name)).alias(name) for name in flags]
-    return groups.agg(F.sum("_n").alias("_rows"), duplicated, *sums).collect()[0].asDict()
+    grouped = groups.groupBy(*by) if by else groups
+    return [row.asDict() for row in grouped.agg(F.sum("_n").alias("_rows"), duplicated, *sums).collect()]
 
 
 def _row_examples(

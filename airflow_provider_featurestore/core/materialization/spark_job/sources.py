@@ -82,6 +82,20 @@ def partial_lookback(spec: FeatureSetSpec, read_start: int, first: int | None) -
     return first is None or first > read_start + min(COVERAGE_SLACK, lookback // 2)
 
 
+def stretch_index(stamp: Column, edges: Sequence[int]) -> Column:
+    """The index j with edges[j] <= stamp < edges[j + 1] (for a stamp inside the edges): a
+    binary search written as nested CASE, so that one groupBy splits a batch's rows by window."""
+    from pyspark.sql import functions as F  # noqa: N812 - Spark's usual alias
+
+    def search(lo: int, hi: int) -> Column:
+        if hi - lo == 1:
+            return F.lit(lo)
+        mid = (lo + hi) // 2
+        return F.when(stamp < F.expr(ts_literal(edges[mid])), search(lo, mid)).otherwise(search(mid, hi))
+
+    return search(0, len(edges) - 1)
+
+
 def rows_read(
     spark: SparkSession, spec: FeatureSetSpec, chunks: Sequence[ChunkSpec]
 ) -> dict[str, SourceRead]:
@@ -94,15 +108,8 @@ def rows_read(
     windows = {c.job_id: read_range(c, spec) for c in chunks}
     edges = sorted({edge for window in windows.values() for edge in window})
     stamp = F.col(f"`{spec.source.timestamp_column}`")
-
-    def stretch(lo: int, hi: int) -> Column:  # the index j with edges[j] <= t < edges[j + 1]
-        if hi - lo == 1:
-            return F.lit(lo)
-        mid = (lo + hi) // 2
-        return F.when(stamp < F.expr(ts_literal(edges[mid])), stretch(lo, mid)).otherwise(stretch(mid, hi))
-
     frame = read_source_ranges(spark, spec, list(windows.values()))
-    grouped = frame.groupBy(stretch(0, len(edges) - 1).alias("j")).agg(
+    grouped = frame.groupBy(stretch_index(stamp, edges).alias("j")).agg(
         F.count(F.lit(1)).alias("rows"), F.min(stamp).cast("long").alias("first")
     )
     stretches = {row["j"]: (row["rows"], row["first"]) for row in grouped.collect()}
