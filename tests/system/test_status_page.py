@@ -54,9 +54,13 @@ EXPECTED = {
 
 def with_freshness_sla(root: Path) -> None:
     """transactions gets a 5d freshness SLA: offline (Complete up to day 6) is within it, online
-    (up to day 3) is late; accounts has none."""
+    (up to day 3) is late; accounts has none. It also gets two quality checks, one that passes and
+    one `warn` check that every day's rows violate, for the job list's Checks column."""
     spec = root / "featuresets" / "transactions.yaml"
-    spec.write_text(spec.read_text().replace("materialization:\n", "materialization:\n  freshness: 5d\n"))
+    text = spec.read_text().replace("materialization:\n", "materialization:\n  freshness: 5d\n")
+    text += "checks:\n  - {check: not_null, columns: [transaction_amount_7d_sum]}\n"
+    text += "  - {check: min_rows, count: 1000000, severity: warn}\n"
+    spec.write_text(text)
 
 
 @pytest.fixture(scope="module")
@@ -701,6 +705,11 @@ def test_the_page_in_chromium(deployment: Deployment) -> None:
             ran = next(j for j in jobs if j["airflow"] and j["start"] == iso(day(1)))
             row = frame.locator(f"#jobs tr[data-job='{ran['id']}']")
             expect(row).to_contain_text("succeeded")
+            short = 1_000_000 - ran["rows_written"]["offline"]
+            warned = row.locator(".checks .check-warned")
+            expect(warned).to_have_text(f"min_rows: warned ({short:,})")
+            assert warned.evaluate("node => getComputedStyle(node).color") == "rgb(138, 90, 0)"
+            expect(row.locator(".checks .check-passed")).to_have_text("1 passed")
             row.locator("a.log-link").click()  # the Airflow UI around the page goes to the task's log
             airflow = ran["airflow"]
             task_page = (
