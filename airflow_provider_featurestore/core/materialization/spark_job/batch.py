@@ -84,7 +84,7 @@ def materialize_batch(
             finish(chunk, one_line(exc))
         return
     _count_rows_read(spark, spec, batch, results)
-    offline = _BatchState(
+    state = _BatchState(
         table_path, measure_batch(spark, spec, [c for c in batch.chunks if not c.from_offline])
     )
     online_rows: OnlineRows = []
@@ -92,7 +92,7 @@ def materialize_batch(
         result = results[chunk.job_id]
         began = time.perf_counter()
         try:
-            rows = _write_chunk(spark, spec, chunk, result, offline)
+            rows = _write_chunk(spark, spec, chunk, result, state)
         except Exception as exc:  # noqa: BLE001 - this chunk failed; the batch goes on
             result.seconds = round(time.perf_counter() - began, 3)
             finish(chunk, one_line(exc))
@@ -162,7 +162,7 @@ class _BatchState:
 
 
 def _write_chunk(
-    spark: SparkSession, spec: FeatureSetSpec, chunk: ChunkSpec, result: ChunkResult, offline: _BatchState
+    spark: SparkSession, spec: FeatureSetSpec, chunk: ChunkSpec, result: ChunkResult, state: _BatchState
 ) -> DataFrame | None:
     """One chunk's rows, checked, and committed offline when it writes that store; returns its
     rows (None when they come from the offline table: online-only over offline-Complete time)."""
@@ -171,16 +171,16 @@ def _write_chunk(
         return None
     rows = chunk_rows(spark, spec, chunk)
     if spec.checks:
-        rows, outcomes = check_chunk(rows, spec, offline.checks.get(chunk.job_id))
+        rows, outcomes = check_chunk(rows, spec, state.checks.get(chunk.job_id))
         result.checks = [outcome.to_json() for outcome in outcomes]
         fail_on_errors(outcomes, spec)
     if "offline" in chunk.stores:
-        if offline.exists is None:
-            offline.exists = table_exists(spark, offline.path)
+        if state.exists is None:
+            state.exists = table_exists(spark, state.path)
         result.rows_written["offline"], result.offline_commit = write_offline(
-            spark, rows, offline.path, spec, chunk.start, chunk.end, create=not offline.exists
+            spark, rows, state.path, spec, chunk.start, chunk.end, create=not state.exists
         )
-        offline.exists = True
+        state.exists = True
         result.completed["offline"] = True
     return rows
 
