@@ -390,6 +390,7 @@ def test_quality_checks_give_the_same_figures_on_every_engine(
     assert cli_main(["jobs", "transactions", "--json", "--config", str(fraud / "featurestore.yaml")]) == 0
     (job,) = json.loads(capsys.readouterr().out)
     figures = {c["check"]: (c["violations"], c["passed"]) for c in job["checks"]}
+    assert figures, job["error"]
     others = int((want["accountID"] != "A0001").sum())
     assert figures == {
         "unique": (int(want.duplicated(["accountID", "timestamp"], keep=False).sum()), True),

@@ -37,7 +37,11 @@ from airflow_provider_featurestore.core.materialization.spark_job.online_write i
     OnlineRows,
     write_online_batch,
 )
-from airflow_provider_featurestore.core.materialization.spark_job.quality import check_chunk, measure_batch
+from airflow_provider_featurestore.core.materialization.spark_job.quality import (
+    Snapshots,
+    check_chunk,
+    measure_batch,
+)
 from airflow_provider_featurestore.core.materialization.spark_job.row_checks import (
     CheckOutcome,
     check_output,
@@ -69,24 +73,36 @@ def materialize_batch(
     results = {
         c.job_id: ChunkResult(c.job_id, completed=dict.fromkeys(c.stores, False)) for c in batch.chunks
     }
-
-    def finish(chunk: ChunkSpec, error: str | None = None) -> None:
-        result = results.pop(chunk.job_id)
-        result.error = error
-        report(result)
-
     try:
         config = config or load_config(batch.config_path)
         spec = config.get(batch.feature_set, batch.version)
         table_path = config.offline_table_path(spec)
     except Exception as exc:  # noqa: BLE001 - nothing ran: every chunk fails with the reason
         for chunk in batch.chunks:
-            finish(chunk, one_line(exc))
+            _finish(results, report, chunk, one_line(exc))
         return
     _count_rows_read(spark, spec, batch, results)
+    snapshots = Snapshots(spark)
     state = _BatchState(
-        table_path, measure_batch(spark, spec, [c for c in batch.chunks if not c.from_offline])
+        table_path, measure_batch(spark, spec, [c for c in batch.chunks if not c.from_offline]), snapshots
     )
+    try:
+        _run_chunks(spark, config, spec, batch, state, results, report)
+    finally:
+        snapshots.release()
+
+
+def _run_chunks(
+    spark: SparkSession,
+    config: FeatureStoreConfig,
+    spec: FeatureSetSpec,
+    batch: BatchSpec,
+    state: _BatchState,
+    results: dict[str, ChunkResult],
+    report: Report,
+) -> None:
+    """Each chunk written offline in time order, reported as it commits; then the batch's one
+    online write."""
     online_rows: OnlineRows = []
     for chunk in batch.chunks:
         result = results[chunk.job_id]
@@ -95,7 +111,7 @@ def materialize_batch(
             rows = _write_chunk(spark, spec, chunk, result, state)
         except Exception as exc:  # noqa: BLE001 - this chunk failed; the batch goes on
             result.seconds = round(time.perf_counter() - began, 3)
-            finish(chunk, one_line(exc))
+            _finish(results, report, chunk, one_line(exc))
             continue
         result.seconds = round(time.perf_counter() - began, 3)
         if "online" in chunk.stores:  # committed offline: read back with the batch's other chunks
@@ -103,7 +119,7 @@ def materialize_batch(
                 (chunk, None if chunk.from_offline or result.completed.get("offline") else rows)
             )
         if "online" not in chunk.stores:
-            finish(chunk)
+            _finish(results, report, chunk)
         elif "offline" in chunk.stores:  # offline committed; online comes with the batch's write
             report(
                 replace(
@@ -114,8 +130,17 @@ def materialize_batch(
                 )
             )
     if online_rows:
-        for chunk, error in write_online_batch(spark, config, spec, table_path, batch, online_rows, results):
-            finish(chunk, error)
+        for chunk, error in write_online_batch(spark, config, spec, state.path, batch, online_rows, results):
+            _finish(results, report, chunk, error)
+
+
+def _finish(
+    results: dict[str, ChunkResult], report: Report, chunk: ChunkSpec, error: str | None = None
+) -> None:
+    """The chunk's last report (`done`), with its error when it failed."""
+    result = results.pop(chunk.job_id)
+    result.error = error
+    report(result)
 
 
 def fingerprint_sources(
@@ -155,10 +180,11 @@ class _BatchState:
     """What the batch's chunks share: the offline table (whether it exists is asked once, before
     its first commit) and the quality checks measured for the whole batch at once."""
 
-    def __init__(self, path: str, checks: dict[str, list[CheckOutcome]]) -> None:
+    def __init__(self, path: str, checks: dict[str, list[CheckOutcome]], snapshots: Snapshots) -> None:
         self.path = path
         self.exists: bool | None = None
         self.checks = checks
+        self.snapshots = snapshots
 
 
 def _write_chunk(
@@ -171,7 +197,7 @@ def _write_chunk(
         return None
     rows = chunk_rows(spark, spec, chunk)
     if spec.checks:
-        rows, outcomes = check_chunk(rows, spec, state.checks.get(chunk.job_id))
+        rows, outcomes = check_chunk(rows, spec, state.checks.get(chunk.job_id), state.snapshots)
         result.checks = [outcome.to_json() for outcome in outcomes]
         fail_on_errors(outcomes, spec)
     if "offline" in chunk.stores:

@@ -5,8 +5,12 @@ row_checks' aggregation.
   aggregation over the batch's source measures every chunk (grouped by chunk), so a batch pays
   one pass for its checks, not one per chunk. Should that query fail (a null key anywhere fails
   the whole query), each chunk is measured alone, and only the bad chunk fails.
-- A transformation's output is snapshotted first (`localCheckpoint`): the checks and the commit
-  (or the online write) read the snapshot instead of running the transformation again.
+- A transformation's output is snapshotted first, so that the checks and the commit (or the
+  online write) read it instead of running the transformation again: `persist()` on Spark
+  (released when the batch ends), `localCheckpoint()` on Sail, which ignores `persist()` (its
+  snapshots live in a folder the embedded engine empties after every batch). On Spark Connect a
+  localCheckpoint's relation was dropped under a later read of it ("remote checkpoint relation
+  does not exist", seen in the cluster tier), hence persist() there.
 
 Measured by benchmarks/quality_checks.py: see the README's quality checks section.
 """
@@ -24,6 +28,7 @@ from airflow_provider_featurestore.core.materialization.spark_job.row_checks imp
     evaluate_checks,
     evaluate_checks_by,
 )
+from airflow_provider_featurestore.core.materialization.spark_job.session_conf import on_sail
 from airflow_provider_featurestore.core.materialization.spark_job.sources import (
     read_source_ranges,
     stretch_index,
@@ -55,14 +60,36 @@ def measure_batch(
     return {chunk.job_id: outcomes for chunk, outcomes in zip(ordered, measured, strict=True)}
 
 
+class Snapshots:
+    """A batch's snapshots of transformed rows, released when the batch ends."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.on_sail = on_sail(spark)
+        self.held: list[DataFrame] = []
+
+    def take(self, rows: DataFrame) -> DataFrame:
+        if self.on_sail:
+            return rows.localCheckpoint()
+        from pyspark import StorageLevel
+
+        held = rows.persist(StorageLevel.MEMORY_AND_DISK)
+        self.held.append(held)
+        return held
+
+    def release(self) -> None:
+        for frame in self.held:
+            frame.unpersist()
+        self.held.clear()
+
+
 def check_chunk(
-    rows: DataFrame, spec: FeatureSetSpec, measured: list[CheckOutcome] | None
+    rows: DataFrame, spec: FeatureSetSpec, measured: list[CheckOutcome] | None, snapshots: Snapshots
 ) -> tuple[DataFrame, list[CheckOutcome]]:
     """The rows to commit and the chunk's outcomes (`measured` by the batch, else measured here);
     `row_checks.fail_on_errors` then decides whether the chunk may commit."""
     if measured is None:
         if spec.transformation is not None:
-            rows = rows.localCheckpoint()
+            rows = snapshots.take(rows)
         measured = evaluate_checks(rows, spec.checks, _keys(spec))
     return rows, measured
 
