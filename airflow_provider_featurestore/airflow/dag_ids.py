@@ -1,6 +1,29 @@
 """The feature store's DAG ids, in a module that imports nothing: the DAG factory builds the DAGs
-under them, and the status page (which never needs the operators or engines) links to them."""
+under them, and the status page (which never needs the operators or engines) links to them.
+
+One feature store in an Airflow gets the plain ids. Several (the Variable featurestore_config
+holding a list, or several DAG files) each take their config's `project` as a prefix,
+`<project>__featurestore_backfill`, so no two build the same DAG.
+"""
 
 BACKFILL_DAG_ID = "featurestore_backfill"
 SCHEDULED_PREFIX = "featurestore_materialize__"  # + the feature set's name
 MONITOR_DAG_ID = "featurestore_monitor"
+PROJECT_SEPARATOR = "__"
+
+
+def dag_id_prefix(project: str, several: bool) -> str:
+    """What every DAG id of one feature store starts with: its project, when it is one of several."""
+    return f"{project}{PROJECT_SEPARATOR}" if several else ""
+
+
+def backfill_dag_id(prefix: str = "") -> str:
+    return prefix + BACKFILL_DAG_ID
+
+
+def scheduled_dag_id(feature_set: str, prefix: str = "") -> str:
+    return f"{prefix}{SCHEDULED_PREFIX}{feature_set}"
+
+
+def monitor_dag_id(prefix: str = "") -> str:
+    return prefix + MONITOR_DAG_ID

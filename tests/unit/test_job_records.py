@@ -73,7 +73,7 @@ def test_the_json_shows_the_state_as_a_plain_word(table: IntervalTable) -> None:
     # A record built with the word (as a caller may) shows the same.
     spelled = JobRecord("j1", "t", 1, 0, 60, ("offline",), "failed").to_json()
     assert type(spelled["state"]) is str and spelled["state"] == "failed"
-    assert [state.value for state in JobState] == ["queued", "running", "succeeded", "failed"]
+    assert [state.value for state in JobState] == ["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 def test_a_finished_job_ignores_a_late_heartbeat_and_a_second_finish(table: IntervalTable, db: Path) -> None:

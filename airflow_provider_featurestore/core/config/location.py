@@ -10,6 +10,7 @@ the error, the log and the CLI's output.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -47,14 +48,68 @@ def locate_config(
     """The config to load; `argument` names `path` as the caller's user knows it. A folder stands
     for the featurestore.yaml inside it. ConfigError (one line, saying what named the file) when
     it does not exist."""
+    named = _named(path, argument, resolver)
+    if len(named.paths) > 1:
+        raise ConfigError(
+            named.source,
+            None,
+            f"names {len(named.paths)} configs; pass {argument} PATH to choose one",
+        )
+    return _located(named.paths[0], named.source, argument, resolver, log)
+
+
+def locate_configs(
+    path: str | None = None,
+    *,
+    argument: str = "--config",
+    resolver: ConnectionResolver | None = None,
+    log: Callable[[str], None] | None = _log.info,
+) -> list[ConfigLocation]:
+    """Every config named, in the same order of sources as `locate_config`; the Variable or
+    $FEATURESTORE_CONFIG may hold a JSON list of paths (several feature stores in one Airflow).
+    ConfigError naming the first that does not exist, or a list that is empty or not of strings."""
+    named = _named(path, argument, resolver)
+    return [_located(candidate, named.source, argument, resolver, log) for candidate in named.paths]
+
+
+@dataclass(frozen=True)
+class _Named:
+    paths: list[str]
+    source: str
+
+
+def _named(path: str | None, argument: str, resolver: ConnectionResolver | None) -> _Named:
+    """The path(s) named and what named them; a value starting with `[` is a JSON list of paths."""
     if path:
-        candidate, source = path, argument
-    elif value := _variable(resolver):
-        candidate, source = value, VARIABLE_SOURCE
-    elif os.environ.get(CONFIG_ENV):
-        candidate, source = os.environ[CONFIG_ENV], CONFIG_ENV
-    else:
-        candidate, source = DEFAULT_CONFIG_NAME, DEFAULT_SOURCE
+        return _Named([path], argument)
+    if value := _variable(resolver):
+        return _Named(_paths(value, VARIABLE_SOURCE), VARIABLE_SOURCE)
+    if os.environ.get(CONFIG_ENV):
+        return _Named(_paths(os.environ[CONFIG_ENV], CONFIG_ENV), CONFIG_ENV)
+    return _Named([DEFAULT_CONFIG_NAME], DEFAULT_SOURCE)
+
+
+def _paths(value: str, source: str) -> list[str]:
+    """One path, or the paths of a JSON list."""
+    if not value.lstrip().startswith("["):
+        return [value]
+    try:
+        paths = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(source, None, f"not a JSON list of paths: {exc.msg}") from None
+    if not paths or not all(isinstance(p, str) and p for p in paths):
+        raise ConfigError(source, None, "a list of configs must hold one or more paths (strings)")
+    return paths
+
+
+def _located(
+    candidate: str,
+    source: str,
+    argument: str,
+    resolver: ConnectionResolver | None,
+    log: Callable[[str], None] | None,
+) -> ConfigLocation:
+    """One named path as a ConfigLocation: a folder stands for its featurestore.yaml."""
     candidate = os.path.expanduser(candidate)
     if os.path.isdir(candidate):
         candidate = os.path.join(candidate, DEFAULT_CONFIG_NAME)
