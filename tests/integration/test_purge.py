@@ -51,13 +51,13 @@ def rows(table: DeltaTable) -> pd.DataFrame:
 
 
 def redis_state(root: Path) -> dict[str, dict[str, str]]:
-    """Every key of the feature set in Redis (marker included) with its fields."""
-    with FeatureStore(str(root / "featurestore.yaml"), check_transformations=False) as store:
-        prefix = store.online_layout(store.spec("transactions")).prefix
+    """Every key of the feature set's v1 in Redis (marker included) with its fields."""
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     try:
-        keys = list(client.scan_iter(f"{prefix}*", count=1000))
-        return {k: (client.hgetall(k) if client.type(k) == "hash" else {"": client.get(k)}) for k in keys}
+        return {
+            k: (client.hgetall(k) if client.type(k) == "hash" else {"": client.get(k)})
+            for k in _keys(root, 1)
+        }
     finally:
         client.close()
 
@@ -255,3 +255,49 @@ def test_the_delete_predicate_holds_digests_only_and_matches_exactly_the_keys(tm
             _typed_keys(spec, [bad])
     with pytest.raises(BadInput, match="^--key: .*merchant.*not an integer|^--key: .*merchant"):
         _typed_keys(spec, [{"accountID": "A1", "merchant": "M1"}])
+
+
+def test_all_versions_purges_each_version_in_its_own_commit_and_record(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = (root / "featuresets" / "transactions.yaml").read_text()
+    (root / "featuresets" / "transactions_v2.yaml").write_text(spec.replace("version: 1", "version: 2"))
+    for version in ("1", "2"):
+        assert (
+            cli(root, "backfill", "transactions", "--version", version, "--start", day(8), "--end", day(9))
+            == 0
+        )
+    v2_path = str(root / "data" / "offline" / "transactions" / "v2")
+    account = rows(DeltaTable(table_path(root)))["accountID"].iloc[0]
+    assert any(k.endswith(f":v1:{account}") for k in _keys(root, 1))
+
+    latest = purge_json(root, capsys, "--key", f"accountID={account}")  # default: the latest version
+    assert [v["version"] for v in latest["versions"]] == [2]
+    assert not rows(DeltaTable(v2_path))["accountID"].eq(account).any()
+    assert rows(DeltaTable(table_path(root)))["accountID"].eq(account).any()
+
+    both = purge_json(root, capsys, "--key", f"accountID={account}", "--all-versions")
+    assert [(v["version"], v["offline"]["rows_deleted"] > 0) for v in both["versions"]] == [
+        (1, True),
+        (2, False),
+    ]
+    assert not rows(DeltaTable(table_path(root)))["accountID"].eq(account).any()
+    with FeatureStore(str(root / "featurestore.yaml"), check_transformations=False) as store:
+        v2 = [r.is_purge for r in store.jobs("transactions", 2)]
+        v1 = [r.is_purge for r in store.jobs("transactions", 1)]
+        assert (v2[:2], v1[:2]) == ([True, True], [True, False])  # a record per version purged
+        keys = {store.online_layout(store.spec("transactions", v)).prefix + account for v in (1, 2)}
+        with store.online_store() as online:
+            assert online.missing_keys(sorted(keys)) == keys  # v1's key, there before, is gone too
+    assert cli(root, "check", "transactions", "--version", "1") == 0
+    assert cli(root, "check", "transactions", "--version", "2") == 0
+
+
+def _keys(root: Path, version: int) -> list[str]:
+    with FeatureStore(str(root / "featurestore.yaml"), check_transformations=False) as store:
+        prefix = store.online_layout(store.spec("transactions", version)).prefix
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return list(client.scan_iter(f"{prefix}*", count=1000))
+    finally:
+        client.close()
