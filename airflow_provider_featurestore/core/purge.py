@@ -278,7 +278,7 @@ def _record(
     start, end = (
         (min(e[0] for e in extents), max(e[1] for e in extents)) if extents else (int(now), int(now) + 1)
     )
-    stores = ("offline",) if done.online_keys is None and error is None else STORES
+    stores = STORES if store.connections.redis_url else ("offline",)
     result = {
         PURGE: {
             "keys": len(texts),

@@ -166,7 +166,7 @@ def _statuses(root: Path) -> dict[str, list[tuple[str, str, str]]]:
 
 
 def test_a_purge_is_refused_while_time_is_pending_and_bad_keys_delete_nothing(
-    root: Path, capsys: pytest.CaptureFixture[str]
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert cli(root, "backfill", "transactions", "--start", day(8), "--end", day(9)) == 0
     before, online, jobs = rows(DeltaTable(table_path(root))), redis_state(root), len(records(root))
@@ -212,6 +212,29 @@ def test_a_purge_is_refused_while_time_is_pending_and_bad_keys_delete_nothing(
         done["versions"][0]["online"]["keys_deleted"],
     ) == (0, 0)
     assert rows(DeltaTable(table_path(root))).equals(before) and redis_state(root) == online
+
+    # An online store that cannot be reached: exit 1 before anything is deleted, no record.
+    monkeypatch.setenv("FEATURESTORE_REDIS_URL", "redis://127.0.0.1:1/0")
+    jobs = len(records(root))
+    assert cli(root, "purge", "transactions", "--key", "accountID=A0001") == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert "cannot reach the online store at redis://127.0.0.1:1/0" in line
+    assert rows(DeltaTable(table_path(root))).equals(before) and len(records(root)) == jobs
+    monkeypatch.setenv("FEATURESTORE_REDIS_URL", REDIS_URL)
+    # A Delta log delta-rs cannot read: exit 1 naming the table, Redis untouched, a failed record.
+    newest = sorted((Path(table_path(root)) / "_delta_log").glob("*.json"))[-1]
+    newest.write_text("not json\n")
+    assert cli(root, "purge", "transactions", "--key", "accountID=A0001") == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert f"cannot open the offline table at {table_path(root)}" in line and "run the purge again" in line
+    assert redis_state(root) == online
+    failed = records(root)[0]
+    assert (failed.is_purge, failed.state, failed.error.split(":")[0]) == (
+        True,
+        "failed",
+        "OfflineDeleteFailed",
+    )
+    assert "A0001" not in json.dumps([failed.to_json(), failed.result])
 
 
 HOSTILE = ["A1' OR '1'='1", "x'); DROP TABLE t; --", "back\\slash'", "%:*?[]", "é ünicode", "A1"]
