@@ -18,6 +18,7 @@ import redis
 from deltalake import DeltaTable, write_deltalake
 from support.fraud import EXAMPLE, REDIS_URL, day, fraud_store
 
+from airflow_provider_featurestore.core import freshness
 from airflow_provider_featurestore.core.cli import main as cli_main
 from airflow_provider_featurestore.core.config import Column, load_config
 from airflow_provider_featurestore.core.errors import BadInput
@@ -235,6 +236,9 @@ def test_a_purge_is_refused_while_time_is_pending_and_bad_keys_delete_nothing(
         "OfflineDeleteFailed",
     )
     assert "A0001" not in json.dumps([failed.to_json(), failed.result])
+    with FeatureStore(str(root / "featurestore.yaml"), check_transformations=False) as store:
+        counts = {r.failed_jobs_24h for r in freshness.assess(store.table, [store.spec("transactions")])}
+    assert counts == {1}  # the job the test ended; a failed purge is no failed materialization job
 
 
 HOSTILE = ["A1' OR '1'='1", "x'); DROP TABLE t; --", "back\\slash'", "%:*?[]", "é ünicode", "A1"]
