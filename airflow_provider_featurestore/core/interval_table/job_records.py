@@ -52,7 +52,8 @@ class JobRecord:
     end: int
     stores: tuple[str, ...]
     state: JobState
-    reads: str = "source"  # "offline": an online-only job over offline-Complete time reads the Delta table; "purge": not a job
+    # "offline": an online-only job over offline-Complete time reads the Delta table; PURGE: no job
+    reads: str = "source"
     rows_read: int | None = None
     rows_written: dict[str, int] = field(default_factory=dict)
     result: dict = field(default_factory=dict)
