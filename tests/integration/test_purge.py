@@ -23,7 +23,7 @@ from airflow_provider_featurestore.core.cli import main as cli_main
 from airflow_provider_featurestore.core.config import Column, load_config
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.interval_table import StreamKey
+from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.offline_delete import delete_predicate, delete_rows, key_texts
 from airflow_provider_featurestore.core.online.codec import python_array
 from airflow_provider_featurestore.core.purge import _typed_keys
@@ -328,3 +328,35 @@ def _keys(root: Path, version: int) -> list[str]:
         return list(client.scan_iter(f"{prefix}*", count=1000))
     finally:
         client.close()
+
+
+def test_purged_keys_leave_the_key_samples_on_each_database(table_url: str) -> None:
+    """`drop_sampled_keys` finds keys with LIKE's own characters, quotes and non-ASCII in the
+    stored JSON, on SQLite and PostgreSQL, and rewrites only the records that held one."""
+    table = IntervalTable(table_url)
+    key = StreamKey("transactions", 1)
+    tricky = ["p:v1:a%b", "p:v1:c_d", "p:v1:e/f", 'p:v1:"q"\\', "p:v1:é", "p:v1:x"]
+    other = StreamKey("transactions", 2)
+    try:
+        for number, (stream, sample) in enumerate([(key, tricky[:3]), (key, tricky[3:]), (other, tricky)]):
+            record = JobRecord(
+                id=f"job{number}",
+                feature_set=stream.feature_set,
+                version=stream.version,
+                start=0,
+                end=86400,
+                stores=("online",),
+                state=JobState.SUCCEEDED,
+                result={"online_sample": [[k, None] for k in sample], "online_marker": True},
+            )
+            table.add_record(record)
+        assert (
+            table.drop_sampled_keys(key, ["p:v1:a_b", "p:v1:a%", "p:v1:zz"]) == 0
+        )  # LIKE wildcards match nothing
+        assert table.drop_sampled_keys(key, ["p:v1:a%b", 'p:v1:"q"\\', "p:v1:é"]) == 2
+        samples = {r.id: [k for k, _ in r.result["online_sample"]] for r in table.jobs(key)}
+        assert samples == {"job0": ["p:v1:c_d", "p:v1:e/f"], "job1": ["p:v1:x"]}
+        assert table.job("job0").result["online_marker"] is True
+        assert [k for k, _ in table.job("job2").result["online_sample"]] == tricky  # another version
+    finally:
+        table.close()

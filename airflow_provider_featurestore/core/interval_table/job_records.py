@@ -301,13 +301,16 @@ def drop_sampled_keys(conn: Connection, key: StreamKey, keys: Iterable[str]) -> 
     must not take for lost (and which a record should not keep). Only the records whose result
     holds one of them (a substring match, then the JSON is read) are rewritten; returns how many."""
     gone = set(keys)
+    names = sorted(gone)
     candidates: dict[str, str] = {}
-    for name in sorted(gone):
-        quoted = json.dumps(name)  # as the key appears inside the stored JSON
+    for i in range(0, len(names), 50):  # 50 keys a query: a purge of thousands stays a few scans
         query = sa.select(jobs.c.id, jobs.c.result).where(
             jobs.c.feature_set == key.feature_set,
             jobs.c.version == key.version,
-            jobs.c.result.contains(quoted, autoescape=True),
+            # as each key appears inside the stored JSON
+            sa.or_(
+                *(jobs.c.result.contains(json.dumps(name), autoescape=True) for name in names[i : i + 50])
+            ),
         )
         candidates.update((row.id, row.result) for row in conn.execute(query))
     changed = 0
