@@ -122,6 +122,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     jobs.add_argument("--limit", type=_positive_int, help="at most this many jobs")
 
+    _purge_parser(commands, [common, listing, versioned])
+
     check = commands.add_parser(
         "check",
         parents=[common, listing, versioned],
@@ -158,6 +160,51 @@ def _build_parser() -> argparse.ArgumentParser:
         "--feature-sets", metavar="A,B", help="the only feature sets it may read (default: every one)"
     )
     return parser
+
+
+def _purge_parser(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    purge = commands.add_parser(
+        "purge", parents=parents, help="delete entities' rows (Delta) and keys (online): erasure requests"
+    )
+    purge.add_argument(
+        "--key",
+        action="append",
+        required=True,
+        metavar="COL=VALUE[,COL=VALUE]",
+        help="an entity key, every index column (repeatable)",
+    )
+    purge.add_argument("--all-versions", action="store_true", help="every version of the feature set")
+    purge.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="then VACUUM the Delta table: older versions lose the files holding the rows (no time travel back)",
+    )
+    purge.add_argument(
+        "--retention-hours",
+        type=int,
+        default=0,
+        help="with --vacuum: keep files removed less than this long ago (default 0: the purged rows go now)",
+    )
+
+
+def cmd_purge(store: FeatureStore, args: argparse.Namespace) -> int:
+    spec = store.spec(args.name, args.version)
+    keys = [parse_key(text, spec) for text in args.key]
+    if args.retention_hours != 0 and not args.vacuum:
+        raise BadInput("--retention-hours: only with --vacuum")
+    report = store.purge(
+        args.name,
+        keys,
+        version=args.version,
+        all_versions=args.all_versions,
+        vacuum=args.vacuum,
+        retention_hours=args.retention_hours,
+    )
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print("\n".join(report.lines()))
+    return EXIT_OK
 
 
 def _port(text: str) -> int:
@@ -535,6 +582,7 @@ COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "enable-online": cmd_enable_online,
     "jobs": cmd_jobs,
     "check": cmd_check,
+    "purge": cmd_purge,
     "status": cmd_status,
     "serve": cmd_serve,
 }
@@ -575,6 +623,12 @@ def _coverage(record: JobRecord) -> str:
 
 
 def _written(record: JobRecord) -> str:
+    if record.is_purge:  # an entity purge: what it deleted (`purge.py`)
+        done = record.result.get("purge") or {}
+        offline, online = done.get("offline") or {}, done.get("online") or {}
+        parts = [f"offline={offline.get('rows_deleted', 0):,}"] if offline else []
+        parts += [f"online={online.get('keys_deleted', 0):,}"] if online else []
+        return f"purge of {done.get('keys', 0)} key(s): deleted " + (" ".join(parts) or "nothing")
     return " ".join(f"{store}={n:,}" for store, n in record.rows_written.items()) or "-"
 
 

@@ -22,7 +22,8 @@ newest recorded commit is found intact every older one is too: the identity test
 history only back to the newest recorded version (usually one commit). Jobs that recorded no
 commit (written before this check existed) are trusted unless the table is gone; on delta-spark,
 whose history may show a commit file's modification time instead of its commitInfo timestamp,
-only the version is recorded and compared.
+only the version is recorded and compared. An entity purge's DELETE and VACUUM (`purge.py`) only
+add commits after the recorded ones, so they are never taken for a loss.
 
 **Online: a marker key, and a sample of keys per chunk.** Every online write first sets one key
 per feature set version, without TTL (`OnlineStore.mark`), and the job records that it did. A
@@ -403,8 +404,9 @@ def _partly_lost(
 ) -> dict[str | None, str]:
     """Per job, why its online time is lost, when sampled keys are missing.
 
-    We never delete a key we wrote (a later chunk may replace its value; the key stays), so a
-    sampled key missing before its expiry was deleted or evicted behind our back. Its latest
+    We never delete a key we wrote (a later chunk may replace its value; the key stays; an
+    entity purge takes the keys it deletes out of the samples), so a sampled key missing before
+    its expiry was deleted or evicted behind our back. Its latest
     value may have come from the chunk that sampled it or from any later one, and unsampled keys
     of the same loss may be anywhere: redoing only the chunk whose sample shows the loss could
     write back an older value than the one lost. So the loss covers the Complete online time

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_featurestore.core import consistency, source_check
+from airflow_provider_featurestore.core import consistency, purge, source_check
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from airflow_provider_featurestore.core.config.connections import ConfigConnections
@@ -487,6 +487,31 @@ class FeatureStore:
             store.close()
         self.table.reset_store(key, "online")
         return purged
+
+    # ---- entity purge ------------------------------------------------------------------------
+
+    def purge(
+        self,
+        name: str,
+        keys: Sequence[Mapping[str, object]],
+        *,
+        version: int | None = None,
+        all_versions: bool = False,
+        vacuum: bool = False,
+        retention_hours: int = 0,
+    ) -> purge.PurgeReport:
+        """Delete these entities (index column -> value each) from the Delta table and the online
+        store of the latest version, `version` or every version, and record it (see `purge.py`).
+        Refused (BadInput, nothing deleted) while the feature set has Pending time."""
+        return purge.purge(
+            self,
+            name,
+            keys,
+            version=version,
+            all_versions=all_versions,
+            vacuum=vacuum,
+            retention_hours=retention_hours,
+        )
 
     # ---- inspection --------------------------------------------------------------------------
 

@@ -132,7 +132,10 @@ def test_dry_run_plans_around_pending_and_complete_time(config: str) -> None:
         "started_at",
         "finished_at",
         "airflow",
+        "operation",
+        "purge",
     }
+    assert (job["operation"], job["purge"]) == ("materialize", None)
     assert (job["partial_lookback"], job["first_source_time"]) == (None, None)  # not run yet
     assert job["created_at"].endswith("Z")
     text = run("intervals", "transactions", config=config)

@@ -506,7 +506,11 @@ def test_cluster_keys_spread_over_every_primary(cluster_url: str) -> None:
         client = online._connect()
         per_node = [client.get_redis_connection(node).dbsize() for node in client.get_primaries()]
         assert len(per_node) == 3 and all(count > 0 for count in per_node)
-        assert online.purge(layout) == 300
+        # An entity purge's delete: keys on every node, each sent to its own (absent ones count 0).
+        gone = [layout.key([i]) for i in ids[:100]]
+        assert online.delete_keys([*gone, layout.key(["never-written"])]) == 100
+        assert online.get(layout, [{"id": i} for i in ids[:3]]) == [None] * 3
+        assert online.purge(layout) == 200
 
 
 def test_cluster_write_follows_a_moved_slot(cluster_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

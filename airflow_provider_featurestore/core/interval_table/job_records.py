@@ -28,6 +28,12 @@ LEASE_EXPIRED = (
 )
 
 
+PURGE = "purge"
+"""`reads` of an entity purge's record (`purge.py`): it read no source and wrote no time; its
+counts are in `result["purge"]`. The column says what kind of record a row is without a schema
+change, and every query about materialization jobs (failed counts) leaves such rows out."""
+
+
 def _iso_time(value: float | None) -> str | None:
     if value is None:
         return None
@@ -46,7 +52,8 @@ class JobRecord:
     end: int
     stores: tuple[str, ...]
     state: JobState
-    reads: str = "source"  # "offline": an online-only job over offline-Complete time reads the Delta table
+    # "offline": an online-only job over offline-Complete time reads the Delta table; PURGE: no job
+    reads: str = "source"
     rows_read: int | None = None
     rows_written: dict[str, int] = field(default_factory=dict)
     result: dict = field(default_factory=dict)
@@ -56,6 +63,11 @@ class JobRecord:
     finished_at: float | None = None
     lease_expires_at: float | None = None
     airflow: dict | None = None
+
+    @property
+    def is_purge(self) -> bool:
+        """An entity purge's record, not a materialization job's."""
+        return self.reads == PURGE
 
     def to_json(self) -> dict:
         """The contract's JSON shape: ISO-8601 UTC times ending in `Z`."""
@@ -80,6 +92,9 @@ class JobRecord:
             "finished_at": _iso_time(self.finished_at),
             "airflow": self.airflow,
             "checks": list(self.result.get("checks", [])),
+            # An entity purge (`featurestore purge`): its counts, never the keys themselves.
+            "operation": PURGE if self.is_purge else "materialize",
+            "purge": self.result.get(PURGE) if self.is_purge else None,
         }
 
     @classmethod
@@ -214,10 +229,11 @@ def listing(
 
 def failed_counts(conn: Connection, since: float) -> dict[tuple[str, int], int]:
     """Per (feature set, version), the jobs that failed and finished at `since` or later: one
-    grouped query over the window (the state index), never the whole history."""
+    grouped query over the window (the state index), never the whole history. A failed purge is
+    not a materialization job: its own command said it failed."""
     query = (
         sa.select(jobs.c.feature_set, jobs.c.version, sa.func.count())
-        .where(jobs.c.state == JobState.FAILED, jobs.c.finished_at >= since)
+        .where(jobs.c.state == JobState.FAILED, jobs.c.finished_at >= since, jobs.c.reads != PURGE)
         .group_by(jobs.c.feature_set, jobs.c.version)
     )
     return {(row[0], int(row[1])): int(row[2]) for row in conn.execute(query)}
@@ -277,6 +293,38 @@ def fail_expired(conn: Connection, job_id: str, now: float) -> None:
         .where(jobs.c.id == job_id)
         .values(state=JobState.FAILED, finished_at=now, lease_expires_at=None, error=LEASE_EXPIRED)
     )
+
+
+def drop_sampled_keys(conn: Connection, key: StreamKey, keys: Iterable[str]) -> int:
+    """Take `keys` out of the online key samples (`result["online_sample"]`) of one feature set
+    version's job records: keys an entity purge deleted on purpose, which the consistency check
+    must not take for lost (and which a record should not keep). Only the records whose result
+    holds one of them (a substring match, then the JSON is read) are rewritten; returns how many."""
+    gone = set(keys)
+    names = sorted(gone)
+    candidates: dict[str, str] = {}
+    for i in range(0, len(names), 50):  # 50 keys a query: a purge of thousands stays a few scans
+        query = sa.select(jobs.c.id, jobs.c.result).where(
+            jobs.c.feature_set == key.feature_set,
+            jobs.c.version == key.version,
+            # as each key appears inside the stored JSON
+            sa.or_(
+                *(jobs.c.result.contains(json.dumps(name), autoescape=True) for name in names[i : i + 50])
+            ),
+        )
+        candidates.update((row.id, row.result) for row in conn.execute(query))
+    changed = 0
+    for job_id, text in sorted(candidates.items()):
+        result = json.loads(text)
+        sample = result.get("online_sample")
+        if not isinstance(sample, list):
+            continue
+        kept = [item for item in sample if str(item[0]) not in gone]
+        if len(kept) != len(sample):
+            result["online_sample"] = kept
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(result=json.dumps(result)))
+            changed += 1
+    return changed
 
 
 def append_errors(conn: Connection, reasons: Mapping[str, str]) -> None:

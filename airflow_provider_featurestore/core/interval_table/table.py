@@ -321,6 +321,25 @@ class IntervalTable:
         records.append_errors(conn, {job_id: lost[job_id] for job_id in touched})
         return patches
 
+    # ---- entity purge (purge.py) -------------------------------------------------------------
+
+    def pending_segments(self, key: StreamKey, store: str) -> list[iv.Segment]:
+        """The Pending segments of one stream, with the job owning each."""
+        return [s for s in self.segments(key, store) if s.status == iv.PENDING]
+
+    def drop_sampled_keys(self, key: StreamKey, keys: Sequence[str]) -> int:
+        """Take purged keys out of the online key samples of one feature set version's job
+        records (`job_records.drop_sampled_keys`); returns how many records changed."""
+        if not keys:
+            return 0
+        with locked(self.engine, key, ["online"]) as conn:
+            return records.drop_sampled_keys(conn, key, keys)
+
+    def add_record(self, record: JobRecord) -> None:
+        """Insert a record of an operation that holds no time (an entity purge), as it ended."""
+        with self.engine.begin() as conn:
+            records.insert(conn, [record])
+
     # ---- job records ------------------------------------------------------------------------
 
     def job(self, job_id: str) -> JobRecord:

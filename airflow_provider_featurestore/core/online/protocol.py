@@ -1,11 +1,12 @@
 """What the rest of the package asks of an online store, whatever keeps the values.
 
 The Spark job writes batches and sets the marker, serving and the CLI read, disable-online
-purges, the consistency check looks for the marker and the sampled keys. Those operations are `OnlineStore`; Redis
-is one implementation (`redis_store.py`), and another backend is one more subclass registered
-in `factory.py`. Every backend shares the layout (`layout.py`: keys, fields, marker) and the
-value text (`codec.py`), so the rules that make the data right hold for all of them: a row
-never replaces a newer one, an expired row is not written, a lookup gives declared types.
+purges a feature set version and `purge` an entity's keys, the consistency check looks for the
+marker and the sampled keys. Those operations are `OnlineStore`; Redis is one implementation
+(`redis_store.py`), and another backend is one more subclass registered in `factory.py`. Every
+backend shares the layout (`layout.py`: keys, fields, marker) and the value text (`codec.py`),
+so the rules that make the data right hold for all of them: a row never replaces a newer one,
+an expired row is not written, a lookup gives declared types.
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ class OnlineStore(ABC):
     @abstractmethod
     def purge(self, layout_or_prefix: OnlineLayout | str) -> int:
         """Delete every key of a feature set version (its marker included); returns the count."""
+
+    @abstractmethod
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete these keys (an entity purge: `purge.py`); returns how many existed. A key of
+        an entity holds everything the layout stores of it (its fields and `_event_time`, the
+        event-time guard), so deleting it leaves nothing of the entity behind."""
 
     def get(
         self,

@@ -269,6 +269,21 @@ class RedisOnlineStore(OnlineStore):
                     deleted += sum(pipe.execute())
         return deleted
 
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """See `OnlineStore.delete_keys`: UNLINK, pipelined, one command per slot (a cluster's
+        pipeline sends each to its node), `keys_per_exists` keys a round trip."""
+        client = self._connect()
+        deleted = 0
+        with self._translated():
+            for start in range(0, len(keys), self.keys_per_exists):
+                pipe = client.pipeline(transaction=False)
+                for group in cluster.group_by_slot(
+                    key.encode() for key in keys[start : start + self.keys_per_exists]
+                ):
+                    pipe.unlink(*group)
+                deleted += sum(pipe.execute())
+        return deleted
+
 
 def _batches(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     batch: list[bytes] = []

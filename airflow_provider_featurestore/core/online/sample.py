@@ -4,8 +4,9 @@ The marker key (`OnlineStore.mark`) tells a store that lost everything; it canno
 lost some keys (a `DEL` by hand, eviction under `maxmemory`). So each chunk's write keeps up to
 `SAMPLE_SIZE` of the keys it wrote, with each key's expiry (event time + `online_ttl`), in its
 job record; the check later asks the store which of them are gone (`OnlineStore.missing_keys`).
-We never delete a key we wrote (a newer row replaces its value, the key stays), so a sampled key
-that is missing before its expiry is a loss.
+We never delete a key we wrote (a newer row replaces its value, the key stays) except in an
+entity purge, which takes the keys it deletes out of the samples first (`purge.py`), so a
+sampled key that is missing before its expiry is a loss.
 
 The choice is deterministic and independent of how Spark split the rows: the `SAMPLE_SIZE` keys
 that sort first by their reversed bytes. Each executor task keeps its own first ones, and the
