@@ -16,21 +16,23 @@ from test_dags import airflow_home, dag_test, day, fraud  # noqa: F401 - fixture
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord
 
-pytest.importorskip("airflow.providers.openlineage")
-
 NAMESPACE = "featurestore-tests"
 TASK = "featurestore_backfill.materialize"
 
 
-def with_lineage(root: Path, env: dict[str, str]) -> tuple[dict[str, str], Path]:
-    """`env` with OpenLineage's file transport writing to a file under `root` (one event a line)."""
+@pytest.fixture
+def lineage(fraud) -> tuple[Path, dict[str, str], Path]:  # type: ignore[no-untyped-def]  # noqa: F811
+    """test_dags's fraud store, its env with OpenLineage's file transport (the provider's
+    `append`: one event a line, never overwritten), and that file."""
+    root, env = fraud
     events = root / "openlineage.jsonl"
     transport = {"type": "file", "log_file_path": str(events), "append": True}
-    return {
+    env = {
         **env,
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
         "AIRFLOW__OPENLINEAGE__NAMESPACE": NAMESPACE,
-    }, events
+    }
+    return root, env, events
 
 
 def task_events(path: Path, job_name: str = TASK) -> list[dict]:
@@ -61,9 +63,8 @@ def expected(root: Path, env: dict[str, str]) -> tuple[tuple[str, str], tuple[st
     )
 
 
-def test_a_backfill_emits_start_and_complete_with_the_source_the_delta_table_and_redis(fraud) -> None:  # type: ignore[no-untyped-def]
-    root, env = fraud
-    env, path = with_lineage(root, env)
+def test_a_backfill_emits_start_and_complete_with_the_source_the_delta_table_and_redis(lineage) -> None:  # type: ignore[no-untyped-def]
+    root, env, path = lineage
     conf = {"feature_set": "transactions", "start": day(6), "end": day(8)}
     run = dag_test(env, "featurestore_backfill", f"run_conf={conf!r}")
     assert run["state"] == "success", run
@@ -94,14 +95,13 @@ def test_a_backfill_emits_start_and_complete_with_the_source_the_delta_table_and
     assert "outputStatistics" not in datasets(start, "outputs")[delta].get("outputFacets", {})
 
 
-def test_a_failing_spark_submit_batch_emits_fail_with_its_datasets_and_passes_the_parent_job(fraud) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_spark_submit_batch_emits_fail_with_its_datasets_and_passes_the_parent_job(lineage) -> None:  # type: ignore[no-untyped-def]
     """On spark-submit the batch's Spark conf carries the task's OpenLineage parent job and run
     (as Airflow's Spark provider passes them). The `spark-submit` here records its arguments and
     runs nothing, so every chunk fails ("spark-submit reported no result"), and so does the task:
     each try emits FAIL with the same datasets, and its START's run id is the parentRunId its
     spark-submit was given."""
-    root, env = fraud
-    env, path = with_lineage(root, env)
+    root, env, path = lineage
     config = root / "featurestore.yaml"
     config.write_text(
         config.read_text().replace(

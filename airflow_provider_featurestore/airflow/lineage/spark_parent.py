@@ -10,7 +10,6 @@ user set in `engine.conf` or `spark_conf` wins (the provider's helper leaves the
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,10 +27,10 @@ def with_parent_job(engine: Engine, context: Any) -> Engine:
 
 def openlineage_enabled() -> bool:
     """The provider is installed and configured (a transport): `is_disabled()` is its own test."""
-    if importlib.util.find_spec("airflow.providers.openlineage") is None:
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:  # not installed
         return False
-    from airflow.providers.openlineage.conf import is_disabled
-
     return not is_disabled()
 
 
