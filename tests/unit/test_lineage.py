@@ -100,3 +100,23 @@ def test_files_and_object_stores_are_named_as_the_openlineage_spec_says(
 )
 def test_a_redis_store_is_named_by_host_port_and_db_never_its_password(url: str, namespace: str) -> None:
     assert redis_dataset(url, "fraud:transactions:v1:") == (namespace, "fraud:transactions:v1")
+
+
+def test_an_online_only_job_over_offline_complete_time_reads_the_delta_table_and_writes_redis_only() -> None:
+    from airflow_provider_featurestore.airflow.lineage.facets import operator_lineage
+    from airflow_provider_featurestore.core.config import load_config
+    from airflow_provider_featurestore.core.interval_table import JobRecord, JobState
+
+    config = load_config(str(ROOT / "examples" / "fraud" / "featurestore.yaml"))
+    job = JobRecord(
+        "j1", "transactions", 1, 0, 86400, ("online",), JobState.SUCCEEDED, reads="offline",
+        rows_written={"online": 40},
+    )  # fmt: skip
+    lineage = operator_lineage(config, "redis://:pw@cache:6380/1", [job], written=[job])
+    delta = str(ROOT / "examples" / "fraud" / "data" / "offline" / "transactions" / "v1")
+    [read] = lineage.inputs
+    assert (read.namespace, read.name) == ("file", delta)
+    assert [f.name for f in read.facets["schema"].fields][:2] == ["accountID", "timestamp"]
+    [written] = lineage.outputs
+    assert (written.namespace, written.name) == ("redis://cache:6380/1", "fraud:transactions:v1")
+    assert written.outputFacets["outputStatistics"].rowCount == 40
