@@ -28,6 +28,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
 from airflow_provider_featurestore.airflow.hooks.featurestore import FeatureStoreHook
+from airflow_provider_featurestore.airflow.lineage.mixin import MaterializeLineage
+from airflow_provider_featurestore.airflow.lineage.spark_parent import with_parent_job
 from airflow_provider_featurestore.core import form_values
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
@@ -156,8 +158,9 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
         return groups
 
 
-class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
-    """Runs its claimed jobs, a batch per engine run, and fails when one of them failed."""
+class FeatureStoreMaterializeOperator(MaterializeLineage, _FeatureStoreOperator):
+    """Runs its claimed jobs, a batch per engine run, and fails when one of them failed.
+    With the OpenLineage provider, reports its source, Delta table and Redis (`MaterializeLineage`)."""
 
     template_fields = ("job_ids",)
 
@@ -170,7 +173,7 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
     def execute(self, context: Any) -> dict[str, int]:
         hook = self.hook()
         store = self._store = hook.store
-        engine = hook.engine()
+        engine = with_parent_job(hook.engine(), context)  # spark-submit: the OpenLineage parent
         ids = airflow_ids(context)
         try:
             self._records = [
