@@ -706,3 +706,65 @@ def test_the_monitor_source_check_marks_time_whose_source_changed(fraud) -> None
     repaired = cli(env, "backfill", "transactions", "--start", day(7), "--end", day(10))
     assert repaired.returncode == 0, repaired.stderr
     assert statuses(root) == {store: [(day(7), day(10), "Complete")] for store in ("offline", "online")}
+
+
+# ---- a scheduled DAG's plan with nothing to do, and its Param force --------------------------
+
+
+def test_a_scheduled_run_over_complete_time_is_skipped_and_force_rematerializes_it(fraud) -> None:  # type: ignore[no-untyped-def]
+    """What a native backfill does over a day already Complete: the plan, and every task after
+    it, ends skipped, saying so in one line; with the Param force the day is materialized again,
+    the Delta rows replaced (not added)."""
+    root, env = fraud
+    config = str(root / "featurestore.yaml")
+    dag_id = "featurestore_materialize__transactions"
+    logical = datetime.fromtimestamp(FIRST_DAY + 7 * DAY, UTC)
+    first = dag_test(env, dag_id, f"logical_date={logical!r}")
+    assert first["state"] == "success", first
+    start, end = (iso(to_epoch(t)) for t in first["interval"])
+    assert len(FeatureStore(config, check_transformations=False).jobs("transactions")) == 1
+
+    again, output = dag_test_with_output(env, dag_id, f"logical_date={logical!r}")
+    assert again["state"] == "success", again
+    states = {task: state for task, _index, state in again["tasks"]}
+    assert states == {
+        "wait_for_source": "success",
+        "plan": "skipped",
+        "materialize": "skipped",
+        "publish": "skipped",
+        "finalize": "skipped",
+    }, again["tasks"]
+    assert (
+        f"transactions v1: nothing to do: [{start}, {end}) is Complete for stores offline, online; "
+        "to recompute, backfill with --reprocess-behavior completed and the Param force=true"
+    ) in output, output[-3000:]
+    assert len(FeatureStore(config, check_transformations=False).jobs("transactions")) == 1
+
+    forced, output = dag_test_with_output(
+        env, dag_id, f"logical_date={logical!r}, run_conf={{'force': True}}"
+    )
+    assert forced["state"] == "success", forced
+    assert "force: Complete time is materialized again too" in output
+    jobs = FeatureStore(config, check_transformations=False).jobs("transactions")
+    assert [(iso(j.start), iso(j.end), j.state) for j in jobs] == [(start, end, "succeeded")] * 2
+    assert jobs[0].rows_written["offline"] == 300
+    assert statuses(root) == {"offline": [(start, end, "Complete")], "online": [(start, end, "Complete")]}
+    assert len(DeltaTable(str(root / "data" / "offline" / "transactions" / "v1")).to_pandas()) == 300
+
+
+def test_a_bad_force_value_fails_the_plan_and_claims_nothing(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    code = f"""
+import runpy
+from airflow.sdk.exceptions import AirflowFailException
+dag = runpy.run_path({str(ROOT / "dags" / "featurestore_dags.py")!r})["featurestore_materialize__transactions"]
+plan = dag.get_task("plan")
+plan.start, plan.end, plan.force = {day(7)!r}, {day(8)!r}, "maybe"
+try:
+    plan.execute({{"ti": None}})
+    result = "ran"
+except AirflowFailException as exc:
+    result = str(exc)
+"""
+    assert in_airflow(env, code) == "bad backfill request: force: 'maybe' is not true or false"
+    assert statuses(root) == {"offline": [], "online": []}
