@@ -768,3 +768,109 @@ except AirflowFailException as exc:
 """
     assert in_airflow(env, code) == "bad backfill request: force: 'maybe' is not true or false"
     assert statuses(root) == {"offline": [], "online": []}
+
+
+# ---- several feature stores in one Airflow ---------------------------------------------------
+
+
+def second_store(root: Path, tmp_path: Path, project: str) -> Path:
+    """A copy of the fraud store (its data included) under another project name."""
+    other = tmp_path / "other"
+    shutil.copytree(root, other, ignore=shutil.ignore_patterns("intervals.db", "offline", "__pycache__"))
+    config = other / "featurestore.yaml"
+    config.write_text(re.sub(r"(?m)^project: .*$", f"project: {project}", config.read_text()))
+    return other
+
+
+def test_two_configs_in_the_variable_build_two_prefixed_sets_of_dags_each_writing_its_own_store(
+    fraud, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    first = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    second = f"s{uuid.uuid4().hex[:10]}"
+    other = second_store(root, tmp_path, second)
+    env = {k: v for k, v in env.items() if k != "FEATURESTORE_CONFIG"}
+    configs = [str(root / "featurestore.yaml"), str(other / "featurestore.yaml")]
+    env["AIRFLOW_VAR_FEATURESTORE_CONFIG"] = json.dumps(configs)
+    parsed = in_airflow(
+        env,
+        f"""
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(ROOT / "dags")!r})
+        result = {{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "dag_ids": sorted(bag.dag_ids),
+                   "config_paths": sorted({{t.config_path for d in bag.dags.values() for t in d.tasks
+                                            if d.dag_id.startswith({second!r}) and hasattr(t, "config_path")}})}}
+    """,
+    )
+    names = (
+        "featurestore_backfill",
+        "featurestore_materialize__accounts",
+        "featurestore_materialize__transactions",
+    )
+    expected = sorted(f"{p}__{n}" for p in (first, second) for n in (*names, "featurestore_monitor"))
+    assert parsed == {"errors": {}, "dag_ids": expected, "config_paths": [configs[1]]}
+
+    for project, start in ((first, 6), (second, 8)):
+        conf = {"feature_set": "transactions", "start": day(start), "end": day(start + 1)}
+        run, output = dag_test_with_output(env, f"{project}__featurestore_backfill", f"run_conf={conf!r}")
+        assert run["state"] == "success", output[-3000:]
+    assert statuses(root)["offline"] == [(day(6), day(7), "Complete")]
+    assert statuses(other)["offline"] == [(day(8), day(9), "Complete")]
+    for store, window in ((root, 6), (other, 8)):
+        offline = DeltaTable(str(store / "data" / "offline" / "transactions" / "v1")).to_pandas()
+        assert len(offline) == 300
+        assert offline["timestamp"].min() >= pd_timestamp(FIRST_DAY + window * DAY)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert list(client.scan_iter(f"{second}:transactions:*", count=1000))
+    finally:
+        for key in client.scan_iter(f"{second}:*", count=1000):
+            client.delete(key)
+        client.close()
+
+
+def pd_timestamp(epoch: int):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.Timestamp(epoch, unit="s", tz="UTC")
+
+
+def test_two_configs_of_one_project_fail_parsing_naming_both_files(fraud, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    other = second_store(root, tmp_path, "unused")
+    config = other / "featurestore.yaml"
+    project = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    config.write_text(re.sub(r"(?m)^project: .*$", f"project: {project}", config.read_text()))
+    env = {k: v for k, v in env.items() if k != "FEATURESTORE_CONFIG"}
+    env["AIRFLOW_VAR_FEATURESTORE_CONFIG"] = json.dumps([str(root / "featurestore.yaml"), str(config)])
+    error = in_airflow(
+        env,
+        f"""
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(ROOT / "dags")!r})
+        result = [str(v).strip().splitlines()[-1] for v in bag.import_errors.values()]
+    """,
+    )
+    assert (
+        len(error) == 1
+        and f"project: {project!r} is also the project of {root / 'featurestore.yaml'}" in error[0]
+    )
+    assert str(config) in error[0] or "other/featurestore.yaml" in error[0], error
+
+
+def test_one_store_per_dag_file_with_prefix_project(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    project = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    code = f"""
+from airflow_provider_featurestore.airflow.dag_factory import build_dags
+result = sorted(build_dags({str(root / "featurestore.yaml")!r}, prefix_project=True))
+"""
+    assert in_airflow(env, code) == sorted(
+        f"{project}__{n}"
+        for n in (
+            "featurestore_backfill",
+            "featurestore_materialize__accounts",
+            "featurestore_materialize__transactions",
+            "featurestore_monitor",
+        )
+    )
