@@ -393,6 +393,15 @@ def test_airflow_backfill_materializes_exactly_its_days_skips_them_again_and_for
     output = airflow_backfill(d, 1, 3)
     assert_quiet(output, "airflow backfill create")
     runs = backfill_runs(d, 1, 3)
+    listed = subprocess.run(
+        [d.airflow.airflow, "dags", "list-runs", SCHEDULED, "--output", "plain"],
+        env=d.airflow.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert all(run_id in listed.stdout for run_id in runs.values()), listed.stdout + listed.stderr
+    assert_quiet(listed.stdout + listed.stderr, "airflow dags list-runs")  # graphviz warned here
     for run_id in runs.values():
         assert task_states(d, run_id)["materialize"] == "success"
     first = [j for j in d.jobs("accounts") if j.airflow and j.airflow["run_id"] in runs.values()]
