@@ -15,7 +15,10 @@ import sys
 
 from airflow_provider_featurestore.core.config import load_config
 from airflow_provider_featurestore.core.materialization.job_model import RESULT_MARKER, BatchSpec, ChunkResult
-from airflow_provider_featurestore.core.materialization.spark_job import materialize_batch
+from airflow_provider_featurestore.core.materialization.spark_job import (
+    materialize_batch,
+    quiet_pandas_warning,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.done and result.error:
             failed.append(result.job_id)
 
+    quiet_pandas_warning()  # also in PYTHONWARNINGS from the submitter; not every launcher sets it
     from pyspark.sql import SparkSession
 
     # engine.conf, spark_conf and the application's name arrive from the submitter; only UTC is

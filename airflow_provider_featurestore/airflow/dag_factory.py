@@ -4,13 +4,18 @@ Parsing reads the YAML files only: no transformation import, no engine, no Redis
 database. Every run is plan → materialize (one mapped task per batch of jobs, at most
 `max_parallel_jobs` at once) → publish (all_done: the asset events of the run's jobs) →
 finalize (all_done: what the run left unfinished becomes Incomplete, and the run fails when any
-job failed).
+job failed). A plan with nothing to do ends skipped, and so do the tasks after it.
+
+Several feature stores in one Airflow (a JSON list of configs in the Variable, or
+`prefix_project=True`): every DAG id below starts with `<project>__`.
 
 - `featurestore_backfill`: no schedule; a trigger form (feature set, version, start, end,
   data statuses and stores as multi-selects, max jobs).
 - `featurestore_materialize__<name>`: one per feature set with a schedule; the data interval is
   the schedule's period (a bare cron string in Airflow 3 gives zero-width intervals), and a run
-  waits, deferred, until its interval's end + `source_delay` before materializing it.
+  waits, deferred, until its interval's end + `source_delay` before materializing it. Its Param
+  `force` (for `airflow backfill create --reprocess-behavior completed --run-conf
+  '{"force": true}'`) materializes Complete time again.
 - `featurestore_monitor`: on `monitor.schedule` (default every 15 minutes), the check tasks
   (the lost-state check of every version), then one task per feature set, named by it, that
   fails when a version and store breaches its freshness SLA.
@@ -24,7 +29,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
-from airflow_provider_featurestore.airflow.dag_ids import BACKFILL_DAG_ID, MONITOR_DAG_ID, SCHEDULED_PREFIX
+from airflow_provider_featurestore.airflow.dag_ids import (
+    backfill_dag_id,
+    check_dag_id_part,
+    dag_id_prefix,
+    monitor_dag_id,
+    scheduled_dag_id,
+)
 from airflow_provider_featurestore.airflow.hooks.connections import AirflowConnections
 from airflow_provider_featurestore.airflow.operators.featurestore import (
     FeatureStoreFinalizeOperator,
@@ -38,7 +49,8 @@ from airflow_provider_featurestore.airflow.operators.monitor import (
     FeatureStoreSourceCheckOperator,
 )
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
-from airflow_provider_featurestore.core.config.location import locate_config
+from airflow_provider_featurestore.core.config.location import locate_configs
+from airflow_provider_featurestore.core.errors import ConfigError
 from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS
 from airflow_provider_featurestore.core.intervals import STATUSES
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES
@@ -56,27 +68,71 @@ PRESETS = {
     "@yearly": "0 0 1 1 *",
 }
 TAGS = ["featurestore"]
+FORCE_PARAM = (
+    "Materialize the run's data interval even where it is Complete already (a native backfill "
+    "with --reprocess-behavior completed and --run-conf '{\"force\": true}'). Off: Complete time "
+    "is skipped."
+)
 
 
 def build_dags(
     config_path: str | None = None,
     *,
+    prefix_project: bool | None = None,
     max_parallel_jobs: int | None = None,
     monitor_default_args: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Every DAG of the feature store by dag_id; its config is `config_path`, else the Airflow
-    Variable featurestore_config, else $FEATURESTORE_CONFIG (see `core/config/location.py`).
-    `monitor_default_args` go to every task of featurestore_monitor: how its alerts reach
-    people (`on_failure_callback`, `email`, `email_on_failure`)."""
-    location = locate_config(config_path, argument="config_path", resolver=AirflowConnections())
-    config = load_config(location.path, check_transformations=False)
+    """Every DAG of every feature store named, by dag_id; the config is `config_path`, else the
+    Airflow Variable featurestore_config, else $FEATURESTORE_CONFIG (see `core/config/location.py`);
+    the Variable or the environment variable may hold a JSON list of configs.
+
+    Several configs named at once: every DAG id takes its store's project as a prefix
+    (`<project>__featurestore_backfill`). One config: the plain ids, unless `prefix_project=True`,
+    which is how several DAG files, each building one store, stay apart (`build_dags(path,
+    prefix_project=True)` in each). `monitor_default_args` go to every task of each
+    featurestore_monitor: how its alerts reach people (`on_failure_callback`, `email`, ...)."""
+    locations = locate_configs(config_path, argument="config_path", resolver=AirflowConnections())
+    configs = [load_config(location.path, check_transformations=False) for location in locations]
+    check_projects(configs)
+    several = len(configs) > 1 if prefix_project is None else prefix_project
     parallel = max_parallel_jobs or int(os.environ.get("FEATURESTORE_MAX_PARALLEL_JOBS", "4"))
+    dags: dict[str, Any] = {}
+    for config in configs:
+        dags.update(
+            store_dags(config, dag_id_prefix(config.project, several), parallel, monitor_default_args)
+        )
+    return dags
+
+
+def check_projects(configs: Sequence[FeatureStoreConfig]) -> None:
+    """ConfigError when a project cannot be part of a DAG id, or two configs share a project
+    (their DAGs, Redis keys and assets would collide): the message names both files."""
+    seen: dict[str, str] = {}
+    for config in configs:
+        check_dag_id_part(config.project, config.config_path)
+        if config.project in seen:
+            raise ConfigError(
+                config.config_path,
+                "project",
+                f"{config.project!r} is also the project of {seen[config.project]}: give each "
+                "feature store in one Airflow a project of its own",
+            )
+        seen[config.project] = config.config_path
+
+
+def store_dags(
+    config: FeatureStoreConfig,
+    prefix: str,
+    parallel: int,
+    monitor_default_args: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The DAGs of one feature store, their ids starting with `prefix`."""
     dags = {
-        BACKFILL_DAG_ID: backfill_dag(config, parallel),
-        MONITOR_DAG_ID: monitor_dag(config, monitor_default_args),
+        backfill_dag_id(prefix): backfill_dag(config, parallel, prefix),
+        monitor_dag_id(prefix): monitor_dag(config, monitor_default_args, prefix),
     }
     for spec in _latest_scheduled(config):
-        dag = scheduled_dag(config, spec, parallel)
+        dag = scheduled_dag(config, spec, parallel, prefix)
         dags[dag.dag_id] = dag
     return dags
 
@@ -102,6 +158,7 @@ def _materialization_tasks(
     specs: list[FeatureSetSpec],
     max_jobs: str | None = None,
     scheduled: bool = False,
+    force: str | None = None,
 ) -> tuple[FeatureStorePlanOperator, MappedOperator, FeatureStoreFinalizeOperator]:
     from airflow.sdk import AssetAlias
 
@@ -124,6 +181,7 @@ def _materialization_tasks(
         stores=stores,
         max_jobs=max_jobs,
         scheduled=scheduled,
+        force=force,
         **common,
     )
     materialize = FeatureStoreMaterializeOperator.partial(
@@ -163,7 +221,7 @@ def _multi_select(default: Sequence[str], options: Sequence[str], title: str, de
     )
 
 
-def backfill_dag(config: FeatureStoreConfig, parallel: int) -> DAG:
+def backfill_dag(config: FeatureStoreConfig, parallel: int, prefix: str = "") -> DAG:
     from airflow.sdk import DAG, Param
 
     names = sorted({spec.name for spec in config.feature_sets})
@@ -199,7 +257,7 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int) -> DAG:
         ),
     }
     with DAG(
-        dag_id=BACKFILL_DAG_ID,
+        dag_id=backfill_dag_id(prefix),
         description=f"Backfill a window of a feature set of the {config.project} feature store",
         schedule=None,
         params=params,
@@ -222,9 +280,9 @@ def backfill_dag(config: FeatureStoreConfig, parallel: int) -> DAG:
     return dag
 
 
-def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: int) -> DAG:
+def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: int, prefix: str = "") -> DAG:
     from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
-    from airflow.sdk import DAG
+    from airflow.sdk import DAG, Param
     from airflow.timetables.interval import CronDataIntervalTimetable
 
     schedule = str(spec.materialization.schedule)
@@ -232,13 +290,14 @@ def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: in
     # No scheduled run covers time before source.start (its plan task clips a window that does).
     start = max(spec.materialization.start or 0, spec.source.start or 0)
     with DAG(
-        dag_id=f"{SCHEDULED_PREFIX}{spec.name}",
+        dag_id=scheduled_dag_id(spec.name, prefix),
         description=f"Materialize each {schedule} data interval of {spec.name} v{spec.version}",
         schedule=timetable,
         start_date=to_datetime(start),
         catchup=False,
         max_active_runs=4,
         render_template_as_native_obj=True,
+        params={"force": Param(False, type="boolean", title="Force", description=FORCE_PARAM)},
         tags=TAGS,
     ) as dag:
         wait = TimeDeltaSensor(
@@ -255,6 +314,7 @@ def scheduled_dag(config: FeatureStoreConfig, spec: FeatureSetSpec, parallel: in
             stores=None,
             specs=[spec],
             scheduled=True,
+            force="{{ params.force }}",
         )
         wait >> plan
     return dag
@@ -274,7 +334,9 @@ def check_tasks(config: FeatureStoreConfig) -> list[BaseOperator]:
     ]
 
 
-def monitor_dag(config: FeatureStoreConfig, default_args: Mapping[str, Any] | None = None) -> DAG:
+def monitor_dag(
+    config: FeatureStoreConfig, default_args: Mapping[str, Any] | None = None, prefix: str = ""
+) -> DAG:
     """`featurestore_monitor`: the check tasks (in the task group `checks`), then per feature set
     a task named by it that fails when a version and store of it is past its freshness SLA."""
     from airflow.sdk import DAG, CronTriggerTimetable, TaskGroup
@@ -282,7 +344,7 @@ def monitor_dag(config: FeatureStoreConfig, default_args: Mapping[str, Any] | No
     schedule = config.monitor.schedule
     names = sorted({spec.name for spec in config.feature_sets})
     with DAG(
-        dag_id=MONITOR_DAG_ID,
+        dag_id=monitor_dag_id(prefix),
         description=f"Lost state and freshness SLAs of the {config.project} feature store ({schedule})",
         schedule=CronTriggerTimetable(PRESETS.get(schedule, schedule), timezone="UTC"),
         start_date=MONITOR_START,

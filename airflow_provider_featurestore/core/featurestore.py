@@ -22,6 +22,7 @@ from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailab
 from airflow_provider_featurestore.core.interval_table import IntervalTable, JobRecord, StreamKey
 from airflow_provider_featurestore.core.materialization.engines import Engine, engine_for
 from airflow_provider_featurestore.core.materialization.runner import Log, log_to_stderr, run_batches
+from airflow_provider_featurestore.core.materialization.spark_job.session_conf import quiet_pandas_warning
 from airflow_provider_featurestore.core.online import (
     OnlineLayout,
     OnlineStore,
@@ -101,6 +102,9 @@ class FeatureStore:
         resolver: ConnectionResolver | None = None,
     ) -> None:
         """`resolver` turns the config's Airflow conn_ids into URLs (default: the installed one)."""
+        # Before the specs' transformations (user code) first import pyspark: a filter set at
+        # import time does not last under Airflow, whose DAG parse restores the filters after.
+        quiet_pandas_warning()
         if isinstance(config, FeatureStoreConfig):
             self.config = config
         else:

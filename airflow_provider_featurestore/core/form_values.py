@@ -27,3 +27,14 @@ def version(value: object) -> int | None:
 def max_jobs(value: object) -> int:
     """The most jobs a backfill may plan; empty: the CLI's default (the claim refuses more)."""
     return DEFAULT_MAX_JOBS if value in EMPTY else _positive_int("max_jobs", value)
+
+
+def flag(name: str, value: object) -> bool:
+    """A boolean Param (`force`): a bool, or its JSON/text spelling from a run conf; empty: False."""
+    if value in EMPTY or value is False:
+        return False
+    if value is True or str(value).strip().lower() in ("true", "1", "yes"):
+        return True
+    if str(value).strip().lower() in ("false", "0", "no"):
+        return False
+    raise BadInput(f"{name}: {value!r} is not true or false")

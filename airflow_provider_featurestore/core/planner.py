@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from airflow_provider_featurestore.core.intervals import PENDING, STATUSES, Interval, clip
+from airflow_provider_featurestore.core.intervals import COMPLETE, PENDING, STATUSES, Interval, clip
 
 DEFAULT_STATUSES = ("None", "Incomplete")
+# A forced backfill (the scheduled DAGs' Param `force`): Complete time is recomputed too.
+FORCE_STATUSES = (*DEFAULT_STATUSES, COMPLETE)
 
 
 @dataclass(frozen=True)

@@ -706,3 +706,175 @@ def test_the_monitor_source_check_marks_time_whose_source_changed(fraud) -> None
     repaired = cli(env, "backfill", "transactions", "--start", day(7), "--end", day(10))
     assert repaired.returncode == 0, repaired.stderr
     assert statuses(root) == {store: [(day(7), day(10), "Complete")] for store in ("offline", "online")}
+
+
+# ---- a scheduled DAG's plan with nothing to do, and its Param force --------------------------
+
+
+def test_a_scheduled_run_over_complete_time_is_skipped_and_force_rematerializes_it(fraud) -> None:  # type: ignore[no-untyped-def]
+    """What a native backfill does over a day already Complete: the plan, and every task after
+    it, ends skipped, saying so in one line; with the Param force the day is materialized again,
+    the Delta rows replaced (not added)."""
+    root, env = fraud
+    config = str(root / "featurestore.yaml")
+    dag_id = "featurestore_materialize__transactions"
+    logical = datetime.fromtimestamp(FIRST_DAY + 7 * DAY, UTC)
+    first = dag_test(env, dag_id, f"logical_date={logical!r}")
+    assert first["state"] == "success", first
+    start, end = (iso(to_epoch(t)) for t in first["interval"])
+    assert len(FeatureStore(config, check_transformations=False).jobs("transactions")) == 1
+
+    again, output = dag_test_with_output(env, dag_id, f"logical_date={logical!r}")
+    assert again["state"] == "success", again
+    states = {task: state for task, _index, state in again["tasks"]}
+    assert states == {
+        "wait_for_source": "success",
+        "plan": "skipped",
+        "materialize": "skipped",
+        "publish": "skipped",
+        "finalize": "skipped",
+    }, again["tasks"]
+    assert (
+        f"transactions v1: nothing to do: [{start}, {end}) is Complete for stores offline, online; "
+        "to recompute, backfill with --reprocess-behavior completed and the Param force=true"
+    ) in output, output[-3000:]
+    assert len(FeatureStore(config, check_transformations=False).jobs("transactions")) == 1
+
+    forced, output = dag_test_with_output(
+        env, dag_id, f"logical_date={logical!r}, run_conf={{'force': True}}"
+    )
+    assert forced["state"] == "success", forced
+    assert "force: Complete time is materialized again too" in output
+    # The task logs carry our progress lines, and none of the warnings no user can act on.
+    assert "transactions v1: 1 job(s) claimed for" in output and "[1/1] transactions v1" in output
+    noise = ("does not yet fully support pandas", "partition_filters", "Variable.get from", "graphviz")
+    assert not [n for n in noise if n in output], output[-3000:]
+    jobs = FeatureStore(config, check_transformations=False).jobs("transactions")
+    assert [(iso(j.start), iso(j.end), j.state) for j in jobs] == [(start, end, "succeeded")] * 2
+    assert jobs[0].rows_written["offline"] == 300
+    assert statuses(root) == {"offline": [(start, end, "Complete")], "online": [(start, end, "Complete")]}
+    assert len(DeltaTable(str(root / "data" / "offline" / "transactions" / "v1")).to_pandas()) == 300
+
+
+def test_a_bad_force_value_fails_the_plan_and_claims_nothing(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    code = f"""
+import runpy
+from airflow.sdk.exceptions import AirflowFailException
+dag = runpy.run_path({str(ROOT / "dags" / "featurestore_dags.py")!r})["featurestore_materialize__transactions"]
+plan = dag.get_task("plan")
+plan.start, plan.end, plan.force = {day(7)!r}, {day(8)!r}, "maybe"
+try:
+    plan.execute({{"ti": None}})
+    result = "ran"
+except AirflowFailException as exc:
+    result = str(exc)
+"""
+    assert in_airflow(env, code) == "bad backfill request: force: 'maybe' is not true or false"
+    assert statuses(root) == {"offline": [], "online": []}
+
+
+# ---- several feature stores in one Airflow ---------------------------------------------------
+
+
+def second_store(root: Path, tmp_path: Path, project: str) -> Path:
+    """A copy of the fraud store (its data included) under another project name."""
+    other = tmp_path / "other"
+    shutil.copytree(root, other, ignore=shutil.ignore_patterns("intervals.db", "offline", "__pycache__"))
+    config = other / "featurestore.yaml"
+    config.write_text(re.sub(r"(?m)^project: .*$", f"project: {project}", config.read_text()))
+    return other
+
+
+def test_two_configs_in_the_variable_build_two_prefixed_sets_of_dags_each_writing_its_own_store(
+    fraud, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    first = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    second = f"s{uuid.uuid4().hex[:10]}"
+    other = second_store(root, tmp_path, second)
+    env = {k: v for k, v in env.items() if k != "FEATURESTORE_CONFIG"}
+    configs = [str(root / "featurestore.yaml"), str(other / "featurestore.yaml")]
+    env["AIRFLOW_VAR_FEATURESTORE_CONFIG"] = json.dumps(configs)
+    parsed = in_airflow(
+        env,
+        f"""
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(ROOT / "dags")!r})
+        result = {{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "dag_ids": sorted(bag.dag_ids),
+                   "config_paths": sorted({{t.config_path for d in bag.dags.values() for t in d.tasks
+                                            if d.dag_id.startswith({second!r}) and hasattr(t, "config_path")}})}}
+    """,
+    )
+    names = (
+        "featurestore_backfill",
+        "featurestore_materialize__accounts",
+        "featurestore_materialize__transactions",
+    )
+    expected = sorted(f"{p}__{n}" for p in (first, second) for n in (*names, "featurestore_monitor"))
+    assert parsed == {"errors": {}, "dag_ids": expected, "config_paths": [configs[1]]}
+
+    for project, start in ((first, 6), (second, 8)):
+        conf = {"feature_set": "transactions", "start": day(start), "end": day(start + 1)}
+        run, output = dag_test_with_output(env, f"{project}__featurestore_backfill", f"run_conf={conf!r}")
+        assert run["state"] == "success", output[-3000:]
+    assert statuses(root)["offline"] == [(day(6), day(7), "Complete")]
+    assert statuses(other)["offline"] == [(day(8), day(9), "Complete")]
+    for store, window in ((root, 6), (other, 8)):
+        offline = DeltaTable(str(store / "data" / "offline" / "transactions" / "v1")).to_pandas()
+        assert len(offline) == 300
+        assert offline["timestamp"].min() >= pd_timestamp(FIRST_DAY + window * DAY)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert list(client.scan_iter(f"{second}:transactions:*", count=1000))
+    finally:
+        for key in client.scan_iter(f"{second}:*", count=1000):
+            client.delete(key)
+        client.close()
+
+
+def pd_timestamp(epoch: int):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.Timestamp(epoch, unit="s", tz="UTC")
+
+
+def test_two_configs_of_one_project_fail_parsing_naming_both_files(fraud, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    other = second_store(root, tmp_path, "unused")
+    config = other / "featurestore.yaml"
+    project = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    config.write_text(re.sub(r"(?m)^project: .*$", f"project: {project}", config.read_text()))
+    env = {k: v for k, v in env.items() if k != "FEATURESTORE_CONFIG"}
+    env["AIRFLOW_VAR_FEATURESTORE_CONFIG"] = json.dumps([str(root / "featurestore.yaml"), str(config)])
+    error = in_airflow(
+        env,
+        f"""
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(ROOT / "dags")!r})
+        result = [str(v).strip().splitlines()[-1] for v in bag.import_errors.values()]
+    """,
+    )
+    assert (
+        len(error) == 1
+        and f"project: {project!r} is also the project of {root / 'featurestore.yaml'}" in error[0]
+    )
+    assert str(config) in error[0] or "other/featurestore.yaml" in error[0], error
+
+
+def test_one_store_per_dag_file_with_prefix_project(fraud) -> None:  # type: ignore[no-untyped-def]
+    root, env = fraud
+    project = FeatureStore(str(root / "featurestore.yaml"), check_transformations=False).config.project
+    code = f"""
+from airflow_provider_featurestore.airflow.dag_factory import build_dags
+result = sorted(build_dags({str(root / "featurestore.yaml")!r}, prefix_project=True))
+"""
+    assert in_airflow(env, code) == sorted(
+        f"{project}__{n}"
+        for n in (
+            "featurestore_backfill",
+            "featurestore_materialize__accounts",
+            "featurestore_materialize__transactions",
+            "featurestore_monitor",
+        )
+    )

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -328,3 +330,167 @@ def test_two_concurrent_backfills_over_overlapping_windows_run_every_second_once
     assert len(landed) == len(source_rows(d.root, day(5), day(9))) == 1200
     assert not landed[["accountID", "timestamp"]].duplicated().any()
     assert_online_latest(d, "transactions")
+
+
+# ---- Airflow's own backfill on a scheduled DAG (the `accounts` feature set: 40 rows a day) ------
+
+SCHEDULED = "featurestore_materialize__accounts"
+NOISE = (  # warnings a task log or a CLI call must not carry: none is the user's to fix
+    "does not yet fully support pandas",
+    "partition_filters",
+    "Variable.get from `airflow.models`",
+    "graphviz",
+)
+
+
+def airflow_backfill(d: Deployment, first: int, last: int, *args: str) -> str:
+    """`airflow backfill create` on the scheduled DAG for the data intervals starting on the
+    days `first`..`last` (logical dates, both inclusive), as a user types it on an Airflow host;
+    the command's output (stdout and stderr)."""
+    dates = [datetime.fromtimestamp(day(n), UTC).isoformat() for n in (first, last)]
+    argv = [d.airflow.airflow, "backfill", "create", "--dag-id", SCHEDULED]
+    argv += ["--from-date", dates[0], "--to-date", dates[1], *args]
+    done = subprocess.run(argv, env=d.airflow.env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def backfill_runs(d: Deployment, first: int, last: int, *, completed: bool = True) -> dict[int, str]:
+    """The run id per logical day `first`..`last` of the scheduled DAG (`airflow backfill create`
+    made them before it returned); with `completed`, once the backfill is complete (the scheduler
+    marks it every 30 s once its runs ended; the next backfill of the DAG waits for that)."""
+
+    def done() -> list | None:
+        found = d.airflow.api("GET", "/backfills", params={"dag_id": SCHEDULED, "limit": 100})["backfills"]
+        return found if found and all(b["completed_at"] for b in found) else None
+
+    if completed:
+        d.airflow.wait(done, 300, f"a backfill of {SCHEDULED} never completed", every=2)
+    runs = d.airflow.api("GET", f"/dags/{SCHEDULED}/dagRuns", params={"limit": 100})["dag_runs"]
+    by_day = {to_epoch(r["logical_date"]): r["dag_run_id"] for r in runs if r["run_type"] == "backfill"}
+    return {n: by_day[day(n)] for n in range(first, last + 1)}
+
+
+def task_states(d: Deployment, run_id: str) -> dict[str, str]:
+    run = d.airflow.wait_for_run(SCHEDULED, run_id)
+    assert run["state"] == "success", f"run {run_id}\n{d.airflow.task_log(SCHEDULED, run_id)}"
+    return {t["task_id"]: t["state"] for t in run["task_instances"]}
+
+
+def accounts_offline(d: Deployment, first: int, last: int) -> pd.DataFrame:
+    frame = offline_rows(d.root, "accounts", day(first), day(last + 1))
+    return frame.sort_values(["accountID", "timestamp"]).reset_index(drop=True)
+
+
+def assert_quiet(text: str, where: str) -> None:
+    found = [noise for noise in NOISE if noise in text]
+    assert not found, f"{where} carries {found}:\n{text[-3000:]}"
+
+
+def test_airflow_backfill_materializes_exactly_its_days_skips_them_again_and_force_redoes_them(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    d.airflow.unpause(SCHEDULED)
+    output = airflow_backfill(d, 1, 3)
+    assert_quiet(output, "airflow backfill create")
+    runs = backfill_runs(d, 1, 3)
+    listed = subprocess.run(
+        [d.airflow.airflow, "dags", "list-runs", SCHEDULED, "--output", "plain"],
+        env=d.airflow.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert all(run_id in listed.stdout for run_id in runs.values()), listed.stdout + listed.stderr
+    assert_quiet(listed.stdout + listed.stderr, "airflow dags list-runs")  # graphviz warned here
+    for run_id in runs.values():
+        assert task_states(d, run_id)["materialize"] == "success"
+    first = [j for j in d.jobs("accounts") if j.airflow and j.airflow["run_id"] in runs.values()]
+    assert sorted((j.start, j.end, j.state) for j in first) == [
+        (day(n), day(n + 1), "succeeded") for n in (1, 2, 3)
+    ]
+    assert all(j.rows_written["offline"] == 40 for j in first), [j.to_json() for j in first]
+    landed = accounts_offline(d, 1, 3)
+    assert len(landed) == 120 and not landed[["accountID", "timestamp"]].duplicated().any()
+    for n, run_id in runs.items():  # our progress lines, and no warning, in a real task log
+        logs = d.airflow.task_log(SCHEDULED, run_id, lines=400)
+        assert f"1 job(s) claimed for [{iso(day(n))}, {iso(day(n + 1))})" in logs, logs
+        assert "[1/1] accounts v1" in logs, logs
+        assert_quiet(logs, f"the task logs of {run_id}")
+
+    # Rerun: the same runs, cleared and queued again under their old run ids; Complete time is
+    # skipped, and the run shows it.
+    airflow_backfill(d, 1, 3, "--reprocess-behavior", "completed")
+    assert backfill_runs(d, 1, 3) == runs
+    for n, run_id in runs.items():
+        states = task_states(d, run_id)
+        assert {states[t] for t in ("plan", "materialize", "publish", "finalize")} == {"skipped"}, states
+        assert (
+            f"nothing to do: [{iso(day(n))}, {iso(day(n + 1))}) is Complete for stores offline, online; "
+            "to recompute, backfill with --reprocess-behavior completed and the Param force=true"
+        ) in d.airflow.task_log(SCHEDULED, run_id, lines=400)
+    assert {j.id for j in d.jobs("accounts") if j.airflow and j.airflow["run_id"] in runs.values()} == {
+        j.id for j in first
+    }, "a rerun without force wrote a job record"
+
+    # With force the same days are materialized again: 3 new jobs, the rows replaced, not added.
+    airflow_backfill(d, 1, 3, "--reprocess-behavior", "completed", "--dag-run-conf", '{"force": true}')
+    assert backfill_runs(d, 1, 3) == runs
+    for run_id in runs.values():
+        assert task_states(d, run_id)["finalize"] == "success"
+    mine = [j for j in d.jobs("accounts") if j.airflow and j.airflow["run_id"] in runs.values()]
+    forced = [j for j in mine if j.id not in {r.id for r in first}]
+    assert sorted((j.start, j.end, j.state) for j in forced) == [
+        (day(n), day(n + 1), "succeeded") for n in (1, 2, 3)
+    ], [j.to_json() for j in mine]
+    assert all(j.airflow and j.airflow["clear_number"] == 2 for j in forced)
+    again = accounts_offline(d, 1, 3)
+    assert len(again) == 120
+    pd.testing.assert_frame_equal(again, landed)
+    # The publish task of the forced attempt emitted the events of its own jobs only.
+    for run_id in runs.values():
+        found = d.airflow.api(
+            "GET",
+            "/assets/events",
+            params={"source_dag_id": SCHEDULED, "source_run_id": run_id, "limit": 100},
+        )["asset_events"]
+        assert sorted(e["extra"]["job_id"] for e in found) == sorted(
+            j.id for j in mine if j.airflow["run_id"] == run_id for _store in ("offline", "online")
+        )
+
+
+def test_airflow_backfill_and_the_form_dag_over_overlapping_days_materialize_each_day_once(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    d.airflow.unpause(SCHEDULED)
+    form = d.airflow.trigger(DAG_ID, {"feature_set": "accounts", "start": iso(day(6)), "end": iso(day(9))})
+    airflow_backfill(d, 5, 7)  # the data intervals of days 5, 6 and 7
+    runs = backfill_runs(d, 5, 7, completed=False)
+    assert d.airflow.wait_for_run(DAG_ID, form)["state"] == "success", d.explain(form)
+    for run_id in runs.values():
+        task_states(d, run_id)  # each succeeds, its plan claiming what the form run did not hold
+    jobs = [j for j in d.jobs("accounts") if j.airflow and j.airflow["run_id"] in {form, *runs.values()}]
+    assert all(j.state == "succeeded" for j in jobs), [j.to_json() for j in jobs]
+    per_day = {n: [j for j in jobs if (j.start, j.end) == (day(n), day(n + 1))] for n in range(5, 9)}
+    assert {n: len(found) for n, found in per_day.items()} == {5: 1, 6: 1, 7: 1, 8: 1}, per_day
+    assert per_day[5][0].airflow["run_id"] == runs[5] and per_day[8][0].airflow["run_id"] == form
+    landed = accounts_offline(d, 5, 8)
+    assert len(landed) == 160 and not landed[["accountID", "timestamp"]].duplicated().any()
+
+
+def test_the_featurestore_cli_on_an_airflow_host_prints_progress_and_no_warning(
+    deployment: Deployment,
+) -> None:
+    """The CLI finds the config through the Variable in the metadata database, as on a host of
+    the deployment, and prints its progress lines and nothing else on stderr."""
+    d = deployment
+    argv = [str(Path(sys.executable).with_name("featurestore")), "backfill", "accounts"]
+    argv += ["--start", iso(day(0)), "--end", iso(day(1))]
+    done = subprocess.run(
+        argv, env=d.airflow.env, cwd=d.airflow.home, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[1/1] accounts v1" in done.stderr and "1 succeeded" in done.stderr, done.stderr
+    assert_quiet(done.stderr, "featurestore backfill")

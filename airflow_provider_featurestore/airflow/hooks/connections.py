@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -116,18 +117,26 @@ class AirflowConnections:
         return submit
 
     def variable(self, name: str) -> str | None:
-        """The Variable as the Task SDK reads it (tasks, the DAG processor: through the supervisor),
-        else from the metadata database where this process has it (the API server serving the
-        status page, the CLI on an Airflow host): the SDK sees only environment and secrets
-        backends there."""
+        """The Variable as the Task SDK reads it, else from the metadata database where this
+        process has it.
+
+        - In an execution context (a task, the DAG processor, the triggerer: the Task SDK talks
+          to a supervisor), the SDK's answer is final: it asks the API server, which reads the
+          metadata database, and `airflow.models`' Variable would only warn that it is
+          deprecated before asking the SDK again.
+        - Elsewhere (the API server serving the status page, the `featurestore` CLI on an
+          Airflow host) the SDK sees only environment variables and secrets backends, so a
+          Variable set in the UI or with `airflow variables set` is read from the database
+          here, through `airflow.models` (no deprecation there: it is the server side's API).
+        """
         from airflow.sdk import Variable
 
         try:
             value = Variable.get(name, default=None)
         except Exception:  # noqa: BLE001 - no Variable access through the SDK in this context
             value = None
-        if value is not None:
-            return str(value)
+        if value is not None or _in_execution_context():
+            return None if value is None else str(value)
         try:
             from airflow.models.variable import Variable as StoredVariable
 
@@ -136,6 +145,13 @@ class AirflowConnections:
         except Exception:  # noqa: BLE001 - no metadata database here (or not allowed from a task)
             return None
         return None if stored is None else str(stored)
+
+
+def _in_execution_context() -> bool:
+    """Whether the Task SDK talks to a supervisor here (a task, a DAG parse, a trigger): the
+    test Airflow itself makes before `airflow.models`' Variable defers to the SDK."""
+    runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return getattr(runner, "SUPERVISOR_COMMS", None) is not None
 
 
 @contextlib.contextmanager

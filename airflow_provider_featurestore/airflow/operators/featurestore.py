@@ -24,18 +24,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_featurestore.airflow.assets import ALIAS, feature_asset
+from airflow_provider_featurestore.airflow.dag_ids import backfill_dag_id, prefix_of
 from airflow_provider_featurestore.airflow.hooks.featurestore import FeatureStoreHook
 from airflow_provider_featurestore.airflow.lineage.mixin import MaterializeLineage
 from airflow_provider_featurestore.airflow.lineage.spark_parent import with_parent_job
+from airflow_provider_featurestore.airflow.operators.nothing_to_do import NOTHING_TO_DO_KEY, nothing_to_do
 from airflow_provider_featurestore.core import form_values
 from airflow_provider_featurestore.core.errors import BadInput
-from airflow_provider_featurestore.core.featurestore import FeatureStore
+from airflow_provider_featurestore.core.featurestore import BackfillRequest, FeatureStore
 from airflow_provider_featurestore.core.interval_table import LIVE_JOB_STATES, JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.materialization.job_model import batches
 from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
+from airflow_provider_featurestore.core.planner import FORCE_STATUSES
 from airflow_provider_featurestore.core.rerun import jobs_to_run
 from airflow_provider_featurestore.core.timeutil import iso
 
@@ -46,7 +49,9 @@ DEFAULT_MAX_MAP_LENGTH = 1024
 
 
 def airflow_ids(context: Any) -> dict[str, object]:
-    """The ids a job record keeps of the Airflow task that ran it."""
+    """The ids a job record keeps of the Airflow task that ran it. `clear_number` tells the
+    attempts of one run apart: a cleared run (`--reprocess-behavior completed` clears and
+    re-queues it under its old run id) runs again with the next number."""
     ti = context["ti"]
     return {
         "dag_id": ti.dag_id,
@@ -54,7 +59,19 @@ def airflow_ids(context: Any) -> dict[str, object]:
         "task_id": ti.task_id,
         "map_index": ti.map_index,
         "try_number": ti.try_number,
+        "clear_number": clear_number(context),
     }
+
+
+def clear_number(context: Any) -> int:
+    """How often the task's DAG run was cleared (0 for its first attempt)."""
+    return int(getattr(context.get("dag_run"), "clear_number", 0) or 0)
+
+
+def of_this_attempt(record: JobRecord, run_id: str, attempt: int) -> bool:
+    """Whether a job ran in this attempt of this run (not in one before the run was cleared)."""
+    ids = record.airflow or {}
+    return ids.get("run_id") == run_id and int(ids.get("clear_number") or 0) == attempt  # type: ignore[call-overload]
 
 
 def task_groups(jobs: Sequence[JobRecord], max_batch_window: int, max_tasks: int) -> list[list[str]]:
@@ -95,10 +112,12 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
     or store that is not allowed, a plan of more than `max_jobs` jobs) fails the task at once,
     without retries, claiming nothing. `scheduled` (a scheduled DAG's plan): the window is cut
     to the spec's `source.start`, and the claim also runs the source check (time whose source
-    changed turns Incomplete, for the next run or a default backfill to redo).
+    changed turns Incomplete, for the next run or a default backfill to redo). `force`: Complete
+    time is claimed too (`FORCE_STATUSES`), so a rerun recomputes it. A plan that claims nothing
+    ends skipped (and so does the run's materialization), its log saying what the window holds.
     """
 
-    template_fields = ("feature_set", "version", "start", "end", "statuses", "stores", "max_jobs")
+    template_fields = ("feature_set", "version", "start", "end", "statuses", "stores", "max_jobs", "force")
 
     def __init__(
         self,
@@ -111,12 +130,13 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
         stores: Any = None,
         max_jobs: Any = None,
         scheduled: bool = False,
+        force: Any = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.feature_set, self.start, self.end = feature_set, start, end
         self.version, self.statuses, self.stores = version, statuses, stores
-        self.max_jobs, self.scheduled = max_jobs, scheduled
+        self.max_jobs, self.scheduled, self.force = max_jobs, scheduled, force
 
     def execute(self, context: Any) -> list[list[str]]:
         hook = self.hook()
@@ -127,35 +147,47 @@ class FeatureStorePlanOperator(_FeatureStoreOperator):
                 self.start,
                 self.end,
                 version=form_values.version(self.version),
-                statuses=self.statuses or None,
+                statuses=self._statuses(),
                 stores=self.stores or None,
                 prefix="",
                 clip_to_source_start=self.scheduled,
             )
-            # The claim checks the stores first (lost Complete time turns Incomplete; logged);
-            # a scheduled plan also checks its source for late or changed files.
-            jobs = (
-                store.claim(
-                    request,
-                    airflow=airflow_ids(context),
-                    max_jobs=form_values.max_jobs(self.max_jobs),
-                    log=self.log.warning,
-                    sources=self.scheduled,
-                )
-                if request.start < request.end
-                else []  # a scheduled window wholly before source.start
-            )
+            jobs = self._claim(store, request, context)
+            idle = "" if jobs else nothing_to_do(store, request, scheduled=self.scheduled)
         except (BadInput, ValueError) as exc:
             raise AirflowFailException(f"bad backfill request: {exc}") from None
         finally:
             hook.close()
+        if idle:
+            self.log.info("%s", idle)
+            context["ti"].xcom_push(key=NOTHING_TO_DO_KEY, value=idle)  # publish, finalize: skip too
+            raise AirflowSkipException(idle)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
         self.log.info("%s v%s: %d job(s) claimed for %s", spec.name, spec.version, len(jobs), window)
         groups = task_groups(jobs, spec.materialization.max_batch_window, max_map_length())
-        if groups:
-            self.log.info("%d task(s) of up to %d job(s)", len(groups), max(len(g) for g in groups))
+        self.log.info("%d task(s) of up to %d job(s)", len(groups), max(len(g) for g in groups))
         return groups
+
+    def _statuses(self) -> Any:
+        """The statuses to claim: all but Pending when forced, else the ones asked (None: default)."""
+        if form_values.flag("force", self.force):
+            self.log.info("force: Complete time is materialized again too")
+            return FORCE_STATUSES
+        return self.statuses or None
+
+    def _claim(self, store: FeatureStore, request: BackfillRequest, context: Any) -> list[JobRecord]:
+        """The claim checks the stores first (lost Complete time turns Incomplete; logged); a
+        scheduled plan also checks its source for late or changed files."""
+        if request.start >= request.end:
+            return []  # a scheduled window wholly before source.start
+        return store.claim(
+            request,
+            airflow=airflow_ids(context),
+            max_jobs=form_values.max_jobs(self.max_jobs),
+            log=self.log.warning,
+            sources=self.scheduled,
+        )
 
 
 class FeatureStoreMaterializeOperator(MaterializeLineage, _FeatureStoreOperator):
@@ -216,27 +248,35 @@ class _RunEndOperator(_FeatureStoreOperator):
     def run_jobs(
         self, context: Any, *, finish_unfinished_first: bool = False
     ) -> tuple[FeatureStore, list[JobRecord], int]:
-        """The feature store, this run's job records, and how many were left unfinished (turned
+        """The feature store, the job records of this attempt of this run (not those of an
+        attempt before the run was cleared), and how many were left unfinished (turned
         Incomplete first when asked)."""
-        run_id = context["ti"].run_id
+        run_id, attempt = context["ti"].run_id, clear_number(context)
         hook = self.hook()
         try:
             store = hook.store
             spec = store.spec(self.feature_set, form_values.version(self.version))
             key = StreamKey(spec.name, spec.version)
             unfinished = finish_unfinished(store.table, key, run_id) if finish_unfinished_first else 0
-            mine = [r for r in store.table.jobs(key) if (r.airflow or {}).get("run_id") == run_id]
+            mine = [r for r in store.table.jobs(key) if of_this_attempt(r, run_id, attempt)]
         finally:
             hook.close()
         return store, mine, unfinished
+
+    def planned(self, context: Any) -> bool:
+        """Whether the plan claimed jobs (False: it failed); skips this task when the plan
+        skipped (nothing to do), so the whole run shows it."""
+        ti = context["ti"]
+        if idle := ti.xcom_pull(task_ids="plan", key=NOTHING_TO_DO_KEY):
+            raise AirflowSkipException(f"the plan had nothing to do: {idle}")
+        return ti.xcom_pull(task_ids="plan") is not None
 
 
 class FeatureStoreFinalizeOperator(_RunEndOperator):
     """Runs whatever happened upstream (all_done): this run's unfinished jobs become Incomplete."""
 
     def execute(self, context: Any) -> int:
-        ti = context["ti"]
-        if ti.xcom_pull(task_ids="plan") is None:
+        if not self.planned(context):
             raise AirflowFailException("the plan failed (see its log): nothing was claimed")
         _store, mine, unfinished = self.run_jobs(context, finish_unfinished_first=True)
         failed = [r for r in mine if r.state == JobState.FAILED]
@@ -250,7 +290,8 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
         if failed:
             raise AirflowFailException(
                 f"{len(failed)} of {len(mine)} job(s) failed; their time is Incomplete: "
-                "trigger featurestore_backfill with data_status Incomplete to repair it"
+                f"trigger {backfill_dag_id(prefix_of(context['ti'].dag_id))} with data_status "
+                "Incomplete to repair it"
             )
         return len(mine)
 
@@ -260,8 +301,7 @@ class FeatureStorePublishOperator(_RunEndOperator):
     succeeded in a run that also had failures are published too)."""
 
     def execute(self, context: Any) -> int:
-        ti = context["ti"]
-        if ti.xcom_pull(task_ids="plan") is None:
+        if not self.planned(context):
             self.log.info("the plan failed: nothing to publish")
             return 0
         store, mine, _unfinished = self.run_jobs(context)

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,9 +54,6 @@ DELTA_SPARK_DEFAULT_CONF = {
     "spark.databricks.delta.snapshotPartitions": "4",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
-# pyspark 4.2 warns on every import that it does not fully support pandas 3; the job uses no
-# pandas conversion, so the warning is noise in every user's log.
-warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
 class Engine(Protocol):
@@ -103,6 +99,7 @@ class _Sail:
     def session(cls) -> SparkSession:
         with cls.lock:
             if cls.spark is None:
+                spark_job.quiet_pandas_warning()
                 os.environ.setdefault("RUST_LOG", "error")  # Sail's own logs: errors only
                 # Where localCheckpoint() keeps its snapshots (a chunk with quality checks):
                 # private to this process, emptied after every batch and removed at exit.
@@ -185,6 +182,7 @@ class SparkConnectEngine(_SessionEngine):
 
     def session(self) -> SparkSession:
         if self._spark is None:
+            spark_job.quiet_pandas_warning()
             from pyspark.sql import SparkSession
 
             self._spark = SparkSession.builder.remote(self.remote).config(map=UTC_CONF).create()
@@ -362,6 +360,7 @@ def submit_environment(binary: str, master: str) -> dict[str, str]:
     leaves pyspark's connect-mode variables set; a driver that inherits them tries to connect
     instead of starting its own SparkContext, and fails within seconds."""
     env = {k: v for k, v in os.environ.items() if k not in CONNECT_MODE_VARIABLES}
+    env["PYTHONWARNINGS"] = spark_job.quiet_pandas_warning_option(env.get("PYTHONWARNINGS"))
     if "SPARK_HOME" not in env and binary == str(Path(sys.executable).with_name("spark-submit")):
         env["SPARK_HOME"] = pip_spark_home()  # pip's spark-submit looks for it with `python` on PATH
     if master.startswith("local"):  # executors share this machine: use this Python

@@ -7,6 +7,15 @@ from airflow_provider_featurestore.core.materialization.spark_job.offline_read i
 from airflow_provider_featurestore.core.materialization.spark_job.session_conf import (
     ENGINE_CONF,
     LATEST_METHOD_CONF,
+    quiet_pandas_warning,
+    quiet_pandas_warning_option,
 )
 
-__all__ = ["ENGINE_CONF", "LATEST_METHOD_CONF", "materialize_batch", "read_offline_table"]
+__all__ = [
+    "ENGINE_CONF",
+    "LATEST_METHOD_CONF",
+    "materialize_batch",
+    "quiet_pandas_warning",
+    "quiet_pandas_warning_option",
+    "read_offline_table",
+]

@@ -63,4 +63,4 @@ def _sail_files(spark: SparkSession, table_path: str, partition_filters: list | 
         return []
     from deltalake import DeltaTable
 
-    return list(DeltaTable(table_path).file_uris(partition_filters))
+    return list(DeltaTable(table_path).file_uris(file_pruning_predicate=partition_filters))
