@@ -49,13 +49,14 @@ class BackfillRequest:
     def key(self) -> StreamKey:
         return StreamKey(self.spec.name, self.spec.version)
 
-    def nothing_to_do(self) -> str:
-        """What a backfill that plans no job says."""
+    def nothing_to_do(self, pending: Sequence[PendingTime] = ()) -> str:
+        """What a backfill that plans no job says; with the window's `pending` time (see
+        `FeatureStore.pending`), which job holds it, until when, and how to release it."""
         return (
             f"{self.spec.name} v{self.spec.version}: nothing to do: no time in "
             f"[{iso(self.start)}, {iso(self.end)}) is {' or '.join(sorted(self.statuses))} "
             f"for {','.join(self.stores)}"
-        )
+        ) + "".join(f"; {line}" for line in pending_lines(pending))
 
     def snapped(self) -> BackfillRequest:
         """The same request over whole chunks: the window widened to the chunk edges (multiples
@@ -76,6 +77,45 @@ class BackfillRequest:
             f"{spec.name} v{spec.version} (max_job_window {format_duration(spec.materialization.max_job_window)}): "
             f"ask for [{iso(whole.start)}, {iso(whole.end)})"
         )
+
+
+@dataclass(frozen=True)
+class PendingTime:
+    """Time of a backfill's window that is Pending under a live job, which no backfill plans
+    until that job ends: after a `kill -9`, when its lease runs out, or at once when cancelled."""
+
+    store: str
+    start: int
+    end: int
+    job: JobRecord
+
+    def describe(self) -> str:
+        job = self.job
+        until = (
+            ""
+            if job.lease_expires_at is None
+            else f" until its lease ends at {iso(int(job.lease_expires_at))}"
+        )
+        return (
+            f"{self.store} [{iso(self.start)}, {iso(self.end)}) is Pending under job {job.id} "
+            f"({job.state}{until}): `featurestore cancel {job.feature_set} --job {job.id}` releases it at once "
+            "if that job is not running any more"
+        )
+
+
+PENDING_SHOWN = 3
+
+
+def pending_lines(pending: Sequence[PendingTime]) -> list[str]:
+    """The first PENDING_SHOWN Pending times described, then how many more and where to see them."""
+    lines = [item.describe() for item in pending[:PENDING_SHOWN]]
+    if len(pending) > PENDING_SHOWN:
+        name = pending[0].job.feature_set
+        lines.append(
+            f"and {len(pending) - PENDING_SHOWN} more Pending interval(s) under live jobs "
+            f"(`featurestore jobs {name}` lists them; `featurestore cancel {name} --all` releases all)"
+        )
+    return lines
 
 
 def split_list(value: str | Iterable[str] | None) -> list[str] | None:
@@ -292,10 +332,13 @@ class FeatureStore:
         records = self.claim(request, max_jobs=max_jobs, log=log)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
+        pending = self.pending(request)
         if not records:
-            log(request.nothing_to_do())
+            log(request.nothing_to_do(pending))
             return []
         log(f"{spec.name} v{spec.version}: {len(records)} job(s) for {window}")
+        for line in pending_lines(pending):  # skipped by this backfill: another job holds it
+            log(f"{spec.name} v{spec.version}: skipped: {line}")
         own_engine = engine is None
         engine = engine or engine_for(self.config, self.connections)
         try:
@@ -303,6 +346,79 @@ class FeatureStore:
         finally:
             if own_engine:
                 engine.close()
+
+    def pending(self, request: BackfillRequest) -> list[PendingTime]:
+        """The Pending time of the request's window and stores, with the live job holding each
+        (adjacent segments of one job merged): read after the claim, never inside the planner."""
+        found: list[tuple[str, iv.Segment]] = []
+        for store in request.stores:
+            for segment in self.table.segments(request.key, store, request.start, request.end):
+                if segment.status != iv.PENDING:
+                    continue
+                last = found[-1][1] if found and found[-1][0] == store else None
+                if last is not None and last.end == segment.start and last.job_id == segment.job_id:
+                    found[-1] = (store, last._replace(end=segment.end))
+                else:
+                    found.append((store, segment))
+        jobs = self.table.jobs_by_id({segment.job_id for _store, segment in found if segment.job_id})
+        return [
+            PendingTime(store, max(seg.start, request.start), min(seg.end, request.end), jobs[seg.job_id])
+            for store, seg in found
+            if seg.job_id in jobs
+        ]
+
+    # ---- cancel ------------------------------------------------------------------------------
+
+    def cancel(
+        self,
+        name: str,
+        *,
+        job_id: str | None = None,
+        run_id: str | None = None,
+        all_jobs: bool = False,
+        version: int | None = None,
+        reason: str = "by featurestore cancel",
+    ) -> list[JobRecord]:
+        """Cancel live jobs of feature set `name` (of `version`, else of every version): one job,
+        the jobs an Airflow run claimed, or all of them. Their Pending time turns Incomplete at
+        once, error "cancelled: <reason>"; what they committed stays Complete; a process running
+        one stops at its next chunk. Returns the jobs cancelled ([] when none was live). BadInput:
+        not exactly one selector, an unknown job id or one of another feature set, a run that
+        claimed no job of it."""
+        if sum((job_id is not None, run_id is not None, bool(all_jobs))) != 1:
+            raise BadInput("cancel: give exactly one of --job ID, --run AIRFLOW_RUN_ID or --all")
+        spec = self.spec(name, version)  # BadInput for an unknown name or version
+        version = None if version is None else spec.version
+        if job_id is not None:
+            chosen = [self._job_of(spec.name, version, job_id)]
+        else:
+            chosen = self.table.live_jobs(spec.name, version)
+            if run_id is not None:
+                chosen = [r for r in chosen if (r.airflow or {}).get("run_id") == run_id]
+                if not chosen:
+                    self._check_run(spec.name, version, run_id)
+        return self.table.cancel_jobs([r.id for r in chosen], f"cancelled: {reason}")
+
+    def _job_of(self, name: str, version: int | None, job_id: str) -> JobRecord:
+        """The record of `job_id`, which must be a job of that feature set (and version)."""
+        record = self.table.jobs_by_id([job_id]).get(job_id)
+        if record is None:
+            raise BadInput(f"--job: no job {job_id!r}: `featurestore jobs {name}` lists the job ids")
+        if record.feature_set != name or (version is not None and record.version != version):
+            raise BadInput(
+                f"--job: job {job_id} is a job of {record.feature_set} v{record.version}, not of {name}"
+                + ("" if version is None else f" v{version}")
+            )
+        return record
+
+    def _check_run(self, name: str, version: int | None, run_id: str) -> None:
+        """BadInput unless some job of that feature set was claimed by Airflow run `run_id`
+        (asked only when none of its jobs is live: then the history is read)."""
+        history = self.table.jobs(feature_set=name)
+        if not any(
+            (r.airflow or {}).get("run_id") == run_id for r in history if version in (None, r.version)
+        ):
+            raise BadInput(f"--run: no job of {name} was claimed by Airflow run {run_id!r}")
 
     # ---- the online store --------------------------------------------------------------------
 
