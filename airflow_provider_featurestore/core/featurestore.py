@@ -28,6 +28,7 @@ from airflow_provider_featurestore.core.online import (
     OnlineStoreUnavailable,
     online_store_for,
 )
+from airflow_provider_featurestore.core.pending_time import PendingTime, pending_lines, pending_time
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
 from airflow_provider_featurestore.core.readiness import Readiness, assess
 from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
@@ -51,12 +52,12 @@ class BackfillRequest:
 
     def nothing_to_do(self, pending: Sequence[PendingTime] = ()) -> str:
         """What a backfill that plans no job says; with the window's `pending` time (see
-        `FeatureStore.pending`), which job holds it, until when, and how to release it."""
+        `pending_time.py`), a line each: which job holds it, until when, how to release it."""
         return (
             f"{self.spec.name} v{self.spec.version}: nothing to do: no time in "
             f"[{iso(self.start)}, {iso(self.end)}) is {' or '.join(sorted(self.statuses))} "
             f"for {','.join(self.stores)}"
-        ) + "".join(f"; {line}" for line in pending_lines(pending))
+        ) + "".join(f"\n  {line}" for line in pending_lines(pending))
 
     def snapped(self) -> BackfillRequest:
         """The same request over whole chunks: the window widened to the chunk edges (multiples
@@ -77,45 +78,6 @@ class BackfillRequest:
             f"{spec.name} v{spec.version} (max_job_window {format_duration(spec.materialization.max_job_window)}): "
             f"ask for [{iso(whole.start)}, {iso(whole.end)})"
         )
-
-
-@dataclass(frozen=True)
-class PendingTime:
-    """Time of a backfill's window that is Pending under a live job, which no backfill plans
-    until that job ends: after a `kill -9`, when its lease runs out, or at once when cancelled."""
-
-    store: str
-    start: int
-    end: int
-    job: JobRecord
-
-    def describe(self) -> str:
-        job = self.job
-        until = (
-            ""
-            if job.lease_expires_at is None
-            else f" until its lease ends at {iso(int(job.lease_expires_at))}"
-        )
-        return (
-            f"{self.store} [{iso(self.start)}, {iso(self.end)}) is Pending under job {job.id} "
-            f"({job.state}{until}): `featurestore cancel {job.feature_set} --job {job.id}` releases it at once "
-            "if that job is not running any more"
-        )
-
-
-PENDING_SHOWN = 3
-
-
-def pending_lines(pending: Sequence[PendingTime]) -> list[str]:
-    """The first PENDING_SHOWN Pending times described, then how many more and where to see them."""
-    lines = [item.describe() for item in pending[:PENDING_SHOWN]]
-    if len(pending) > PENDING_SHOWN:
-        name = pending[0].job.feature_set
-        lines.append(
-            f"and {len(pending) - PENDING_SHOWN} more Pending interval(s) under live jobs "
-            f"(`featurestore jobs {name}` lists them; `featurestore cancel {name} --all` releases all)"
-        )
-    return lines
 
 
 def split_list(value: str | Iterable[str] | None) -> list[str] | None:
@@ -332,13 +294,18 @@ class FeatureStore:
         records = self.claim(request, max_jobs=max_jobs, log=log)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
-        pending = self.pending(request)
+        pending = pending_time(
+            self.table, request.key, request.start, request.end, request.stores, mine=[r.id for r in records]
+        )
         if not records:
             log(request.nothing_to_do(pending))
             return []
         log(f"{spec.name} v{spec.version}: {len(records)} job(s) for {window}")
-        for line in pending_lines(pending):  # skipped by this backfill: another job holds it
-            log(f"{spec.name} v{spec.version}: skipped: {line}")
+        if pending:  # not planned: another job holds it
+            log(
+                f"{spec.name} v{spec.version}: skipped, held by live jobs:"
+                + "".join(f"\n  {line}" for line in pending_lines(pending))
+            )
         own_engine = engine is None
         engine = engine or engine_for(self.config, self.connections)
         try:
@@ -346,26 +313,6 @@ class FeatureStore:
         finally:
             if own_engine:
                 engine.close()
-
-    def pending(self, request: BackfillRequest) -> list[PendingTime]:
-        """The Pending time of the request's window and stores, with the live job holding each
-        (adjacent segments of one job merged): read after the claim, never inside the planner."""
-        found: list[tuple[str, iv.Segment]] = []
-        for store in request.stores:
-            for segment in self.table.segments(request.key, store, request.start, request.end):
-                if segment.status != iv.PENDING:
-                    continue
-                last = found[-1][1] if found and found[-1][0] == store else None
-                if last is not None and last.end == segment.start and last.job_id == segment.job_id:
-                    found[-1] = (store, last._replace(end=segment.end))
-                else:
-                    found.append((store, segment))
-        jobs = self.table.jobs_by_id({segment.job_id for _store, segment in found if segment.job_id})
-        return [
-            PendingTime(store, max(seg.start, request.start), min(seg.end, request.end), jobs[seg.job_id])
-            for store, seg in found
-            if seg.job_id in jobs
-        ]
 
     # ---- cancel ------------------------------------------------------------------------------
 

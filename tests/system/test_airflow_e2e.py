@@ -384,7 +384,7 @@ def test_a_backfill_cancelled_after_its_first_commit_keeps_it_and_the_next_redoe
     d = deployment
     name, start, end = "transactions_pause", day(3), day(9)  # 6 one-day chunks: 2 tasks of 3
     pause = d.root / "transforms" / "PAUSE"
-    pause.write_text("4")  # seconds per chunk
+    pause.write_text("2")  # seconds per chunk
     try:
         run_id = d.backfill(name, start, end)
         d.airflow.wait(
