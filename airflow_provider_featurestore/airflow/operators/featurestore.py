@@ -20,6 +20,7 @@ A materialization DAG run is four steps, for the manual backfill and the schedul
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_MAP_LENGTH = 1024
 KILLED = "cancelled: the Airflow task was killed"
+ON_KILL_SECONDS = 10.0  # the longest on_kill waits for its cancel (see on_kill)
 
 
 def airflow_ids(context: Any) -> dict[str, object]:
@@ -202,7 +204,13 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         are cancelled, their Pending time Incomplete at once rather than when the leases end."""
         if self._store is None:
             return
-        self._store.table.cancel_jobs([r.id for r in self._records], KILLED)
+        # Airflow calls this in a signal handler on the task's main thread, which may be inside a
+        # transaction holding a stream's lock (a chunk's commit being recorded): the cancel runs in
+        # a thread of its own, which gets that lock once the handler returns if not before.
+        ids = [r.id for r in self._records]
+        worker = threading.Thread(target=self._store.table.cancel_jobs, args=(ids, KILLED), daemon=True)
+        worker.start()
+        worker.join(ON_KILL_SECONDS)
 
 
 class _RunEndOperator(_FeatureStoreOperator):
