@@ -20,6 +20,7 @@ A materialization DAG run is four steps, for the manual backfill and the schedul
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from airflow_provider_featurestore.airflow.operators.nothing_to_do import NOTHIN
 from airflow_provider_featurestore.core import form_values
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import BackfillRequest, FeatureStore
-from airflow_provider_featurestore.core.interval_table import LIVE_JOB_STATES, JobRecord, JobState, StreamKey
+from airflow_provider_featurestore.core.interval_table import JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.materialization.job_model import batches
 from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
 from airflow_provider_featurestore.core.planner import FORCE_STATUSES
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from airflow.sdk import AssetAlias
 
 DEFAULT_MAX_MAP_LENGTH = 1024
+KILLED = "cancelled: the Airflow task was killed"
+ON_KILL_SECONDS = 10.0  # the longest on_kill waits for its cancel (see on_kill)
 
 
 def airflow_ids(context: Any) -> dict[str, object]:
@@ -221,17 +224,28 @@ class FeatureStoreMaterializeOperator(MaterializeLineage, _FeatureStoreOperator)
         finally:
             engine.close()
             hook.close()
+        cancelled = [r for r in done if r.state == JobState.CANCELLED]
+        if cancelled:  # no retry: a retry would redo the time that was cancelled
+            raise AirflowFailException(
+                f"{len(cancelled)} of {len(done)} job(s) cancelled; first: {summary(cancelled[0])}"
+            )
         failed = [r for r in done if r.state != JobState.SUCCEEDED]
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
         return {s: sum(r.rows_written.get(s, 0) for r in done) for s in ("offline", "online")}
 
     def on_kill(self) -> None:
+        """Airflow killed the task (marked failed or success, cleared, a timeout): its live jobs
+        are cancelled, their Pending time Incomplete at once rather than when the leases end."""
         if self._store is None:
             return
-        for record in self._records:
-            if self._store.table.job(record.id).state in LIVE_JOB_STATES:
-                self._store.table.finish_job(record.id, {}, error="the Airflow task was killed")
+        # Airflow calls this in a signal handler on the task's main thread, which may be inside a
+        # transaction holding a stream's lock (a chunk's commit being recorded): the cancel runs in
+        # a thread of its own, which gets that lock once the handler returns if not before.
+        ids = [r.id for r in self._records]
+        worker = threading.Thread(target=self._store.table.cancel_jobs, args=(ids, KILLED), daemon=True)
+        worker.start()
+        worker.join(ON_KILL_SECONDS)
 
 
 class _RunEndOperator(_FeatureStoreOperator):
@@ -280,13 +294,20 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
             raise AirflowFailException("the plan failed (see its log): nothing was claimed")
         _store, mine, unfinished = self.run_jobs(context, finish_unfinished_first=True)
         failed = [r for r in mine if r.state == JobState.FAILED]
+        cancelled = [r for r in mine if r.state == JobState.CANCELLED]
         self.log.info(
-            "%d job(s) in this run: %d succeeded, %d failed (%d never finished)",
+            "%d job(s) in this run: %d succeeded, %d failed (%d never finished), %d cancelled",
             len(mine),
-            len(mine) - len(failed),
+            len(mine) - len(failed) - len(cancelled),
             len(failed),
             unfinished,
+            len(cancelled),
         )
+        if cancelled and not failed:
+            raise AirflowFailException(
+                f"{len(cancelled)} of {len(mine)} job(s) cancelled ({cancelled[0].error}); their time is "
+                "Incomplete: trigger featurestore_backfill with data_status Incomplete to redo it"
+            )
         if failed:
             raise AirflowFailException(
                 f"{len(failed)} of {len(mine)} job(s) failed; their time is Incomplete: "
