@@ -122,6 +122,16 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     jobs.add_argument("--limit", type=_positive_int, help="at most this many jobs")
 
+    cancel = commands.add_parser(
+        "cancel",
+        parents=[common, listing, versioned],
+        help="cancel queued and running jobs: their Pending time turns Incomplete at once",
+    )
+    which = cancel.add_mutually_exclusive_group(required=True)
+    which.add_argument("--job", metavar="ID", help="this job (`featurestore jobs NAME` lists the ids)")
+    which.add_argument("--run", metavar="AIRFLOW_RUN_ID", help="the jobs this Airflow DAG run claimed")
+    which.add_argument("--all", action="store_true", dest="all_jobs", help="every live job of NAME")
+
     check = commands.add_parser(
         "check",
         parents=[common, listing, versioned],
@@ -435,6 +445,31 @@ def cmd_jobs(store: FeatureStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_cancel(store: FeatureStore, args: argparse.Namespace) -> int:
+    """One line per job cancelled (its window, stores and the state it was in), then a summary;
+    nothing live to cancel is no error (exit 0)."""
+    cancelled = store.cancel(
+        args.name, job_id=args.job, run_id=args.run, all_jobs=args.all_jobs, version=args.version
+    )
+    if args.json:
+        _print_json(jobs_document(cancelled))
+        return EXIT_OK
+    if not cancelled:
+        print(f"{args.name}: nothing to cancel: no job selected is queued or running")
+        return EXIT_OK
+    for r in cancelled:
+        was = JobState.QUEUED if r.started_at is None else JobState.RUNNING
+        print(
+            f"cancelled {r.id}: {r.feature_set} v{r.version} [{iso(r.start)}, {iso(r.end)}) "
+            f"{','.join(r.stores)} (was {was})"
+        )
+    print(
+        f"{len(cancelled)} job(s) cancelled: their Pending time is Incomplete (what they committed stays "
+        "Complete); a backfill running them stops at its next chunk; the next backfill redoes that time"
+    )
+    return EXIT_OK
+
+
 def cmd_check(store: FeatureStore, args: argparse.Namespace) -> int:
     """Exit 0 when every store holds its Complete time (with --sources: no Complete time's source
     changed), 1 when such time was found and marked Incomplete (with --dry-run: would be), or a
@@ -535,6 +570,7 @@ COMMANDS: dict[str, Callable[[FeatureStore, argparse.Namespace], int]] = {
     "enable-online": cmd_enable_online,
     "jobs": cmd_jobs,
     "check": cmd_check,
+    "cancel": cmd_cancel,
     "status": cmd_status,
     "serve": cmd_serve,
 }

@@ -11,8 +11,9 @@ or the Variable is consulted. Without one, a conn_id is refused in one line nami
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Protocol
 
@@ -30,6 +31,9 @@ class Submission:
     py_files: str  # the package zip
     batch_file: str  # the BatchSpec JSON, mode 0600: ship it with `--files` in cluster deploy mode
     name: str  # the application's name (Spark UI, cluster manager)
+    # Set when every chunk left in the batch was cancelled: the submitter ends its spark-submit
+    # (a chunk's Delta commit is atomic: one not committed yet is simply not there).
+    stop: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 Submitter = Callable[[Submission], "str | None"]

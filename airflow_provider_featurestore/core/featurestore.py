@@ -28,6 +28,7 @@ from airflow_provider_featurestore.core.online import (
     OnlineStoreUnavailable,
     online_store_for,
 )
+from airflow_provider_featurestore.core.pending_time import PendingTime, pending_lines, pending_time
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
 from airflow_provider_featurestore.core.readiness import Readiness, assess
 from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
@@ -49,13 +50,14 @@ class BackfillRequest:
     def key(self) -> StreamKey:
         return StreamKey(self.spec.name, self.spec.version)
 
-    def nothing_to_do(self) -> str:
-        """What a backfill that plans no job says."""
+    def nothing_to_do(self, pending: Sequence[PendingTime] = ()) -> str:
+        """What a backfill that plans no job says; with the window's `pending` time (see
+        `pending_time.py`), a line each: which job holds it, until when, how to release it."""
         return (
             f"{self.spec.name} v{self.spec.version}: nothing to do: no time in "
             f"[{iso(self.start)}, {iso(self.end)}) is {' or '.join(sorted(self.statuses))} "
             f"for {','.join(self.stores)}"
-        )
+        ) + "".join(f"\n  {line}" for line in pending_lines(pending))
 
     def snapped(self) -> BackfillRequest:
         """The same request over whole chunks: the window widened to the chunk edges (multiples
@@ -292,10 +294,18 @@ class FeatureStore:
         records = self.claim(request, max_jobs=max_jobs, log=log)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
+        pending = pending_time(
+            self.table, request.key, request.start, request.end, request.stores, mine=[r.id for r in records]
+        )
         if not records:
-            log(request.nothing_to_do())
+            log(request.nothing_to_do(pending))
             return []
         log(f"{spec.name} v{spec.version}: {len(records)} job(s) for {window}")
+        if pending:  # not planned: another job holds it
+            log(
+                f"{spec.name} v{spec.version}: skipped, held by live jobs:"
+                + "".join(f"\n  {line}" for line in pending_lines(pending))
+            )
         own_engine = engine is None
         engine = engine or engine_for(self.config, self.connections)
         try:
@@ -303,6 +313,59 @@ class FeatureStore:
         finally:
             if own_engine:
                 engine.close()
+
+    # ---- cancel ------------------------------------------------------------------------------
+
+    def cancel(
+        self,
+        name: str,
+        *,
+        job_id: str | None = None,
+        run_id: str | None = None,
+        all_jobs: bool = False,
+        version: int | None = None,
+        reason: str = "by featurestore cancel",
+    ) -> list[JobRecord]:
+        """Cancel live jobs of feature set `name` (of `version`, else of every version): one job,
+        the jobs an Airflow run claimed, or all of them. Their Pending time turns Incomplete at
+        once, error "cancelled: <reason>"; what they committed stays Complete; a process running
+        one stops at its next chunk. Returns the jobs cancelled ([] when none was live). BadInput:
+        not exactly one selector, an unknown job id or one of another feature set, a run that
+        claimed no job of it."""
+        if sum((job_id is not None, run_id is not None, bool(all_jobs))) != 1:
+            raise BadInput("cancel: give exactly one of --job ID, --run AIRFLOW_RUN_ID or --all")
+        spec = self.spec(name, version)  # BadInput for an unknown name or version
+        version = None if version is None else spec.version
+        if job_id is not None:
+            chosen = [self._job_of(spec.name, version, job_id)]
+        else:
+            chosen = self.table.live_jobs(spec.name, version)
+            if run_id is not None:
+                chosen = [r for r in chosen if (r.airflow or {}).get("run_id") == run_id]
+                if not chosen:
+                    self._check_run(spec.name, version, run_id)
+        return self.table.cancel_jobs([r.id for r in chosen], f"cancelled: {reason}")
+
+    def _job_of(self, name: str, version: int | None, job_id: str) -> JobRecord:
+        """The record of `job_id`, which must be a job of that feature set (and version)."""
+        record = self.table.jobs_by_id([job_id]).get(job_id)
+        if record is None:
+            raise BadInput(f"--job: no job {job_id!r}: `featurestore jobs {name}` lists the job ids")
+        if record.feature_set != name or (version is not None and record.version != version):
+            raise BadInput(
+                f"--job: job {job_id} is a job of {record.feature_set} v{record.version}, not of {name}"
+                + ("" if version is None else f" v{version}")
+            )
+        return record
+
+    def _check_run(self, name: str, version: int | None, run_id: str) -> None:
+        """BadInput unless some job of that feature set was claimed by Airflow run `run_id`
+        (asked only when none of its jobs is live: then the history is read)."""
+        history = self.table.jobs(feature_set=name)
+        if not any(
+            (r.airflow or {}).get("run_id") == run_id for r in history if version in (None, r.version)
+        ):
+            raise BadInput(f"--run: no job of {name} was claimed by Airflow run {run_id!r}")
 
     # ---- the online store --------------------------------------------------------------------
 

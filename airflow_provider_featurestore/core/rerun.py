@@ -3,7 +3,9 @@ after an earlier try of the same task (an Airflow retry), whatever that try left
 
 An earlier try may have finished the job (nothing to redo), died while running it (its record
 still says running: it is failed first, so its time turns Incomplete) or failed it; then the
-job's time that is Incomplete now is claimed again, as new jobs of this try.
+job's time that is Incomplete now is claimed again, as new jobs of this try. A cancelled job is
+returned as it is: the runner does not start a job that is not live, and reports it cancelled
+(a task, or its retry, never redoes cancelled time; the next backfill does).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def jobs_to_run(
     if record.state == JobState.SUCCEEDED:
         log(f"job {job_id} already succeeded in an earlier try")
         return []
+    if record.state == JobState.CANCELLED:  # never redone by a task: the runner reports it cancelled
+        log(f"job {job_id} was cancelled ({record.error}): not run")
+        return [record]
     if record.state == JobState.RUNNING:  # an earlier try of this very task died mid-job
         store.table.finish_job(job_id, {}, error="the Airflow task running it stopped; retried")
     spec = store.spec(record.feature_set, record.version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import random
+import time
 import uuid
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -206,4 +207,44 @@ def test_a_heartbeat_keeps_queued_jobs_alive_and_drops_finished_ones(table_url: 
         assert beat.job_ids == [second.id]
     assert table.claim(KEY, 0, 200, {"None", "Incomplete"}, ("offline",), 100) == []
     assert table.job(second.id).state == "queued"
+    table.close()
+
+
+def test_cancel_turns_only_the_pending_time_incomplete_and_a_cancelled_job_never_starts(
+    table_url: str,
+) -> None:
+    from airflow_provider_featurestore.core.materialization.runner import Heartbeat
+
+    table = IntervalTable(table_url)
+    first, second, third = table.claim(KEY, 0, 300, {"None"}, ("offline", "online"), 100)
+    table.start_job(first.id)
+    table.commit_stores(first.id, ["offline"])  # its offline commit landed; online to come
+    table.finish_job(third.id, {"offline": True, "online": True})
+    with Heartbeat(table, [first.id, second.id], poll_seconds=0.1) as beat:
+        cancelled = table.cancel_jobs([first.id, second.id, third.id, "nosuchjob"], "cancelled: by a test")
+        assert [r.id for r in cancelled] == [first.id, second.id]  # the ended one is left as it was
+        assert {(r.state, r.error, r.lease_expires_at) for r in cancelled} == {
+            ("cancelled", "cancelled: by a test", None)
+        }
+        assert all(r.finished_at for r in cancelled)
+        assert table.intervals(KEY, ["offline", "online"]) == {
+            "offline": [
+                iv.Interval(0, 100, "Complete"),
+                iv.Interval(100, 200, "Incomplete"),
+                iv.Interval(200, 300, "Complete"),
+            ],
+            "online": [iv.Interval(0, 200, "Incomplete"), iv.Interval(200, 300, "Complete")],
+        }
+        deadline = time.monotonic() + 30
+        while not (beat.stopped(first.id) and beat.stopped(second.id)):  # the poller sees it
+            assert time.monotonic() < deadline, "the heartbeat's poll never saw the cancel"
+            time.sleep(0.05)
+        assert beat.job_ids == []
+    # A cancelled job's commit or start changes nothing; a second cancel finds nothing live.
+    assert table.start_job(second.id).state == "cancelled"
+    table.commit_stores(second.id, ["offline"])
+    assert table.intervals(KEY, ["offline"])["offline"][1] == iv.Interval(100, 200, "Incomplete")
+    assert table.cancel_jobs([first.id, second.id], "again") == []
+    assert table.job(third.id).state == "succeeded"
+    assert table.live_ids([first.id, second.id, third.id]) == set()
     table.close()

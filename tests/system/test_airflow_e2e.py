@@ -66,11 +66,47 @@ def add_slow_feature_set(root: Path) -> None:
     (root / "transforms" / "slow.py").write_text(SLOW_TRANSFORM)
 
 
+PAUSE_TRANSFORM = '''"""The rolling aggregates, after sleeping the seconds written in the file PAUSE (if any)."""
+
+import time
+from pathlib import Path
+
+from transforms.transactions import transform as rolling
+
+PAUSE = Path(__file__).with_name("PAUSE")
+
+
+def transform(df, window):
+    if PAUSE.exists():
+        time.sleep(float(PAUSE.read_text()))
+    return rolling(df, window)
+'''
+
+
+def add_cancel_feature_set(root: Path) -> None:
+    """`transactions_pause`: the transactions features, each chunk paused by the file PAUSE, in
+    batches of 3 days (a 6-day backfill is 2 mapped tasks of 3 chunks): the cancel tests."""
+    spec = (root / "featuresets" / "transactions.yaml").read_text()
+    paused = spec.replace("name: transactions", "name: transactions_pause").replace(
+        "transforms.transactions:transform", "transforms.pause:transform"
+    )
+    paused = paused.replace("max_batch_window: 30d", "max_batch_window: 3d")
+    paused = "\n".join(line for line in paused.splitlines() if not line.strip().startswith("schedule:"))
+    assert "max_batch_window: 3d" in paused and "schedule:" not in paused
+    (root / "featuresets" / "transactions_pause.yaml").write_text(paused + "\n")
+    (root / "transforms" / "pause.py").write_text(PAUSE_TRANSFORM)
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """A private fraud feature store with 10 days of recent data, and Airflow running over it."""
     base = tmp_path_factory.mktemp("airflow_e2e")
-    with fraud_deployment(base, PG_URL, REDIS_URL, prepare=add_slow_feature_set) as deployed:
+
+    def prepare(root: Path) -> None:
+        add_slow_feature_set(root)
+        add_cancel_feature_set(root)
+
+    with fraud_deployment(base, PG_URL, REDIS_URL, prepare=prepare) as deployed:
         yield deployed
 
 
@@ -328,3 +364,116 @@ def test_two_concurrent_backfills_over_overlapping_windows_run_every_second_once
     assert len(landed) == len(source_rows(d.root, day(5), day(9))) == 1200
     assert not landed[["accountID", "timestamp"]].duplicated().any()
     assert_online_latest(d, "transactions")
+
+
+# ---- cancel -------------------------------------------------------------------------------------
+
+
+def days_with_rows(root: Path, name: str, start: int, end: int) -> dict[int, int]:
+    """Offline rows per day of `[start, end)` (days without rows left out)."""
+    rows = offline_rows(root, name, start, end) if (root / "data" / "offline" / name).exists() else None
+    if rows is None or rows.empty:
+        return {}
+    days = (rows["timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(days=1) * 86400
+    return {int(k): int(v) for k, v in days.value_counts().items()}
+
+
+def test_a_backfill_cancelled_after_its_first_commit_keeps_it_and_the_next_redoes_only_the_rest(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    name, start, end = "transactions_pause", day(3), day(9)  # 6 one-day chunks: 2 tasks of 3
+    pause = d.root / "transforms" / "PAUSE"
+    pause.write_text("2")  # seconds per chunk
+    try:
+        run_id = d.backfill(name, start, end)
+        d.airflow.wait(
+            lambda: d.airflow.check_alive() or complete(d, name, "offline"),
+            180,
+            "no chunk ever committed",
+            every=0.3,
+        )
+        store = d.store()
+        try:
+            cancelled = store.cancel(name, run_id=run_id)
+        finally:
+            store.close()
+        # At once: nothing Pending; the committed chunks Complete offline, the rest Incomplete.
+        statuses = d.statuses(name)
+        assert len(cancelled) == 6 and {j.state for j in cancelled} == {"cancelled"}, cancelled
+        assert not any(s == "Pending" for store_ in statuses.values() for _a, _b, s in store_), statuses
+        kept = complete(d, name, "offline")
+        assert kept and union(kept) != [(start, end)], statuses
+        run = d.airflow.wait_for_run(DAG_ID, run_id)
+    finally:
+        pause.unlink(missing_ok=True)
+    assert run["state"] == "failed", d.explain(run_id)  # finalize: jobs were cancelled
+    tries = [(t["state"], t["try_number"]) for t in run["task_instances"] if t["task_id"] == "materialize"]
+    assert tries == [("failed", 1), ("failed", 1)], tries  # no retry redoes cancelled time
+    assert complete(d, name, "offline") == kept, d.statuses(
+        name
+    )  # a commit after the cancel stays Incomplete
+    jobs = [j for j in d.jobs(name) if j.airflow and j.airflow["run_id"] == run_id]
+    assert {(j.state, j.error) for j in jobs} == {("cancelled", "cancelled: by featurestore cancel")}
+    # Each task stopped at its next chunk edge: beyond the Complete days, at most its chunk in
+    # flight has rows; every day with rows has each source row once.
+    written = days_with_rows(d.root, name, start, end)
+    kept_days = sum((b - a) // 86400 for a, b in kept)
+    assert len(written) <= kept_days + 2 < 6 + 2, (written, kept)
+    for first, count in written.items():
+        assert count == len(source_rows(d.root, first, first + 86400)), (first, written)
+
+    again_id = d.backfill(name, start, end)
+    again = d.airflow.wait_for_run(DAG_ID, again_id)
+    assert again["state"] == "success", d.explain(again_id)
+    assert_complete(d, name, start, end)
+    redo = [j for j in d.jobs(name) if j.airflow and j.airflow["run_id"] == again_id]
+    offline_kept = {a for a0, b0 in kept for a in range(a0, b0, 86400)}
+    assert sorted((j.start, j.stores) for j in redo) == [
+        (t, ("online",) if t in offline_kept else ("offline", "online")) for t in range(start, end, 86400)
+    ], "the next backfill redid more than the cancelled time"
+    landed = offline_rows(d.root, name, start, end)
+    assert len(landed) == len(source_rows(d.root, start, end))
+    assert not landed[["accountID", "timestamp"]].duplicated().any()
+    assert_online_latest(d, name)
+
+
+def test_marking_a_running_materialize_task_failed_cancels_its_jobs_at_once(deployment: Deployment) -> None:
+    d = deployment
+    name, start, end = "transactions_pause", day(1), day(3)
+    pause = d.root / "transforms" / "PAUSE"
+    pause.write_text("120")
+    try:
+        run_id = d.backfill(name, start, end)
+        job = d.airflow.wait(
+            lambda: (
+                d.airflow.check_alive()
+                or next(
+                    (j for j in d.jobs(name) if j.state == "running" and j.airflow["run_id"] == run_id), None
+                )
+            ),
+            120,
+            f"no job of {name} ever ran in run {run_id}",
+            every=0.3,
+        )
+        d.airflow.api(
+            "PATCH",
+            f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/materialize/0",
+            json={"new_state": "failed"},
+        )
+        # The lease is 10 minutes: the time turns Incomplete because on_kill cancelled the jobs.
+        d.airflow.wait(
+            lambda: next(j for j in d.jobs(name) if j.id == job.id).state == "cancelled",
+            60,
+            "on_kill did not cancel the job",
+        )
+        statuses = d.statuses(name)["offline"]
+        assert [(a, b, s) for a, b, s in statuses if day(1) <= to_epoch(a) < day(3)] == [
+            (iso(start), iso(end), "Incomplete")
+        ], statuses
+        run = d.airflow.wait_for_run(DAG_ID, run_id)
+    finally:
+        pause.unlink(missing_ok=True)
+    assert run["state"] == "failed", d.explain(run_id)
+    jobs = [j for j in d.jobs(name) if j.airflow and j.airflow["run_id"] == run_id]
+    assert {(j.state, j.error) for j in jobs} == {("cancelled", "cancelled: the Airflow task was killed")}

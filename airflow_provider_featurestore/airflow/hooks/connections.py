@@ -28,6 +28,7 @@ from airflow_provider_featurestore.core.connection_resolver import Submission, S
 from airflow_provider_featurestore.core.materialization.engines import (
     cluster_deploy_mode,
     die_with_parent,
+    ended_on,
     entry_point,
     submit_environment,
 )
@@ -111,7 +112,8 @@ class AirflowConnections:
             )
             # The hook runs `spark-submit` from SPARK_HOME or PATH, in the environment given here.
             environment = submit_environment("spark-submit", str(connection.host or ""))
-            hook.submit(entry_point(), env=environment, preexec_fn=die_with_parent)
+            with ended_on(submission.stop, hook.on_kill):  # its jobs cancelled: the hook's own kill
+                hook.submit(entry_point(), env=environment, preexec_fn=die_with_parent)
 
         return submit
 

@@ -31,7 +31,7 @@ from airflow_provider_featurestore.airflow.hooks.featurestore import FeatureStor
 from airflow_provider_featurestore.core import form_values
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.interval_table import LIVE_JOB_STATES, JobRecord, JobState, StreamKey
+from airflow_provider_featurestore.core.interval_table import JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.materialization.job_model import batches
 from airflow_provider_featurestore.core.materialization.runner import finish_unfinished, run_batches, summary
 from airflow_provider_featurestore.core.rerun import jobs_to_run
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from airflow.sdk import AssetAlias
 
 DEFAULT_MAX_MAP_LENGTH = 1024
+KILLED = "cancelled: the Airflow task was killed"
 
 
 def airflow_ids(context: Any) -> dict[str, object]:
@@ -186,17 +187,22 @@ class FeatureStoreMaterializeOperator(_FeatureStoreOperator):
         finally:
             engine.close()
             hook.close()
+        cancelled = [r for r in done if r.state == JobState.CANCELLED]
+        if cancelled:  # no retry: a retry would redo the time that was cancelled
+            raise AirflowFailException(
+                f"{len(cancelled)} of {len(done)} job(s) cancelled; first: {summary(cancelled[0])}"
+            )
         failed = [r for r in done if r.state != JobState.SUCCEEDED]
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
         return {s: sum(r.rows_written.get(s, 0) for r in done) for s in ("offline", "online")}
 
     def on_kill(self) -> None:
+        """Airflow killed the task (marked failed or success, cleared, a timeout): its live jobs
+        are cancelled, their Pending time Incomplete at once rather than when the leases end."""
         if self._store is None:
             return
-        for record in self._records:
-            if self._store.table.job(record.id).state in LIVE_JOB_STATES:
-                self._store.table.finish_job(record.id, {}, error="the Airflow task was killed")
+        self._store.table.cancel_jobs([r.id for r in self._records], KILLED)
 
 
 class _RunEndOperator(_FeatureStoreOperator):
@@ -237,13 +243,20 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
             raise AirflowFailException("the plan failed (see its log): nothing was claimed")
         _store, mine, unfinished = self.run_jobs(context, finish_unfinished_first=True)
         failed = [r for r in mine if r.state == JobState.FAILED]
+        cancelled = [r for r in mine if r.state == JobState.CANCELLED]
         self.log.info(
-            "%d job(s) in this run: %d succeeded, %d failed (%d never finished)",
+            "%d job(s) in this run: %d succeeded, %d failed (%d never finished), %d cancelled",
             len(mine),
-            len(mine) - len(failed),
+            len(mine) - len(failed) - len(cancelled),
             len(failed),
             unfinished,
+            len(cancelled),
         )
+        if cancelled and not failed:
+            raise AirflowFailException(
+                f"{len(cancelled)} of {len(mine)} job(s) cancelled ({cancelled[0].error}); their time is "
+                "Incomplete: trigger featurestore_backfill with data_status Incomplete to redo it"
+            )
         if failed:
             raise AirflowFailException(
                 f"{len(failed)} of {len(mine)} job(s) failed; their time is Incomplete: "

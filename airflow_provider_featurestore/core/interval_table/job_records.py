@@ -270,13 +270,37 @@ def record_end(
     conn.execute(jobs.update().where(jobs.c.id == job_id).values(ending))
 
 
-def fail_expired(conn: Connection, job_id: str, now: float) -> None:
-    """Fail a job whose lease ran out, saying why."""
-    conn.execute(
-        jobs.update()
-        .where(jobs.c.id == job_id)
-        .values(state=JobState.FAILED, finished_at=now, lease_expires_at=None, error=LEASE_EXPIRED)
+def end_live(conn: Connection, job_id: str, state: JobState, error: str, now: float) -> bool:
+    """End a job that is still live in `state` (failed: its lease expired or its run ended;
+    cancelled: on request), saying why; whether it was live. A job already ended keeps its
+    record: the one statement is conditioned on the job being live."""
+    return update_if_live(
+        conn,
+        job_id,
+        {"state": state, "finished_at": now, "lease_expires_at": None, "error": redact_credentials(error)},
     )
+
+
+def live_ids(conn: Connection, job_ids: Iterable[str]) -> set[str]:
+    """Which of these jobs are still live, in one query (500 ids a query): what a backfill's
+    poller asks every second to notice a job cancelled (or expired) by another process."""
+    wanted = sorted(set(job_ids))
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        query = sa.select(jobs.c.id).where(
+            jobs.c.id.in_(wanted[i : i + 500]), jobs.c.state.in_(LIVE_JOB_STATES)
+        )
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def live_of(conn: Connection, feature_set: str, version: int | None) -> list[JobRecord]:
+    """The live jobs of a feature set (one version, or every version with None), oldest first:
+    what `featurestore cancel` chooses from (the state index, never the whole history)."""
+    query = sa.select(jobs).where(jobs.c.state.in_(LIVE_JOB_STATES), jobs.c.feature_set == feature_set)
+    if version is not None:
+        query = query.where(jobs.c.version == version)
+    return [JobRecord.from_row(row) for row in conn.execute(query.order_by(jobs.c.start_s))]
 
 
 def append_errors(conn: Connection, reasons: Mapping[str, str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import groupby
 
 from sqlalchemy.engine import Connection
 
@@ -25,7 +26,7 @@ from airflow_provider_featurestore.core.interval_table.connection import (
     read_connection,
 )
 from airflow_provider_featurestore.core.interval_table.job_records import JobRecord
-from airflow_provider_featurestore.core.interval_table.job_state import JobState
+from airflow_provider_featurestore.core.interval_table.job_state import LIVE_JOB_STATES, JobState
 from airflow_provider_featurestore.core.interval_table.schema import StreamKey
 from airflow_provider_featurestore.core.interval_table.status_segments import BucketedSegments
 from airflow_provider_featurestore.core.planner import PlannedJob, plan_backfill
@@ -289,13 +290,67 @@ class IntervalTable:
 
     def _expire(self, conn: Connection, key: StreamKey, now: float) -> list[str]:
         """`expire_stale` inside the caller's transaction."""
-        stale = records.expired(conn, key, now)
-        for job_id, stores in stale:
-            lock_streams(conn, key, stores)
-            for store in stores:
-                seg.convert_pending(conn, key, store, job_id, iv.INCOMPLETE)
-            records.fail_expired(conn, job_id, now)
-        return [job_id for job_id, _stores in stale]
+        return self._end_live(
+            conn, key, records.expired(conn, key, now), JobState.FAILED, records.LEASE_EXPIRED, now
+        )
+
+    def cancel_jobs(
+        self, job_ids: Iterable[str], reason: str, *, now: float | None = None
+    ) -> list[JobRecord]:
+        """Cancel the live ones of these jobs (`featurestore cancel`, a killed Airflow task): state
+        `cancelled`, `reason` as their error ("cancelled: ..."), and the Pending time each still
+        owns Incomplete at once, not when its lease would end. What their stores committed stays
+        Complete; a process still running one of them notices (its poller) and stops at its next
+        chunk. Returns the records of the jobs it cancelled (an ended job is left as it is)."""
+        return self.end_jobs(job_ids, JobState.CANCELLED, reason, now=now)
+
+    def end_jobs(
+        self, job_ids: Iterable[str], state: JobState, reason: str, *, now: float | None = None
+    ) -> list[JobRecord]:
+        """End the live ones of these jobs in `state` with `reason` as their error, in one
+        transaction holding their streams' locks: their Pending time becomes Incomplete, as a
+        lease expiry does. Returns the ended jobs' records, in time order."""
+        now = time.time() if now is None else now
+        ended: list[str] = []
+        with self.engine.begin() as conn:
+            found = records.fetch_many(conn, job_ids).values()
+            live = sorted(
+                (r for r in found if r.state in LIVE_JOB_STATES), key=lambda r: (r.feature_set, r.version)
+            )
+            for (name, version), same in groupby(live, key=lambda r: (r.feature_set, r.version)):
+                key = StreamKey(name, version)
+                ended += self._end_live(conn, key, [(r.id, list(r.stores)) for r in same], state, reason, now)
+        return sorted(self.jobs_by_id(ended).values(), key=lambda r: (r.feature_set, r.version, r.start))
+
+    def _end_live(
+        self,
+        conn: Connection,
+        key: StreamKey,
+        ending: Sequence[tuple[str, Sequence[str]]],
+        state: JobState,
+        reason: str,
+        now: float,
+    ) -> list[str]:
+        """End each (job id, stores) still live in `state`, its Pending time Incomplete; inside
+        the caller's transaction. Returns the ids it ended (a job ended meanwhile is skipped)."""
+        lock_streams(conn, key, {store for _id, stores in ending for store in stores})
+        ended = []
+        for job_id, stores in ending:
+            if records.end_live(conn, job_id, state, reason, now):
+                for store in stores:
+                    seg.convert_pending(conn, key, store, job_id, iv.INCOMPLETE)
+                ended.append(job_id)
+        return ended
+
+    def live_ids(self, job_ids: Iterable[str]) -> set[str]:
+        """Which of these jobs are still queued or running, in one query."""
+        with read_connection(self.engine) as conn:
+            return records.live_ids(conn, job_ids)
+
+    def live_jobs(self, feature_set: str, version: int | None = None) -> list[JobRecord]:
+        """The queued and running jobs of a feature set (one version, or all with None)."""
+        with read_connection(self.engine) as conn:
+            return records.live_of(conn, feature_set, version)
 
     # ---- consistency: Complete time whose data was lost ---------------------------------------
 

@@ -14,6 +14,7 @@ on all of them, and a batch is one engine run on each.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -24,7 +25,7 @@ import tempfile
 import threading
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,10 +35,12 @@ from airflow_provider_featurestore.core.connection_resolver import Submission, S
 from airflow_provider_featurestore.core.errors import BadInput, redact_credentials
 from airflow_provider_featurestore.core.materialization import spark_job
 from airflow_provider_featurestore.core.materialization.job_model import (
+    CANCELLED_CHUNK,
     RESULT_MARKER,
     BatchSpec,
     ChunkResult,
     Report,
+    Stopped,
 )
 
 if TYPE_CHECKING:
@@ -61,8 +64,11 @@ warnings.filterwarnings("ignore", message="PySpark does not yet fully support pa
 
 
 class Engine(Protocol):
-    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
-        """Run the batch as one engine run, calling `report` for each chunk report as it lands."""
+    def launch_batch(
+        self, batch: BatchSpec, conf: Mapping[str, str], report: Report, stopped: Stopped | None = None
+    ) -> None:
+        """Run the batch as one engine run, calling `report` for each chunk report as it lands;
+        a chunk whose job `stopped` says was cancelled is not run (see `Stopped`)."""
         ...
 
     def close(self) -> None: ...
@@ -80,12 +86,14 @@ class _SessionEngine:
 
     default_conf: Mapping[str, str] = {}
 
-    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+    def launch_batch(
+        self, batch: BatchSpec, conf: Mapping[str, str], report: Report, stopped: Stopped | None = None
+    ) -> None:
         spark = self.session()
         with self._lock:  # runtime conf is per session: one batch at a time sets it
             for key, value in {**self.default_conf, **conf, **UTC_CONF}.items():
                 spark.conf.set(key, value)
-            spark_job.materialize_batch(spark, batch, report, self.config)
+            spark_job.materialize_batch(spark, batch, report, self.config, stopped)
 
     def close(self) -> None:
         pass
@@ -165,9 +173,11 @@ class EmbeddedEngine(_SessionEngine):
     def session(self) -> SparkSession:
         return _Sail.session()
 
-    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+    def launch_batch(
+        self, batch: BatchSpec, conf: Mapping[str, str], report: Report, stopped: Stopped | None = None
+    ) -> None:
         try:
-            super().launch_batch(batch, conf, report)
+            super().launch_batch(batch, conf, report, stopped)
         finally:
             with self._lock:
                 _Sail.clear_checkpoints()
@@ -233,9 +243,14 @@ class SparkSubmitEngine:
             self._package = path
         return self._package
 
-    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+    def launch_batch(
+        self, batch: BatchSpec, conf: Mapping[str, str], report: Report, stopped: Stopped | None = None
+    ) -> None:
         """One spark-submit for the whole batch. The submit runs in a thread; this thread reports
-        each chunk result file as the driver writes it, so statuses move while the batch runs."""
+        each chunk result file as the driver writes it, so statuses move while the batch runs.
+        Once every chunk not reported yet was cancelled (`stopped`), the spark-submit is ended:
+        the chunk it was writing is rolled back with its uncommitted Delta commit. A batch with
+        only some chunks cancelled runs on (their commits land, but their time stays Incomplete)."""
         result_dir = tempfile.mkdtemp(prefix="batch-", dir=self._workdir)
         batch_file = write_batch_file(batch, self._workdir)
         submission = Submission(
@@ -267,17 +282,21 @@ class SparkSubmitEngine:
             thread.join(RESULT_POLL_SECONDS)
             for result in _new_results(result_dir, delivered):
                 deliver(result)
+            left = [c.job_id for c in batch.chunks if (c.job_id, True) not in seen]
+            if stopped is not None and left and all(stopped(job_id) for job_id in left):
+                submission.stop.set()
         for result in _new_results(result_dir, delivered):
             deliver(result)
         # Cluster deploy mode writes the folder on the driver's node: read the marker lines.
         for line in str(outcome.get("output") or "").splitlines():
             if line.startswith(RESULT_MARKER):
                 deliver(ChunkResult.from_json(line[len(RESULT_MARKER) :]))
-        error = (
-            redact_credentials(f"spark-submit failed: {outcome['error']}")
-            if "error" in outcome
-            else "spark-submit reported no result"
-        )
+        if submission.stop.is_set():
+            error = CANCELLED_CHUNK
+        elif "error" in outcome:
+            error = redact_credentials(f"spark-submit failed: {outcome['error']}")
+        else:
+            error = "spark-submit reported no result"
         for chunk in batch.chunks:
             if (chunk.job_id, True) not in seen:
                 deliver(ChunkResult(chunk.job_id, completed=dict.fromkeys(chunk.stores, False), error=error))
@@ -292,20 +311,21 @@ class SparkSubmitEngine:
         for key, value in submission.conf.items():
             command += ["--conf", f"{key}={value}"]
         command += [entry_point(), *submission.args]
-        completed = subprocess.run(
+        process = subprocess.Popen(
             command,
             env=submit_environment(command[0], str(self.master)),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             preexec_fn=die_with_parent,
         )
-        if completed.returncode != 0:  # `run` still reads the job's own result when it wrote one
-            lines = [
-                line for line in completed.stderr.splitlines() if line.strip() and not _spark_log_noise(line)
-            ]
+        with ended_on(submission.stop, process.terminate):
+            stdout, stderr = process.communicate()
+        if process.returncode != 0:  # `run` still reads the job's own result when it wrote one
+            lines = [line for line in stderr.splitlines() if line.strip() and not _spark_log_noise(line)]
             tail = " | ".join(lines[-5:])
-            raise RuntimeError(f"exit {completed.returncode}: {tail}")
-        return completed.stdout
+            raise RuntimeError(f"exit {process.returncode}: {tail}")
+        return stdout
 
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
@@ -327,6 +347,28 @@ def entry_point() -> str:
 CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE")
 RESULT_POLL_SECONDS = 0.25
 STOP_SECONDS = 5.0  # the longest wait for a Spark Connect session to close
+
+
+@contextlib.contextmanager
+def ended_on(stop: threading.Event, end: Callable[[], None]) -> Iterator[None]:
+    """While the block runs (a spark-submit), call `end` once if `stop` is set: how a batch whose
+    chunks were all cancelled ends its spark-submit, by the plain submit and Airflow's hook alike."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if stop.wait(RESULT_POLL_SECONDS):
+                if not done.is_set():
+                    end()
+                return
+
+    watcher = threading.Thread(target=watch, name="featurestore-submit-stop", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 def write_batch_file(batch: BatchSpec, folder: str) -> str:

@@ -96,6 +96,15 @@ class ChunkResult:
 Report = Callable[[ChunkResult], None]
 """Called by an engine for each chunk report, in the order the chunks' writes commit."""
 
+Stopped = Callable[[str], bool]
+"""Whether a job of the batch was ended by another process (cancelled, or its lease expired):
+the engine asks before each chunk and before the batch's online write, and does not start the
+work of a job it says yes to (its chunk is reported done, nothing completed, error `cancelled`)."""
+
+CANCELLED_CHUNK = "cancelled"
+"""The error of a chunk an engine did not run (or whose spark-submit it ended) because its job
+was cancelled; the job's record keeps the cancel's own reason."""
+
 
 def batches(chunks: Sequence[Any], max_batch_window: int) -> list[list[Any]]:
     """Consecutive items (anything with `start` and `end`, in time order) grouped so that each

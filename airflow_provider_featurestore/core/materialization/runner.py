@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from airflow_provider_featurestore.core.config import FeatureSetSpec
 from airflow_provider_featurestore.core.errors import console_error
 from airflow_provider_featurestore.core.interval_table import (
-    LIVE_JOB_STATES,
     IntervalTable,
     JobRecord,
     JobState,
@@ -32,6 +31,7 @@ from airflow_provider_featurestore.core.materialization.job_model import (
     BatchSpec,
     ChunkResult,
     ChunkSpec,
+    Stopped,
     batches,
 )
 from airflow_provider_featurestore.core.timeutil import iso
@@ -51,40 +51,65 @@ _LIVE_LOCK = threading.Lock()
 
 
 def abandon_live_jobs(reason: str) -> int:
-    """Finish as Incomplete every job a backfill of this process still has queued or running;
-    returns how many. The last act of a process that must exit at once (an engine that does
-    not stop when interrupted): its time must not stay Pending until the leases run out."""
+    """Fail every job a backfill of this process still has queued or running, its Pending time
+    Incomplete; returns how many. The last act of a process that must exit at once (an engine
+    that does not stop when interrupted): its time must not stay Pending until the leases run out."""
     with _LIVE_LOCK:
         live = list(_LIVE.items())
     count = 0
-    for job_id, table in live:
+    for table, same in groupby(sorted(live, key=lambda item: id(item[1])), key=lambda item: item[1]):
         try:
-            if table.job(job_id).state in LIVE_JOB_STATES:
-                table.finish_job(job_id, {}, error=reason)
-                count += 1
-        except Exception:  # noqa: BLE001 - the lease still ends it; the others are tried
+            count += len(table.end_jobs([job_id for job_id, _table in same], JobState.FAILED, reason))
+        except Exception:  # noqa: BLE001 - the lease still ends them; the other tables are tried
             continue
     return count
 
 
-class Heartbeat:
-    """Renews the leases of live jobs every quarter lease, in a background thread: the running
-    job, or every job of a backfill still waiting its turn. A job no longer live is dropped."""
+POLL_SECONDS = 1.0
+"""How often a backfill reads its jobs' states: a job cancelled by another process is noticed
+within about this long, and its batch stops at its next chunk boundary."""
 
-    def __init__(self, table: IntervalTable, job_ids: Sequence[str]) -> None:
+
+class Heartbeat:
+    """In a background thread, every POLL_SECONDS, reads which of a backfill's jobs are still
+    live (one query) and, every quarter lease, renews their leases: the running job and every job
+    still waiting its turn. A job ended elsewhere (cancelled, or its lease expired) is dropped and
+    `stopped` says so to the engine."""
+
+    def __init__(
+        self, table: IntervalTable, job_ids: Sequence[str], *, poll_seconds: float = POLL_SECONDS
+    ) -> None:
         self.table, self.job_ids = table, list(job_ids)
+        self.poll_seconds = poll_seconds
+        self._ended: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="featurestore-heartbeat", daemon=True)
 
+    def stopped(self, job_id: str) -> bool:
+        """Whether the job was no longer live at the last poll (the engine's `Stopped`)."""
+        return job_id in self._ended
+
     def _beat(self) -> None:
-        interval = max(self.table.lease_seconds / 4, 0.5)
-        while self.job_ids and not self._stop.wait(interval):
-            for job_id in list(self.job_ids):
-                try:
-                    if not self.table.heartbeat(job_id):
-                        self.job_ids.remove(job_id)
-                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
-                    continue
+        renew_every = max(self.table.lease_seconds / 4, 0.5)
+        renew_at = time.monotonic() + renew_every
+        while self.job_ids and not self._stop.wait(min(self.poll_seconds, renew_every)):
+            try:
+                self._poll()
+                if time.monotonic() >= renew_at:
+                    renew_at = time.monotonic() + renew_every
+                    for job_id in list(self.job_ids):
+                        if not self.table.heartbeat(job_id):
+                            self._drop([job_id])
+            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+                continue
+
+    def _poll(self) -> None:
+        live = self.table.live_ids(self.job_ids)
+        self._drop([job_id for job_id in self.job_ids if job_id not in live])
+
+    def _drop(self, job_ids: Sequence[str]) -> None:
+        self._ended.update(job_ids)
+        self.job_ids = [job_id for job_id in self.job_ids if job_id not in self._ended]
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -125,9 +150,12 @@ def run_recorded_batch(
     *,
     airflow: Mapping[str, object] | None = None,
     progress: Progress | None = None,
+    stopped: Stopped | None = None,
 ) -> list[JobRecord]:
     """Run one batch of claimed jobs as one engine run; record every chunk report as it comes
-    (also when interrupted: what had not finished is Incomplete). Returns the jobs' records."""
+    (also when interrupted: what had not finished is Incomplete). A job cancelled before its
+    batch starts is not run (`start_job` leaves it cancelled); `stopped` tells the engine which
+    ones were cancelled while it runs. Returns the jobs' records."""
     table = store.table
     spec = store.spec(records[0].feature_set, records[0].version)
     started = [table.start_job(r.id, airflow=airflow) for r in records]
@@ -169,7 +197,7 @@ def run_recorded_batch(
 
     try:
         if live:
-            engine.launch_batch(batch_spec(store, live), spark_conf(store, spec), report)
+            engine.launch_batch(batch_spec(store, live), spark_conf(store, spec), report, stopped)
     except BaseException as exc:
         end_unfinished(f"interrupted: {type(exc).__name__}: {exc}".strip(": "))
         raise
@@ -261,10 +289,14 @@ def run_batches(
     with _LIVE_LOCK:
         _LIVE.update((r.id, store.table) for r in records)
     try:
-        with Heartbeat(store.table, [r.id for r in records]):  # the queued ones keep their leases too
+        # The queued ones keep their leases too; a job cancelled elsewhere stops at a chunk edge.
+        with Heartbeat(store.table, [r.id for r in records]) as beat:
             for number, group in enumerate(groups, start=1):
                 started = time.perf_counter()
-                for record in run_recorded_batch(store, group, engine, airflow=airflow, progress=progress):
+                ran = run_recorded_batch(
+                    store, group, engine, airflow=airflow, progress=progress, stopped=beat.stopped
+                )
+                for record in ran:
                     done[record.id] = record
                 online = [done[r.id] for r in group if "online" in r.stores]
                 if online:
@@ -274,9 +306,8 @@ def run_batches(
                         f"once for {len(online)} job(s); {time.perf_counter() - started:.1f}s"
                     )
     except BaseException:
-        for record in records:
-            if record.id not in done and store.table.job(record.id).state in LIVE_JOB_STATES:
-                store.table.finish_job(record.id, {}, error="not run: the backfill was interrupted")
+        left = [record.id for record in records if record.id not in done]
+        store.table.end_jobs(left, JobState.FAILED, "not run: the backfill was interrupted")
         raise
     finally:
         with _LIVE_LOCK:
@@ -284,10 +315,12 @@ def run_batches(
                 _LIVE.pop(record.id, None)
     results = [done[r.id] for r in records]
     failed = sum(1 for r in results if r.state != JobState.SUCCEEDED)
+    cancelled = sum(1 for r in results if r.state == JobState.CANCELLED)
     rows = sum(sum(r.rows_written.values()) for r in results)
     log(
-        f"{total} job(s) in {len(groups)} batch(es): {total - failed} succeeded, {failed} failed; "
-        f"{rows:,} rows written in {time.perf_counter() - began:.1f}s"
+        f"{total} job(s) in {len(groups)} batch(es): {total - failed} succeeded, {failed - cancelled} failed"
+        + (f", {cancelled} cancelled" if cancelled else "")
+        + f"; {rows:,} rows written in {time.perf_counter() - began:.1f}s"
         + "".join(
             f"; whole errors: featurestore jobs {name} --json"
             for name in sorted({r.feature_set for r in results if r.state != JobState.SUCCEEDED})
@@ -297,14 +330,16 @@ def run_batches(
 
 
 def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:
-    """Finish as Incomplete every job of one Airflow run that is still queued or running.
+    """Fail every job of one Airflow run that is still queued or running, its Pending time
+    Incomplete, in one transaction; returns how many.
 
     Called once the run's tasks are all done (whatever their outcome): a batch that never
-    started or a task that was killed must not leave its time Pending until a lease expires.
+    started or a task that died without its `on_kill` must not leave its time Pending until a
+    lease expires.
     """
-    count = 0
-    for record in table.jobs(key):
-        if record.state in LIVE_JOB_STATES and (record.airflow or {}).get("run_id") == run_id:
-            table.finish_job(record.id, {}, error="not finished when its Airflow run ended")
-            count += 1
-    return count
+    mine = [
+        r.id
+        for r in table.live_jobs(key.feature_set, key.version)
+        if (r.airflow or {}).get("run_id") == run_id
+    ]
+    return len(table.end_jobs(mine, JobState.FAILED, "not finished when its Airflow run ended"))

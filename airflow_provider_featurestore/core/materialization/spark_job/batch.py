@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_featurestore.core.config import FeatureSetSpec, FeatureStoreConfig, load_config
 from airflow_provider_featurestore.core.materialization.job_model import (
+    CANCELLED_CHUNK,
     BatchSpec,
     ChunkResult,
     ChunkSpec,
     Report,
+    Stopped,
 )
 from airflow_provider_featurestore.core.materialization.spark_job.failures import one_line
 from airflow_provider_featurestore.core.materialization.spark_job.offline_commit import (
@@ -63,12 +65,18 @@ if TYPE_CHECKING:
 
 
 def materialize_batch(
-    spark: SparkSession, batch: BatchSpec, report: Report, config: FeatureStoreConfig | None = None
+    spark: SparkSession,
+    batch: BatchSpec,
+    report: Report,
+    config: FeatureStoreConfig | None = None,
+    stopped: Stopped | None = None,
 ) -> None:
     """Materialize a batch on `spark`, reporting every chunk; never raises for a job failure.
 
     Each chunk gets exactly one report with `done=True` (and, when it writes both stores, one
-    before it with `done=False` as its offline commit lands).
+    before it with `done=False` as its offline commit lands). A chunk whose job `stopped` says
+    was cancelled is not started, and its rows are not written online: it is reported done,
+    nothing completed, error `cancelled` (the chunk being written when the cancel came finishes).
     """
     results = {
         c.job_id: ChunkResult(c.job_id, completed=dict.fromkeys(c.stores, False)) for c in batch.chunks
@@ -87,7 +95,7 @@ def materialize_batch(
         table_path, measure_batch(spark, spec, [c for c in batch.chunks if not c.from_offline]), snapshots
     )
     try:
-        _run_chunks(spark, config, spec, batch, state, results, report)
+        _run_chunks(spark, config, spec, batch, state, results, report, stopped or _never)
     finally:
         snapshots.release()
 
@@ -100,12 +108,17 @@ def _run_chunks(
     state: _BatchState,
     results: dict[str, ChunkResult],
     report: Report,
+    stopped: Stopped,
 ) -> None:
     """Each chunk written offline in time order, reported as it commits; then the batch's one
-    online write."""
+    online write. A cancelled job's chunk is skipped at the boundary before it (or before the
+    online write)."""
     online_rows: OnlineRows = []
     for chunk in batch.chunks:
         result = results[chunk.job_id]
+        if stopped(chunk.job_id):
+            _finish(results, report, chunk, CANCELLED_CHUNK)
+            continue
         began = time.perf_counter()
         try:
             rows = _write_chunk(spark, spec, chunk, result, state)
@@ -129,9 +142,18 @@ def _run_chunks(
                     rows_written=dict(result.rows_written),
                 )
             )
+    cancelled = {chunk.job_id for chunk, _rows in online_rows if stopped(chunk.job_id)}
+    for chunk, _rows in online_rows:
+        if chunk.job_id in cancelled:
+            _finish(results, report, chunk, CANCELLED_CHUNK)
+    online_rows = [item for item in online_rows if item[0].job_id not in cancelled]
     if online_rows:
         for chunk, error in write_online_batch(spark, config, spec, state.path, batch, online_rows, results):
             _finish(results, report, chunk, error)
+
+
+def _never(_job_id: str) -> bool:
+    return False
 
 
 def _finish(
