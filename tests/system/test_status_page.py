@@ -756,18 +756,20 @@ def test_the_grid_lists_each_interval_with_its_job_reasons_and_airflow_ids(deplo
             assert row["stores"][store]["status"] == status_at(views[store], row["start"]), (store, row)
     by_start = {row["start"]: row for row in document["rows"]}
     (failed,) = by_start[iso(day(5))]["job_ids"]
-    assert document["jobs"][failed]["state"] == "failed" and document["jobs"][failed]["reasons"] == ["failed"]
+    # Failed, its lookback reaching before the first source day, the min_rows warn check violated.
+    assert document["jobs"][failed]["state"] == "failed"
+    assert document["jobs"][failed]["reasons"] == ["failed", "partial lookback", "checks warned"]
     (queued,) = by_start[iso(day(7))]["job_ids"]
     assert document["jobs"][queued]["state"] == "queued" and by_start[iso(day(6))]["job_ids"] == []
     (ran,) = by_start[iso(day(1))]["job_ids"]
     airflow = document["jobs"][ran]["airflow"]
     assert airflow["dag_id"] == DAG_ID and airflow["task_id"] == "materialize" and airflow["map_index"] >= 0
     assert airflow["run_id"] in document["runs"]
-    assert document["jobs"][ran]["reasons"] == ["checks warned"]  # the min_rows warn check
+    assert document["jobs"][ran]["reasons"] == ["partial lookback", "checks warned"]
 
     pending = get(d, "/api/grid?feature_set=transactions&status=Pending").json()
     assert [r["start"] for r in pending["rows"]] == [iso(day(7))]
-    one_run = get(d, f"/api/grid?feature_set=transactions&run_id={airflow['run_id']}").json()
+    one_run = get(d, "/api/grid", params={"feature_set": "transactions", "run_id": airflow["run_id"]}).json()
     assert one_run["rows"] and all(
         one_run["jobs"][j]["airflow"]["run_id"] == airflow["run_id"]
         for r in one_run["rows"]
@@ -889,6 +891,42 @@ def test_several_stores_each_named_by_its_project_with_access_per_store(
     assert result["cancel"][0] == 403  # no read access to the first store's DAG
 
 
+def test_cancel_needs_edit_rights_on_the_dag_and_is_in_the_audit_log(deployment: Deployment) -> None:
+    d = deployment
+    store = d.store()
+    try:
+        (job,) = store.claim(store.backfill_request("accounts", day(8), day(9), stores=["offline"]))
+    finally:
+        store.close()
+    body = {"feature_set": "accounts", "job_id": job.id}
+    for user, code in (("viewer", 403), ("nobody", 403), (None, 401)):
+        refused = post(d, "/api/cancel", body, user=user)
+        assert refused.status_code == code, (user, refused.text)
+    assert next(j for j in d.jobs("accounts") if j.id == job.id).state == "queued"
+    for wrong, code, detail in (
+        ({"feature_set": "accounts"}, 400, "give job_id or run_id"),
+        ({"feature_set": "accounts", "job_id": "nope"}, 404, "job nope: no job of accounts"),
+        ({"feature_set": "accounts", "run_id": "nope"}, 404, "Airflow run nope: no job of accounts"),
+    ):
+        answer = post(d, "/api/cancel", wrong)
+        assert answer.status_code == code and detail in answer.json()["detail"], answer.text
+
+    done = post(d, "/api/cancel", body)
+    assert done.status_code == 200, done.text
+    assert done.json() == {"feature_set": "accounts", "cancelled": [job.id], "dag_ids": [DAG_ID]}
+    record = next(j for j in d.jobs("accounts") if j.id == job.id)
+    assert record.state == "cancelled" and record.error == "cancelled: from the status page by admin"
+    assert status_at(d.statuses("accounts")["offline"], iso(day(8))) == "Incomplete"
+    events = d.airflow.api("GET", "/eventLogs", params={"event": "featurestore.cancel"})["event_logs"]
+    (event,) = [e for e in events if job.id in (e["extra"] or "")]
+    assert event["owner"] == "admin" and event["dag_id"] == DAG_ID
+    assert json.loads(event["extra"])["jobs"] == [job.id]
+    again = post(d, "/api/cancel", body)
+    assert again.status_code == 409 and "nothing to cancel, its jobs are cancelled" in again.json()["detail"]
+    grid = get(d, f"/api/grid?feature_set=accounts&start={iso(day(8))}&end={iso(day(9))}").json()
+    assert grid["jobs"][job.id]["reasons"][0] == "cancelled"
+
+
 def test_the_dag_tab_is_an_external_view_of_every_dag(deployment: Deployment) -> None:
     d = deployment
     plugins = d.airflow.api("GET", "/plugins")["plugins"]
@@ -931,7 +969,7 @@ def test_the_grid_and_the_view_in_the_address_in_chromium(deployment: Deployment
             # The grid: states, reasons, jobs; day 7 is Pending, so the page refreshes itself.
             failed = grid_row(frame, day(5))
             expect(failed.locator(".state")).to_have_text("failed")
-            expect(failed.locator(".reason")).to_have_text(["failed"])
+            expect(failed.locator(".reason")).to_have_text(["failed", "partial lookback", "checks warned"])
             expect(grid_row(frame, day(7)).locator(".state")).to_have_text("queued")
             expect(grid_row(frame, day(6))).to_contain_text("never materialized")
             expect(frame.locator("body")).to_have_attribute("data-refreshing", "on")
@@ -974,7 +1012,9 @@ def test_the_grid_and_the_view_in_the_address_in_chromium(deployment: Deployment
             frame.locator("#grid-run").select_option(ran["airflow"]["run_id"])
             expect(frame.locator("#grid tbody tr")).to_have_count(2)  # days 1 and 2: one run, two tasks
             frame.locator("#grid-clear").click()
-            expect(frame.locator("#grid tbody tr")).to_have_count(5)
+            shown = get(d, f"/api/grid?feature_set=transactions&start={iso(day(1))}&end={iso(day(6))}").json()
+            lines = sum(max(1, len(row["job_ids"])) for row in shown["rows"])  # a line per job
+            expect(frame.locator("#grid tbody tr")).to_have_count(lines)
             page.screenshot(path=str(SCREENSHOTS / "status-page-grid.png"), full_page=True)
 
             # A click on the timeline reaches the interval's row, its job and its Airflow log.
@@ -1020,6 +1060,7 @@ def test_the_page_refreshes_while_pending_and_stops_after(deployment: Deployment
     store = d.store()
     try:
         (job,) = store.claim(store.backfill_request("accounts", day(9), day(10), stores=["offline"]))
+        (doomed,) = store.claim(store.backfill_request("accounts", day(6), day(7), stores=["offline"]))
         with sync_playwright() as playwright:
             browser = launch(playwright)
             try:
@@ -1032,6 +1073,18 @@ def test_the_page_refreshes_while_pending_and_stops_after(deployment: Deployment
                 expect(frame.locator("body")).to_have_attribute("data-refreshing", "on")
                 # A queued job run by the CLI counts as the backfill DAG's: an admin may cancel it.
                 expect(grid_row(frame, day(9)).locator("button.cancel-job")).to_be_visible()
+                button = grid_row(frame, day(6)).locator("button.cancel-job")
+                button.click()
+                expect(button).to_have_text("Really cancel?")  # a second click confirms
+                button.click()
+                expect(frame.locator("#grid-message")).to_have_text(f"Cancelled 1 job(s): {doomed.id}")
+                cancelled = grid_row(frame, day(6))
+                expect(cancelled.locator("td.status[data-store=offline]")).to_have_attribute(
+                    "data-status", "Incomplete"
+                )
+                expect(cancelled.locator(".state")).to_have_text("cancelled")
+                expect(cancelled.locator(".reason").first).to_have_text("cancelled")
+                expect(cancelled.locator("button.cancel-job")).to_have_count(0)
                 # The job ends (as a worker would end it): the page shows it by itself, and stops.
                 store.table.start_job(job.id)
                 store.table.finish_job(job.id, {"offline": True}, rows_read=0, rows_written={"offline": 0})

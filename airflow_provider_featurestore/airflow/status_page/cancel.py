@@ -26,7 +26,7 @@ from airflow_provider_featurestore.core.interval_table import JobRecord
 from airflow_provider_featurestore.core.interval_table.job_state import LIVE_JOB_STATES
 
 EVENT = "featurestore.cancel"
-REASON = "cancelled from the status page by {user}"
+REASON = "from the status page by {user}"  # the job's error: "cancelled: <reason>"
 router = APIRouter(dependencies=[Depends(requires_read)])
 
 
@@ -103,17 +103,8 @@ def cancel(body: CancelBody, request: Request, user: GetUserDep, store: StoreDep
         version=body.version,
         reason=REASON.format(user=name),
     )
-    cancelled = _job_ids(result) or [job.id for job in live]
+    cancelled = [job.id for job in result]
     extra = {"feature_set": body.feature_set, "version": live[0].version, "jobs": cancelled}
     for dag_id in dag_ids:
         audit(name, dag_id, body.run_id, {**extra, "job_id": body.job_id} if body.job_id else extra)
     return {"feature_set": body.feature_set, "cancelled": cancelled, "dag_ids": dag_ids}
-
-
-def _job_ids(result: object) -> list[str]:
-    """The ids of the jobs `FeatureStore.cancel` reports cancelled (a list of records or ids,
-    or an object holding them as `jobs`)."""
-    items = getattr(result, "jobs", result)
-    if not isinstance(items, list | tuple):
-        return []
-    return [item if isinstance(item, str) else str(getattr(item, "id", item)) for item in items]

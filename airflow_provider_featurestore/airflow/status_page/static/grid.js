@@ -136,8 +136,19 @@ function actionCell(job) {
   return cell;
 }
 
+// Airflow's frame may not open confirm() (its sandbox has no allow-modals): the first click arms
+// the button, a second one within 5 s cancels.
 async function cancelJobs(target, what, button) {
-  if (!window.confirm(`Cancel ${what}? Queued jobs never start; a running batch stops at its next chunk.`)) return;
+  if (!button.dataset.armed) {
+    button.dataset.armed = button.textContent;
+    button.textContent = "Really cancel?";
+    button.title = `Cancel ${what}: queued jobs never start; a running batch stops at its next chunk`;
+    setTimeout(() => {
+      if (button.dataset.armed) { button.textContent = button.dataset.armed; delete button.dataset.armed; }
+    }, 5000);
+    return;
+  }
+  delete button.dataset.armed;
   button.disabled = true;
   try {
     const done = await api("/api/cancel", {
