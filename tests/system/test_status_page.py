@@ -1049,6 +1049,13 @@ def test_the_grid_and_the_view_in_the_address_in_chromium(deployment: Deployment
                 "data-job", ran["id"], timeout=30_000
             )
             assert frame.locator("#range-end").input_value() == iso(day(6))
+            # Another feature set is a step of its own: Back returns to the one before.
+            frame.locator("#feature-set").select_option("accounts:1")
+            page.wait_for_function("() => location.search.includes('fs=accounts')")
+            page.evaluate("() => history.back()")  # the frame's entry: no load of the UI to wait for
+            expect(frame.locator("#feature-set")).to_have_value("transactions:1", timeout=30_000)
+            expect(frame.locator("#range-end")).to_have_value(iso(day(6)))
+            page.wait_for_function("() => location.search.includes('fs=transactions')")
         finally:
             browser.close()
 

@@ -64,7 +64,10 @@ def stores(user: GetUserDep) -> dict[str, Any]:
     """Every feature store the DAGs load that the user may read (its backfill DAG), with its DAG
     ids and what each materializes: the page's store selector and its DAG-tab mapping. 403 when
     the user may read none."""
-    readable = [e for e in registry() if e.store is not None and can_read(e.backfill_dag_id, user)]
+    loaded = [e for e in registry() if e.store is not None]
+    if not loaded:
+        registry()[0].loaded()  # 503 saying why the config does not load
+    readable = [e for e in loaded if can_read(e.backfill_dag_id, user)]
     if not readable:
         raise HTTPException(403, "you may read none of the feature stores' backfill DAGs")
     broken = [e for e in registry() if e.store is None]

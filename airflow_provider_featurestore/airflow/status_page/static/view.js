@@ -61,10 +61,11 @@ function readView() {
 
 function writeView(view, { push = false } = {}) {
   const search = viewSearch(view);
-  if (search === location.search) return;
-  const url = location.pathname + search;
-  if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
-  mirrorView();
+  if (search !== location.search) {
+    const url = location.pathname + search;
+    if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
+  }
+  mirrorView();  // also after Back in the frame: the UI's address follows
 }
 
 function mirrorView() {
