@@ -1141,6 +1141,7 @@ def test_the_dag_tab_shows_the_feature_sets_page(deployment: Deployment) -> None
             expect(frame.locator("#grid-scope")).to_contain_text(
                 f"in {iso(day(2))} → {iso(day(4))}", timeout=30_000
             )
+            expect(frame.locator("#dag-context")).to_contain_text(f"The DAG {scheduled} materializes")
             page.screenshot(path=str(SCREENSHOTS / "status-page-dag-tab.png"), full_page=True)
 
             page.goto(f"{d.airflow.base_url}/dags/{DAG_ID}/plugin/featurestore-dag")

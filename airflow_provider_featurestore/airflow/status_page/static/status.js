@@ -149,16 +149,17 @@ async function init() {
 function chooseStore() {
   const view = state.view;
   const readable = state.stores.filter((s) => s.project);
+  const owner = view.dag_id ? readable.find((s) => view.dag_id in s.dags) : null;
+  $("dag-context").hidden = !view.dag_id;
   let chosen = readable.find((s) => s.project === view.project);
-  if (!chosen && view.dag_id) {
-    chosen = readable.find((s) => view.dag_id in s.dags);
-    const set = chosen && chosen.dags[view.dag_id];
-    if (set && !view.fs) view.fs = set;
-    $("dag-context").hidden = false;
-    $("dag-context").textContent = !chosen
+  if (view.dag_id) {  // the page in a DAG's tab: that DAG's store and feature set
+    const set = owner && owner.dags[view.dag_id];
+    if (!chosen && set && !view.fs) view.fs = set;
+    chosen = chosen || owner;
+    $("dag-context").textContent = !owner
       ? `The DAG ${view.dag_id} is not one of a feature store's DAGs: showing the feature store below.`
-      : set ? `The DAG ${view.dag_id} materializes the feature set ${set} of the feature store ${chosen.project}.`
-        : `The DAG ${view.dag_id} belongs to the feature store ${chosen.project}.`;
+      : set ? `The DAG ${view.dag_id} materializes the feature set ${set} of the feature store ${owner.project}.`
+        : `The DAG ${view.dag_id} belongs to the feature store ${owner.project}.`;
   }
   chosen = chosen || readable[0];
   view.project = chosen.project;
