@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from airflow_provider_featurestore.core.planner import snap_window
 from airflow_provider_featurestore.core.timeutil import iso, to_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.airflow_runs import PRINT_RESULT, run_script  # noqa: E402
 from support.deployment import DAG_ID, ROOT, Deployment, day, fraud_deployment  # noqa: E402
 from support.intervals_view import statuses as interval_view  # noqa: E402
 
@@ -127,6 +129,9 @@ READS = [
     "/api/timeline?feature_set=transactions",
     "/api/freshness",
     "/api/backfill-dag",
+    "/api/stores",
+    "/api/grid?feature_set=transactions",
+    "/static/grid.js",
 ]
 A_BACKFILL = {"feature_set": "accounts", "start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}
 
@@ -509,7 +514,7 @@ def open_status_page(page):  # type: ignore[no-untyped-def]
     """Browse -> Feature store: the page inside the Airflow UI (its frame)."""
     page.get_by_role("button", name="Browse").click()
     page.get_by_role("menuitem", name="Feature store").click()
-    page.wait_for_url(re.compile(r"/plugin/featurestore$"))
+    page.wait_for_url(re.compile(r"/plugin/featurestore(/|$)"))
     return page.frame_locator("iframe")
 
 
@@ -675,13 +680,13 @@ def test_the_page_in_chromium(deployment: Deployment) -> None:
             dialog = frame.locator("#backfill-dialog")
             expect(dialog).to_be_visible()
             for field, wanted in (("start", day(3)), ("end", day(5))):
-                assert to_epoch(dialog.locator(f"input[name={field}]").input_value() + "Z") == wanted, field
+                assert dialog.locator(f"input[name={field}]").input_value() == iso(wanted), field  # ISO, UTC
             # The dry run first: the jobs it would plan, nothing triggered yet.
             expect(dialog.locator("#bf-plan")).to_have_text(
                 f"2 job(s) would be planned now for {iso(day(3))} → {iso(day(5))}.", timeout=30_000
             )
             # A window typed off the grid is widened to whole chunks before anything is triggered.
-            dialog.locator("input[name=end]").fill(iso(day(5) - 3600)[:-1])
+            dialog.locator("input[name=end]").fill(iso(day(5) - 3600))
             dialog.locator("input[name=end]").dispatch_event("change")
             expect(dialog.locator("#bf-plan")).to_have_text(
                 f"2 job(s) would be planned now for {iso(day(3))} → {iso(day(5))} (widened to whole 1d chunks).",
@@ -689,8 +694,9 @@ def test_the_page_in_chromium(deployment: Deployment) -> None:
             )
             expect(dialog.locator("#bf-submit")).to_be_enabled()
             dialog.locator("#bf-submit").click()
+            expect(dialog.locator("#bf-message")).to_contain_text("Triggered", timeout=30_000)
             link = dialog.locator("#bf-run-link")
-            expect(link).to_be_visible(timeout=30_000)
+            expect(link).to_be_visible()
             run = d.airflow.wait_for_run(DAG_ID, link.inner_text())
             assert run["state"] == "success", d.explain(run["dag_run_id"])
             assert run["conf"]["start"] == iso(day(3)) and run["conf"]["end"] == iso(day(5))
@@ -722,5 +728,426 @@ def test_the_page_in_chromium(deployment: Deployment) -> None:
             )
             expect(page.get_by_text(f"[{ran['start']}, {ran['end']})").first).to_be_visible(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "status-page-log.png"))
+        finally:
+            browser.close()
+
+
+# ---- the grid, the view in the address, refreshing, the DAG tab, several stores, cancel --------
+# (last in the module: they add accounts time the tests above compare exactly)
+
+SCREENSHOTS = Path(os.environ.get("FEATURESTORE_TEST_SCREENSHOTS", ARTIFACTS))
+
+
+def status_at(intervals: list[tuple[str, str, str]], at: str) -> str:
+    """The status of the time `at` (ISO) in one store's `interval_view`; None off the axis."""
+    return next((status for a, b, status in intervals if a <= at < b), "None")
+
+
+def test_the_grid_lists_each_interval_with_its_job_reasons_and_airflow_ids(deployment: Deployment) -> None:
+    d = deployment
+    document = get(d, "/api/grid?feature_set=transactions").json()
+    views = d.statuses("transactions")
+    assert (document["start"], document["end"]) == (iso(day(1)), iso(day(8)))
+    assert [r["start"] for r in document["rows"]] == sorted(
+        (r["start"] for r in document["rows"]), reverse=True
+    )
+    for row in document["rows"]:  # each row's statuses are the stored ones
+        for store in ("offline", "online"):
+            assert row["stores"][store]["status"] == status_at(views[store], row["start"]), (store, row)
+    by_start = {row["start"]: row for row in document["rows"]}
+    (failed,) = by_start[iso(day(5))]["job_ids"]
+    # Failed, its lookback reaching before the first source day, the min_rows warn check violated.
+    assert document["jobs"][failed]["state"] == "failed"
+    assert document["jobs"][failed]["reasons"] == ["failed", "partial lookback", "checks warned"]
+    (queued,) = by_start[iso(day(7))]["job_ids"]
+    assert document["jobs"][queued]["state"] == "queued" and by_start[iso(day(6))]["job_ids"] == []
+    (ran,) = by_start[iso(day(1))]["job_ids"]
+    airflow = document["jobs"][ran]["airflow"]
+    assert airflow["dag_id"] == DAG_ID and airflow["task_id"] == "materialize" and airflow["map_index"] >= 0
+    assert airflow["run_id"] in document["runs"]
+    assert document["jobs"][ran]["reasons"] == ["partial lookback", "checks warned"]
+
+    pending = get(d, "/api/grid?feature_set=transactions&status=Pending").json()
+    assert [r["start"] for r in pending["rows"]] == [iso(day(7))]
+    one_run = get(d, "/api/grid", params={"feature_set": "transactions", "run_id": airflow["run_id"]}).json()
+    assert one_run["rows"] and all(
+        one_run["jobs"][j]["airflow"]["run_id"] == airflow["run_id"]
+        for r in one_run["rows"]
+        for j in r["job_ids"]
+    )
+    online = get(
+        d, f"/api/grid?feature_set=transactions&stores=online&start={iso(day(5))}&end={iso(day(6))}"
+    ).json()
+    assert [list(r["stores"]) for r in online["rows"]] == [["online"]]
+    for path, named in (("&status=Late", "status:"), ("&stores=attic", "stores:"), ("&limit=0", "limit:")):
+        refused = get(d, "/api/grid?feature_set=transactions" + path)
+        assert refused.status_code == 400 and refused.json()["detail"].startswith(named), refused.text
+
+
+def test_the_store_is_named_by_its_project_and_its_dags(deployment: Deployment) -> None:
+    d = deployment
+    listing = get(d, "/api/stores").json()
+    assert listing["several"] is False
+    (store,) = listing["stores"]
+    assert store["project"] == d.project and store["backfill_dag_id"] == DAG_ID
+    assert store["dags"] == {
+        DAG_ID: None,
+        "featurestore_monitor": None,
+        "featurestore_materialize__accounts": "accounts",
+        "featurestore_materialize__transactions": "transactions",
+    }
+    assert get(d, f"/api/feature-sets?project={d.project}").json()["project"] == d.project
+    unknown = get(d, "/api/feature-sets?project=nope")
+    assert unknown.status_code == 400 and unknown.json()["detail"].startswith(
+        "project: no feature store 'nope'"
+    )
+    assert get(d, "/api/feature-sets").json()["editable_dags"] == list(store["dags"])
+    assert get(d, "/api/feature-sets", user="viewer").json()["editable_dags"] == []
+
+
+SEVERAL_STORES = """
+import json, os
+from fastapi.testclient import TestClient
+from airflow.api_fastapi.app import _AuthManagerState
+from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+from airflow.api_fastapi.core_api.security import get_user
+
+ALLOWED = json.loads(os.environ["ALLOWED"])  # method -> the DAG ids the user may use so
+
+class PerDag(SimpleAuthManager):
+    def is_authorized_dag(self, *, method, user, access_entity=None, details=None):
+        return details is not None and details.id in ALLOWED.get(method, [])
+
+_AuthManagerState.instance = PerDag()
+from airflow_provider_featurestore.airflow.status_page.app import app
+app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="alice", role="viewer")
+client = TestClient(app)
+result = {}
+for path in json.loads(os.environ["PATHS"]):
+    response = client.get(path)
+    result[path] = [response.status_code, response.json() if path.startswith("/api") else response.text[:300]]
+response = client.post("/api/cancel?project=" + os.environ["FIRST"], json={"feature_set": "accounts", "job_id": "x"})
+result["cancel"] = [response.status_code, response.json()]
+"""
+
+
+def test_several_stores_each_named_by_its_project_with_access_per_store(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Two configs in the Variable (a JSON list): the page lists the stores the user may read, each
+    with its own prefixed DAG ids, and checks each request against its own store's DAG. Airflow's
+    SimpleAuthManager grants by role, not per DAG, so this test's auth manager grants per DAG id
+    (the one fake here); the rest is real: the app, Airflow's security dependencies, the
+    deployment's metadata database, both feature stores' interval tables."""
+    d = deployment
+    second = tmp_path / "second"
+    shutil.copytree(ROOT / "examples" / "fraud", second, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    (second / "data").mkdir()
+    config = second / "featurestore.yaml"
+    config.write_text(config.read_text().replace("project: fraud", "project: second"))
+    first = d.project
+    allowed = {"GET": [f"second__{DAG_ID}"], "PUT": [f"second__{DAG_ID}"]}
+    paths = [
+        "/api/stores",
+        "/api/feature-sets?project=second",
+        f"/api/feature-sets?project={first}",
+        f"/api/grid?project={first}&feature_set=transactions",
+        "/api/grid?project=second&feature_set=transactions",
+        "/?dag_id=second__featurestore_materialize__accounts",
+        f"/?dag_id={first}__featurestore_backfill",
+        "/static/status.js",
+    ]
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(d.airflow.home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": d.airflow.sql_alchemy_conn,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": "",
+        "AIRFLOW_VAR_FEATURESTORE_CONFIG": json.dumps([str(d.config), str(config)]),
+        "ALLOWED": json.dumps(allowed),
+        "PATHS": json.dumps(paths),
+        "FIRST": first,
+    }
+    result, output = run_script(env, SEVERAL_STORES + PRINT_RESULT, timeout=180)
+    code = {path: result[path][0] for path in paths}
+    assert code == {
+        "/api/stores": 200,
+        "/api/feature-sets?project=second": 200,
+        f"/api/feature-sets?project={first}": 403,
+        f"/api/grid?project={first}&feature_set=transactions": 403,
+        "/api/grid?project=second&feature_set=transactions": 200,
+        "/?dag_id=second__featurestore_materialize__accounts": 200,
+        f"/?dag_id={first}__featurestore_backfill": 403,
+        "/static/status.js": 200,
+    }, output[-3000:]
+    listing = result["/api/stores"][1]
+    assert listing["several"] is True
+    assert [s["project"] for s in listing["stores"]] == ["second"]  # only the store it may read
+    assert listing["stores"][0]["dags"]["second__featurestore_materialize__accounts"] == "accounts"
+    second_sets = result["/api/feature-sets?project=second"][1]
+    assert second_sets["backfill_dag_id"] == f"second__{DAG_ID}"
+    assert second_sets["editable_dags"] == [f"second__{DAG_ID}"]
+    assert "Feature store · second" in result["/?dag_id=second__featurestore_materialize__accounts"][1]
+    assert result["cancel"][0] == 403  # no read access to the first store's DAG
+
+
+def test_cancel_needs_edit_rights_on_the_dag_and_is_in_the_audit_log(deployment: Deployment) -> None:
+    d = deployment
+    store = d.store()
+    try:
+        (job,) = store.claim(store.backfill_request("accounts", day(8), day(9), stores=["offline"]))
+    finally:
+        store.close()
+    body = {"feature_set": "accounts", "job_id": job.id}
+    for user, code in (("viewer", 403), ("nobody", 403), (None, 401)):
+        refused = post(d, "/api/cancel", body, user=user)
+        assert refused.status_code == code, (user, refused.text)
+    assert next(j for j in d.jobs("accounts") if j.id == job.id).state == "queued"
+    for wrong, code, detail in (
+        ({"feature_set": "accounts"}, 400, "give job_id or run_id"),
+        ({"feature_set": "accounts", "job_id": "nope"}, 404, "job nope: no job of accounts"),
+        ({"feature_set": "accounts", "run_id": "nope"}, 404, "Airflow run nope: no job of accounts"),
+    ):
+        answer = post(d, "/api/cancel", wrong)
+        assert answer.status_code == code and detail in answer.json()["detail"], answer.text
+
+    done = post(d, "/api/cancel", body)
+    assert done.status_code == 200, done.text
+    assert done.json() == {"feature_set": "accounts", "cancelled": [job.id], "dag_ids": [DAG_ID]}
+    record = next(j for j in d.jobs("accounts") if j.id == job.id)
+    assert record.state == "cancelled" and record.error == "cancelled: from the status page by admin"
+    assert status_at(d.statuses("accounts")["offline"], iso(day(8))) == "Incomplete"
+    events = d.airflow.api("GET", "/eventLogs", params={"event": "featurestore.cancel"})["event_logs"]
+    (event,) = [e for e in events if job.id in (e["extra"] or "")]
+    assert event["owner"] == "admin" and event["dag_id"] == DAG_ID
+    assert json.loads(event["extra"])["jobs"] == [job.id]
+    again = post(d, "/api/cancel", body)
+    assert again.status_code == 409 and "nothing to cancel, its jobs are cancelled" in again.json()["detail"]
+    grid = get(d, f"/api/grid?feature_set=accounts&start={iso(day(8))}&end={iso(day(9))}").json()
+    assert grid["jobs"][job.id]["reasons"][0] == "cancelled"
+
+
+def test_the_dag_tab_is_an_external_view_of_every_dag(deployment: Deployment) -> None:
+    d = deployment
+    plugins = d.airflow.api("GET", "/plugins")["plugins"]
+    (ours,) = [p for p in plugins if p["name"] == "featurestore"]
+    views = {view["destination"]: view for view in ours["external_views"]}
+    assert views["nav"]["url_route"] == "featurestore" and views["nav"]["href"] == "/featurestore/"
+    assert views["dag"]["url_route"] == "featurestore-dag"
+    assert views["dag"]["href"] == "/featurestore/?dag_id={DAG_ID}"
+
+
+def grid_row(frame, start: int):  # type: ignore[no-untyped-def]
+    return frame.locator(f"#grid tr[data-start='{iso(start)}']").first
+
+
+def test_the_grid_and_the_view_in_the_address_in_chromium(deployment: Deployment) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    d = deployment
+    jobs = get(d, "/api/jobs?feature_set=transactions").json()
+    ran = next(j for j in jobs if j["airflow"] and j["start"] == iso(day(1)))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            sign_in(d, page)
+            frame = open_status_page(page)
+            frame.locator("#feature-set").select_option("transactions:1")
+            expect(grid_row(frame, day(5)).locator("td.status[data-store=online]")).to_have_attribute(
+                "data-status", "Incomplete", timeout=30_000
+            )
+            # The legend: every data status, "never requested" included, and every job state.
+            legend = frame.locator("#legend [data-status]")
+            assert [e.get_attribute("data-status") for e in legend.all()] == [
+                "Complete", "Incomplete", "Pending", "None", "never requested", "Mixed",
+            ]  # fmt: skip
+            expect(frame.locator("#legend .job-states b")).to_have_text(
+                ["queued", "running", "succeeded", "failed", "cancelled"]
+            )
+            # The grid: states, reasons, jobs; day 7 is Pending, so the page refreshes itself.
+            failed = grid_row(frame, day(5))
+            expect(failed.locator(".state")).to_have_text("failed")
+            expect(failed.locator(".reason")).to_have_text(["failed", "partial lookback", "checks warned"])
+            expect(grid_row(frame, day(7)).locator(".state")).to_have_text("queued")
+            expect(grid_row(frame, day(6))).to_contain_text("never materialized")
+            expect(frame.locator("body")).to_have_attribute("data-refreshing", "on")
+            expect(frame.locator("#refresh-state")).to_be_visible()
+            page.screenshot(path=str(SCREENSHOTS / "status-page-overview.png"), full_page=True)
+
+            # From/To in ISO, like everything else; what is not ISO is refused, saying so.
+            assert frame.locator("#range-start").input_value() == iso(day(1))
+            assert frame.locator("#range-end").input_value() == iso(day(8))
+            frame.locator("#range-start").fill("11/24/2026, 12:00:00 AM")
+            frame.locator("#range-apply").click()
+            expect(frame.locator("#error")).to_have_text(
+                'From: "11/24/2026, 12:00:00 AM" is not a time in UTC such as 2026-11-24T00:00:00Z (or 2026-11-24)'
+            )
+            frame.locator("#range-start").fill(iso(day(1)))
+            frame.locator("#range-end").fill(iso(day(6)))
+            frame.locator("#range-apply").click()
+            expect(frame.locator("#grid-scope")).to_contain_text(f"in {iso(day(1))} → {iso(day(6))}")
+
+            # Filters, and the whole view in the address of the Airflow UI: a reload keeps it.
+            frame.locator("#grid-status input[value=Incomplete]").check()
+            expect(frame.locator("#grid tbody tr")).to_have_count(1)
+            page.wait_for_function("() => location.search.includes('status=Incomplete')")
+            for part in (
+                "fs=transactions",
+                "v=1",
+                f"start={iso(day(1))}",
+                f"end={iso(day(6))}",
+                f"project={d.project}",
+            ):
+                assert part in page.url, (part, page.url)
+            page.reload()
+            frame = page.frame_locator("iframe")
+            expect(frame.locator("#grid tbody tr")).to_have_count(1, timeout=30_000)
+            expect(grid_row(frame, day(5))).to_be_visible()
+            expect(frame.locator("#grid-status input[value=Incomplete]")).to_be_checked()
+            assert frame.locator("#feature-set").input_value() == "transactions:1"
+            assert frame.locator("#range-end").input_value() == iso(day(6))
+            frame.locator("#grid-clear").click()
+            frame.locator("#grid-run").select_option(ran["airflow"]["run_id"])
+            expect(frame.locator("#grid tbody tr")).to_have_count(2)  # days 1 and 2: one run, two tasks
+            frame.locator("#grid-clear").click()
+            shown = get(d, f"/api/grid?feature_set=transactions&start={iso(day(1))}&end={iso(day(6))}").json()
+            lines = sum(max(1, len(row["job_ids"])) for row in shown["rows"])  # a line per job
+            expect(frame.locator("#grid tbody tr")).to_have_count(lines)
+            page.screenshot(path=str(SCREENSHOTS / "status-page-grid.png"), full_page=True)
+
+            # A click on the timeline reaches the interval's row, its job and its Airflow log.
+            track = frame.locator(".store[data-store=offline] .track").bounding_box()
+            x = track["x"] + track["width"] * 0.5 / 5  # the middle of day 1 of days 1-6
+            page.mouse.click(x, track["y"] + 10)
+            row = frame.locator("#grid tr.highlight")
+            expect(row).to_have_attribute("data-job", ran["id"])
+            expect(row).to_be_in_viewport()
+            page.wait_for_function(f"() => location.search.includes('job={ran['id']}')")
+            log = row.locator("a.log-link")
+            href = log.get_attribute("href")
+            airflow = ran["airflow"]
+            task_page = (
+                f"/dags/{DAG_ID}/runs/{airflow['run_id']}/tasks/materialize/mapped/{airflow['map_index']}"
+            )
+            assert requests.utils.unquote(href).startswith(task_page), href
+            assert requests.get(d.airflow.base_url + href, timeout=30).status_code == 200  # a route of the UI
+            run_href = row.locator("a.run-link").get_attribute("href")
+            assert requests.utils.unquote(run_href) == f"/dags/{DAG_ID}/runs/{airflow['run_id']}"
+            log.click()
+            page.wait_for_function(
+                "wanted => decodeURIComponent(location.pathname).includes(wanted)",
+                arg=task_page,
+                timeout=30_000,
+            )
+            expect(page.get_by_text(f"[{ran['start']}, {ran['end']})").first).to_be_visible(timeout=30_000)
+            # Back: the page again, with the view and the chosen job.
+            page.go_back()
+            frame = page.frame_locator("iframe")
+            expect(frame.locator("#grid tr.highlight")).to_have_attribute(
+                "data-job", ran["id"], timeout=30_000
+            )
+            assert frame.locator("#range-end").input_value() == iso(day(6))
+            # Another feature set is a step of its own: Back returns to the one before.
+            frame.locator("#feature-set").select_option("accounts:1")
+            page.wait_for_function("() => location.search.includes('fs=accounts')")
+            page.evaluate("() => history.back()")  # the frame's entry: no load of the UI to wait for
+            expect(frame.locator("#feature-set")).to_have_value("transactions:1", timeout=30_000)
+            expect(frame.locator("#range-end")).to_have_value(iso(day(6)))
+            page.wait_for_function("() => location.search.includes('fs=transactions')")
+        finally:
+            browser.close()
+
+
+def test_the_page_refreshes_while_pending_and_stops_after(deployment: Deployment) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    d = deployment
+    store = d.store()
+    try:
+        (job,) = store.claim(store.backfill_request("accounts", day(9), day(10), stores=["offline"]))
+        (doomed,) = store.claim(store.backfill_request("accounts", day(6), day(7), stores=["offline"]))
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                sign_in(d, page)
+                frame = open_status_page(page)
+                frame.locator("#feature-set").select_option("accounts:1")
+                cell = grid_row(frame, day(9)).locator("td.status[data-store=offline]")
+                expect(cell).to_have_attribute("data-status", "Pending", timeout=30_000)
+                expect(frame.locator("body")).to_have_attribute("data-refreshing", "on")
+                # A queued job run by the CLI counts as the backfill DAG's: an admin may cancel it.
+                expect(grid_row(frame, day(9)).locator("button.cancel-job")).to_be_visible()
+                button = grid_row(frame, day(6)).locator("button.cancel-job")
+                button.click()
+                expect(button).to_have_text("Really cancel?")  # a second click confirms
+                button.click()
+                expect(frame.locator("#grid-message")).to_have_text(f"Cancelled 1 job(s): {doomed.id}")
+                cancelled = grid_row(frame, day(6))
+                expect(cancelled.locator("td.status[data-store=offline]")).to_have_attribute(
+                    "data-status", "Incomplete"
+                )
+                expect(cancelled.locator(".state")).to_have_text("cancelled")
+                expect(cancelled.locator(".reason").first).to_have_text("cancelled")
+                expect(cancelled.locator("button.cancel-job")).to_have_count(0)
+                # The job ends (as a worker would end it): the page shows it by itself, and stops.
+                store.table.start_job(job.id)
+                store.table.finish_job(job.id, {"offline": True}, rows_read=0, rows_written={"offline": 0})
+                expect(cell).to_have_attribute("data-status", "Complete", timeout=30_000)
+                expect(frame.locator("body")).to_have_attribute("data-refreshing", "off")
+                expect(frame.locator("#refresh-state")).to_be_hidden()
+                refreshes = frame.locator("body").get_attribute("data-refreshes")
+                assert int(refreshes or 0) >= 1
+                page.wait_for_timeout(2 * 4000 + 500)  # two refresh periods: no further refresh
+                assert frame.locator("body").get_attribute("data-refreshes") == refreshes
+            finally:
+                browser.close()
+    finally:
+        store.close()
+
+
+def test_the_dag_tab_shows_the_feature_sets_page(deployment: Deployment) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    d = deployment
+    scheduled = "featurestore_materialize__transactions"
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            sign_in(d, page)
+            page.get_by_role("button", name="Browse").wait_for()
+            page.goto(f"{d.airflow.base_url}/dags/{scheduled}")
+            page.get_by_role("tab", name="Feature store").or_(
+                page.get_by_role("link", name="Feature store")
+            ).first.click()
+            page.wait_for_url(re.compile(rf"/dags/{scheduled}/plugin/featurestore-dag"))
+            frame = page.frame_locator("iframe")
+            expect(frame.locator("#dag-context")).to_have_text(
+                f"The DAG {scheduled} materializes the feature set transactions of the feature store {d.project}.",
+                timeout=30_000,
+            )
+            assert frame.locator("#feature-set").input_value() == "transactions:1"
+            expect(grid_row(frame, day(5))).to_be_visible()
+            # The view in the UI's address here too: a reload keeps it.
+            frame.locator("#range-start").fill(iso(day(2)))
+            frame.locator("#range-end").fill(iso(day(4)))
+            frame.locator("#range-apply").click()
+            page.wait_for_function(f"() => location.search.includes('end={iso(day(4))}')")
+            page.reload()
+            frame = page.frame_locator("iframe")
+            expect(frame.locator("#grid-scope")).to_contain_text(
+                f"in {iso(day(2))} → {iso(day(4))}", timeout=30_000
+            )
+            expect(frame.locator("#dag-context")).to_contain_text(f"The DAG {scheduled} materializes")
+            page.screenshot(path=str(SCREENSHOTS / "status-page-dag-tab.png"), full_page=True)
+
+            page.goto(f"{d.airflow.base_url}/dags/{DAG_ID}/plugin/featurestore-dag")
+            frame = page.frame_locator("iframe")
+            expect(frame.locator("#dag-context")).to_have_text(
+                f"The DAG {DAG_ID} belongs to the feature store {d.project}.", timeout=30_000
+            )
         finally:
             browser.close()

@@ -9,15 +9,20 @@ const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  sets: [], current: null, start: null, end: null, shown: null, selection: null, canTrigger: false,
-  dag: null, dryRun: null, freshness: [],
+  stores: [], sets: [], current: null, start: null, end: null, shown: null, selection: null, canTrigger: false,
+  dag: null, dryRun: null, freshness: [], grid: null, view: {}, editableDags: [], backfillDag: null,
+  timeline: null, jobs: [],
 };
 const SLA_STATES = { ok: "ok", late: "late", no_sla: "no SLA" };
+const REFRESH_MS = 4000;  // while anything on screen is Pending
 
 // ---- small helpers --------------------------------------------------------------------------
 
+// Every call names the feature store shown (its project): access is checked against its DAGs.
 async function api(path, options = {}) {
-  const response = await fetch(ROOT + path, { credentials: "same-origin", ...options });
+  const url = new URL(ROOT + path, location.origin);
+  if (state.view.project) url.searchParams.set("project", state.view.project);
+  const response = await fetch(url.pathname + url.search, { credentials: "same-origin", ...options });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     throw new Error(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail))
@@ -28,8 +33,7 @@ async function api(path, options = {}) {
 
 const ms = (iso) => Date.parse(iso);
 const iso = (t) => new Date(t).toISOString().replace(".000Z", "Z");
-const toInput = (t) => new Date(t).toISOString().slice(0, 19);
-const fromInput = (value) => (value ? Date.parse(value.length === 16 ? value + ":00Z" : value + "Z") : null);
+const toInput = (t) => iso(t);
 
 function duration(seconds) {
   if (seconds == null) return "";
@@ -53,6 +57,8 @@ function showError(error) {
   $("error").textContent = error ? String(error.message || error) : "";
 }
 
+// The task instance's page in the Airflow UI (its log tab first): the route
+// /dags/:dagId/runs/:runId/tasks/:taskId[/mapped/:mapIndex] of Airflow 3's UI.
 function taskLink(airflow) {
   if (!airflow || !airflow.dag_id) return null;
   let url = `${AIRFLOW_ROOT}/dags/${encodeURIComponent(airflow.dag_id)}/runs/${encodeURIComponent(airflow.run_id)}`
@@ -90,79 +96,173 @@ function snapDrag(a, b) {
   return [start, end];
 }
 
-// ---- location hash: what is shown survives a reload ----------------------------------------
+// ---- the view: what is shown, kept in the address (view.js) ---------------------------------
 
-function readHash() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  return { name: params.get("fs"), version: params.get("v"), start: params.get("start"), end: params.get("end") };
+const shownStores = () => {
+  const enabled = Object.keys(state.current.stores);
+  const chosen = (state.view.stores || []).filter((s) => enabled.includes(s));
+  return chosen.length ? chosen : enabled;
+};
+
+// Change the view: a new feature set, store or range is a new history entry (Back returns to
+// the one before), a filter or a selection only replaces it. Reloads what is shown.
+function setView(changes, { push = false, reload = true } = {}) {
+  state.view = { ...state.view, ...changes };
+  for (const [key, value] of Object.entries(state.view)) if (value == null) delete state.view[key];
+  writeView(state.view, { push });
+  if (reload) load().catch(showError);
 }
 
-function writeHash() {
-  const params = new URLSearchParams({ fs: state.current.name, v: state.current.version });
-  if (state.start != null) params.set("start", iso(state.start));
-  if (state.end != null) params.set("end", iso(state.end));
-  history.replaceState(null, "", "#" + params);
+function applyView() {
+  const view = state.view;
+  const match = state.sets.find((s) => s.name === view.fs && (!view.v || String(s.version) === view.v))
+    || state.sets.find((s) => s.name === view.fs);
+  const requested = (s) => Object.values(s.stores).some((store) => store.extent);
+  state.current = match || state.sets.find(requested) || state.sets[0];
+  $("feature-set").value = `${state.current.name}:${state.current.version}`;
+  view.fs = state.current.name;
+  view.v = String(state.current.version);
+  state.start = view.start ? ms(view.start) : null;
+  state.end = view.end ? ms(view.end) : null;
+  if (Number.isNaN(state.start) || Number.isNaN(state.end) || (state.start == null) !== (state.end == null)) {
+    state.start = state.end = null;
+  }
+  for (const box of document.querySelectorAll("#stores-shown input")) box.checked = shownStores().includes(box.value);
 }
 
 // ---- loading --------------------------------------------------------------------------------
 
 async function init() {
   try {
-    const overview = await api("/api/feature-sets");
-    state.sets = overview.feature_sets;
-    state.canTrigger = overview.can_trigger;
-    loadDag().catch(showError);
-    const select = $("feature-set");
-    for (const set of state.sets) {
-      select.append(element("option", { value: `${set.name}:${set.version}` }, `${set.name} v${set.version}`));
-    }
-    if (!state.sets.length) { showError("no feature sets in this feature store"); return; }
-    const wanted = readHash();
-    const match = state.sets.find((s) => s.name === wanted.name && String(s.version) === wanted.version);
-    const requested = (s) => Object.values(s.stores).some((store) => store.extent);
-    state.current = match || state.sets.find(requested) || state.sets[0];
-    select.value = `${state.current.name}:${state.current.version}`;
-    state.start = wanted.start ? ms(wanted.start) : null;
-    state.end = wanted.end ? ms(wanted.end) : null;
-    select.addEventListener("change", () => {
-      const [name, version] = select.value.split(":");
-      state.current = state.sets.find((s) => s.name === name && String(s.version) === version);
-      setRange(null, null);
-    });
-    await load();
+    state.view = readView();
+    const listing = await api("/api/stores");
+    state.stores = listing.stores;
+    chooseStore();
+    await loadStore();
+    window.addEventListener("popstate", () => { state.view = readView(); loadStore().catch(showError); });
   } catch (error) {
     showError(error);
   }
 }
 
-function setRange(start, end) {
-  state.start = start;
-  state.end = end;
-  state.selection = null;
-  $("selection").hidden = true;
-  load().catch(showError);
+// The store shown: the view's project, else the one owning the DAG whose tab shows the page.
+function chooseStore() {
+  const view = state.view;
+  const readable = state.stores.filter((s) => s.project);
+  const owner = view.dag_id ? readable.find((s) => view.dag_id in s.dags) : null;
+  $("dag-context").hidden = !view.dag_id;
+  let chosen = readable.find((s) => s.project === view.project);
+  if (view.dag_id) {  // the page in a DAG's tab: that DAG's store and feature set
+    const set = owner && owner.dags[view.dag_id];
+    if (!chosen && set && !view.fs) view.fs = set;
+    chosen = chosen || owner;
+    $("dag-context").textContent = !owner
+      ? `The DAG ${view.dag_id} is not one of a feature store's DAGs: showing the feature store below.`
+      : set ? `The DAG ${view.dag_id} materializes the feature set ${set} of the feature store ${owner.project}.`
+        : `The DAG ${view.dag_id} belongs to the feature store ${owner.project}.`;
+  }
+  chosen = chosen || readable[0];
+  view.project = chosen.project;
+  const select = $("project");
+  select.replaceChildren(...readable.map((s) => element("option", { value: s.project, title: s.config.path }, s.project)));
+  select.value = chosen.project;
+  $("project-picker").hidden = readable.length < 2;
+  const broken = state.stores.filter((s) => s.error);
+  if (broken.length) showError(broken.map((s) => `${s.config.path}: ${s.error}`).join("\n"));
 }
 
-async function load() {
-  showError(null);
-  writeHash();
-  await loadFreshness();  // the overview, and the SLA state beside each store's timeline
+async function loadStore() {
+  const overview = await api("/api/feature-sets");
+  state.sets = overview.feature_sets;
+  state.canTrigger = overview.can_trigger;
+  state.editableDags = overview.editable_dags;
+  state.backfillDag = overview.backfill_dag_id;
+  document.querySelector("h1 .project").textContent = overview.project;
+  document.querySelector("h1 .project").title = `${overview.config.path} (named by ${overview.config.named_by})`;
+  $("bf-submit").textContent = `Trigger ${overview.backfill_dag_id}`;
+  loadDag().catch(showError);
+  const select = $("feature-set");
+  select.replaceChildren(...state.sets.map((set) =>
+    element("option", { value: `${set.name}:${set.version}` }, `${set.name} v${set.version}`)));
+  if (!state.sets.length) { showError("no feature sets in this feature store"); return; }
+  applyView();
+  writeView(state.view);
+  await load();
+}
+
+function setRange(start, end) {
+  state.selection = null;
+  $("selection").hidden = true;
+  setView({ start: start == null ? null : iso(start), end: end == null ? null : iso(end), job: null }, { push: true });
+}
+
+// Everything shown is fetched again. A refresh (`quiet`) keeps the view and redraws only what
+// changed (a drag or a hover on the timeline survives it); while anything on screen is Pending,
+// the next refresh is scheduled.
+let loading = 0;
+let refreshTimer = null;
+let drawn = {};
+const changed = (key, value) => {
+  const text = JSON.stringify(value);
+  if (drawn[key] === text) return false;
+  drawn[key] = text;
+  return true;
+};
+
+async function load({ quiet = false } = {}) {
+  const number = ++loading;
+  clearTimeout(refreshTimer);
+  if (!quiet) { drawn = {}; showError(null); }
+  applyView();
+  const freshness = await api("/api/freshness");  // the overview, and the SLA beside each timeline
   const width = Math.max(100, Math.min(4000, Math.round($("timelines").clientWidth || 1000)));
   const params = new URLSearchParams({ feature_set: state.current.name, version: state.current.version, buckets: width });
   if (state.start != null && state.end != null) { params.set("start", iso(state.start)); params.set("end", iso(state.end)); }
   const timeline = await api("/api/timeline?" + params);
+  if (number !== loading) return;
+  state.freshness = freshness;
+  if (changed("freshness", freshness.map((r) => ({ ...r, lag_s: Math.floor((r.lag_s || 0) / 60) })))) renderFreshness();
+  state.timeline = timeline;
   state.shown = timeline.start ? [ms(timeline.start), ms(timeline.end)] : null;
-  if (state.shown) { $("range-start").value = toInput(state.shown[0]); $("range-end").value = toInput(state.shown[1]); }
-  renderTimelines(timeline);
+  if (changed("timeline", [timeline, shownStores()])) {
+    if (state.shown) { $("range-start").value = toInput(state.shown[0]); $("range-end").value = toInput(state.shown[1]); }
+    renderTimelines(timeline);
+  }
   const jobParams = new URLSearchParams({ feature_set: state.current.name, version: state.current.version, limit: 200 });
   if (state.shown) { jobParams.set("start", iso(state.shown[0])); jobParams.set("end", iso(state.shown[1])); }
-  renderJobs(await api("/api/jobs?" + jobParams));
+  const [jobs, grid] = await Promise.all([api("/api/jobs?" + jobParams), fetchGrid()]);
+  if (number !== loading) return;
+  state.jobs = jobs;
+  state.grid = grid;
+  if (changed("grid", [grid, state.view.status, state.view.run, state.editableDags])) { renderGridFilters(); renderGrid(); }
+  if (changed("jobs", jobs)) renderJobs(jobs);
+  if (changed("job", [state.view.job, grid, jobs]) && state.view.job) highlightJob(state.view.job, { scroll: false });
+  scheduleRefresh();
+}
+
+function anythingPending() {
+  const bars = Object.values(state.timeline?.stores || {}).flatMap((store) => store.bars);
+  return bars.some((bar) => bar.seconds.Pending)
+    || state.jobs.some((job) => LIVE.has(job.state))
+    || (state.grid?.rows || []).some((row) => Object.values(row.stores).some((cell) => cell.status === "Pending"));
+}
+
+function scheduleRefresh() {
+  const pending = anythingPending();
+  document.body.dataset.refreshing = pending ? "on" : "off";
+  $("refresh-state").hidden = !pending;
+  if (pending) refreshTimer = setTimeout(refresh, REFRESH_MS);
+}
+
+function refresh() {
+  document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
+  if (dragging()) { refreshTimer = setTimeout(refresh, REFRESH_MS); return; }
+  load({ quiet: true }).catch((error) => { showError(error); refreshTimer = setTimeout(refresh, REFRESH_MS); });
 }
 
 // ---- freshness: every feature set's lag against its SLA (`featurestore status --json`) ------
 
-async function loadFreshness() {
-  state.freshness = await api("/api/freshness");
+function renderFreshness() {
   const body = $("freshness-table").querySelector("tbody");
   body.replaceChildren();
   for (const row of state.freshness) {
@@ -182,9 +282,7 @@ async function loadFreshness() {
     tr.append(element("td", { class: "num" }, String(row.incomplete_intervals)));
     tr.append(element("td", { class: "num" }, String(row.failed_jobs_24h)));
     tr.addEventListener("click", () => {
-      const select = $("feature-set");
-      select.value = `${row.feature_set}:${row.version}`;
-      select.dispatchEvent(new Event("change"));
+      setView({ fs: row.feature_set, v: String(row.version), start: null, end: null, job: null, run: null }, { push: true });
     });
     body.append(tr);
   }
@@ -200,7 +298,7 @@ function renderTimelines(timeline) {
     return;
   }
   const [start, end] = state.shown;
-  for (const [store, data] of Object.entries(timeline.stores)) {
+  for (const [store, data] of Object.entries(timeline.stores).filter(([name]) => shownStores().includes(name))) {
     const row = element("div", { class: "store", "data-store": store });
     const head = element("div", { class: "store-head" });
     head.append(element("span", { class: "store-name" }, store));
@@ -272,6 +370,7 @@ function attachPointer(track, svg, start, end) {
   };
   let drag = null;
   let brush = null;
+  track.dragging = () => drag != null;
   track.addEventListener("pointermove", (event) => {
     const bar = event.target.closest(".bar")?.bar;
     if (bar && !drag) {
@@ -311,9 +410,12 @@ function attachPointer(track, svg, start, end) {
     if (brush) { brush.remove(); brush = null; }
     if (!pressed) return;
     if (pressed.status === "Mixed") setRange(ms(pressed.start), ms(pressed.end));
-    else if (pressed.job_id) highlightJob(pressed.job_id);
+    else focusInterval(pressed, track.closest(".store").dataset.store);
   });
 }
+
+// Whether a drag across a timeline is under way (a refresh waits for it to end).
+const dragging = () => [...document.querySelectorAll(".track")].some((track) => track.dragging && track.dragging());
 
 function select(start, end) {
   state.selection = [start, end];
@@ -403,9 +505,14 @@ function errorCell(error) {
   return cell;
 }
 
-function highlightJob(id) {
-  for (const row of $("jobs").tBodies[0].rows) row.classList.toggle("highlight", row.dataset.job === id);
-  document.querySelector(`tr[data-job="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "nearest" });
+// The selected job (or interval, `row`): marked in the grid and in the job list.
+function highlightJob(id, { scroll = true, row = null } = {}) {
+  for (const tr of $("jobs").tBodies[0].rows) tr.classList.toggle("highlight", Boolean(id) && tr.dataset.job === id);
+  for (const tr of $("grid").tBodies[0].rows) {
+    tr.classList.toggle("highlight", row ? tr === row : Boolean(id) && tr.dataset.job === id);
+  }
+  const target = row || (id && document.querySelector(`#grid tr[data-job="${CSS.escape(id)}"]`));
+  if (scroll && target) target.scrollIntoView({ block: "center" });
 }
 
 // ---- the backfill DAG: paused or not --------------------------------------------------------
@@ -462,8 +569,8 @@ async function unpauseDag(button) {
 function formBody() {
   const form = $("backfill-form");
   const checked = (name) => [...form.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
-  const start = fromInput(form.start.value);
-  const end = fromInput(form.end.value);
+  const start = parseIsoInput("Start", form.start.value);
+  const end = parseIsoInput("End", form.end.value);
   return {
     feature_set: state.current.name,
     version: state.current.version,
@@ -490,14 +597,21 @@ function openBackfill() {
   $("bf-message").textContent = "";
   $("bf-message").className = "";
   $("backfill-dialog").showModal();
-  dryRun();
+  dryRun({ force: true });
   loadDag().catch(showError);
 }
 
 // The dialog shows what a trigger would do before it is done: the window widened to whole chunks
 // and the jobs planned over it now (the core's dry run: nothing claimed, nothing triggered).
+// A text box commits its value (a change event) again when it loses focus: a form unchanged
+// since the last dry run keeps that run's answer.
 let dryRunCount = 0;
-async function dryRun() {
+let dryRunBody = null;
+async function dryRun({ force = false } = {}) {
+  let body;
+  try { body = JSON.stringify(formBody()); } catch (error) { body = String(error.message); }
+  if (!force && body === dryRunBody) return;
+  dryRunBody = body;
   const number = ++dryRunCount;
   const plan = $("bf-plan");
   state.dryRun = null;
@@ -531,10 +645,10 @@ async function submitBackfill(event) {
   event.preventDefault();
   const planned = state.dryRun;
   if (!planned) return;
-  const body = { ...formBody(), start: planned.start, end: planned.end };  // the window the dry run showed
   const message = $("bf-message");
   $("bf-submit").disabled = true;
   try {
+    const body = { ...formBody(), start: planned.start, end: planned.end };  // the window the dry run showed
     const run = await api("/api/backfill", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
@@ -554,11 +668,19 @@ async function submitBackfill(event) {
 // ---- wiring ---------------------------------------------------------------------------------
 
 $("range-apply").addEventListener("click", () => {
-  const start = fromInput($("range-start").value);
-  const end = fromInput($("range-end").value);
-  if (start == null || end == null || end <= start) { showError("the range needs a From before its To"); return; }
-  setRange(start, end);
+  try {
+    const start = parseIsoInput("From", $("range-start").value);
+    const end = parseIsoInput("To", $("range-end").value);
+    if (start == null || end == null) throw new Error("From, To: give both, e.g. 2026-11-24T00:00:00Z");
+    if (end <= start) throw new Error(`To: ${iso(end)} is not after From ${iso(start)}`);
+    setRange(start, end);
+  } catch (error) {
+    showError(error);
+  }
 });
+for (const id of ["range-start", "range-end"]) {
+  $(id).addEventListener("keydown", (event) => { if (event.key === "Enter") $("range-apply").click(); });
+}
 $("range-all").addEventListener("click", () => setRange(null, null));
 $("range-out").addEventListener("click", () => {
   if (!state.shown) return;
@@ -568,6 +690,22 @@ $("range-out").addEventListener("click", () => {
 });
 $("selection-zoom").addEventListener("click", () => setRange(...state.selection));
 $("selection-clear").addEventListener("click", () => { state.selection = null; $("selection").hidden = true; load().catch(showError); });
+$("feature-set").addEventListener("change", () => {
+  const [name, version] = $("feature-set").value.split(":");
+  setView({ fs: name, v: version, start: null, end: null, job: null, run: null }, { push: true });
+});
+$("project").addEventListener("change", () => {
+  setView({ project: $("project").value, fs: null, v: null, start: null, end: null, job: null, run: null,
+    stores: [], dag_id: null }, { push: true, reload: false });
+  loadStore().catch(showError);
+});
+for (const box of document.querySelectorAll("#stores-shown input")) {
+  box.addEventListener("change", () => {
+    const stores = [...document.querySelectorAll("#stores-shown input:checked")].map((b) => b.value);
+    setView({ stores }, { push: true });
+  });
+}
+wireGrid();
 $("selection-backfill").addEventListener("click", openBackfill);
 $("bf-cancel").addEventListener("click", () => $("backfill-dialog").close());
 $("backfill-form").addEventListener("submit", submitBackfill);
