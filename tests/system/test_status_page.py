@@ -32,13 +32,12 @@ from airflow_provider_featurestore.core.timeutil import iso, to_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.airflow_runs import PRINT_RESULT, run_script  # noqa: E402
+from support.browser import ARTIFACTS, launch, open_status_page, sign_in  # noqa: E402
 from support.deployment import DAG_ID, ROOT, Deployment, day, fraud_deployment  # noqa: E402
 from support.intervals_view import statuses as interval_view  # noqa: E402
 
 PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-CHROMIUM = os.environ.get("FEATURESTORE_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("FEATURESTORE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 FEATURESTORE = str(Path(sys.executable).with_name("featurestore"))
 USERS = {"viewer": "viewer", "nobody": ""}  # a Viewer, and a user Airflow signs in but grants nothing
 COLOURS = {  # the page's CSS colours, as the browser computes them
@@ -491,31 +490,6 @@ def test_the_backfill_dag_state_and_who_may_unpause_it(deployment: Deployment) -
 
 
 # ---- the page in a real browser ---------------------------------------------------------------
-
-
-def launch(playwright):  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/services.sh (it installs Debian's chromium)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    )
-
-
-def sign_in(d: Deployment, page, user: str = "admin") -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{d.airflow.base_url}/")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(d.airflow.passwords[user])
-    page.get_by_role("button", name="Sign in").click()
-
-
-def open_status_page(page):  # type: ignore[no-untyped-def]
-    """Browse -> Feature store: the page inside the Airflow UI (its frame)."""
-    page.get_by_role("button", name="Browse").click()
-    page.get_by_role("menuitem", name="Feature store").click()
-    page.wait_for_url(re.compile(r"/plugin/featurestore(/|$)"))
-    return page.frame_locator("iframe")
 
 
 def test_the_trigger_form_draws_data_status_and_stores_as_multi_selects(deployment: Deployment) -> None:
