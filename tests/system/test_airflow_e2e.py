@@ -66,7 +66,8 @@ def add_slow_feature_set(root: Path) -> None:
     (root / "transforms" / "slow.py").write_text(SLOW_TRANSFORM)
 
 
-PAUSE_TRANSFORM = '''"""The rolling aggregates, after sleeping the seconds written in the file PAUSE (if any)."""
+PAUSE_TRANSFORM = '''"""The rolling aggregates, after sleeping the seconds written in the file PAUSE (if any);
+the file PAUSED says a chunk is sleeping (in Python, where a signal handler runs at once)."""
 
 import time
 from pathlib import Path
@@ -78,7 +79,9 @@ PAUSE = Path(__file__).with_name("PAUSE")
 
 def transform(df, window):
     if PAUSE.exists():
-        time.sleep(float(PAUSE.read_text()))
+        seconds = float(PAUSE.read_text())
+        PAUSE.with_name("PAUSED").touch()
+        time.sleep(seconds)
     return rolling(df, window)
 '''
 
@@ -407,6 +410,7 @@ def test_a_backfill_cancelled_after_its_first_commit_keeps_it_and_the_next_redoe
         run = d.airflow.wait_for_run(DAG_ID, run_id)
     finally:
         pause.unlink(missing_ok=True)
+        (d.root / "transforms" / "PAUSED").unlink(missing_ok=True)
     assert run["state"] == "failed", d.explain(run_id)  # finalize: jobs were cancelled
     tries = [(t["state"], t["try_number"]) for t in run["task_instances"] if t["task_id"] == "materialize"]
     assert tries == [("failed", 1), ("failed", 1)], tries  # no retry redoes cancelled time
@@ -441,21 +445,18 @@ def test_a_backfill_cancelled_after_its_first_commit_keeps_it_and_the_next_redoe
 def test_marking_a_running_materialize_task_failed_cancels_its_jobs_at_once(deployment: Deployment) -> None:
     d = deployment
     name, start, end = "transactions_pause", day(1), day(3)
-    pause = d.root / "transforms" / "PAUSE"
+    pause, paused = d.root / "transforms" / "PAUSE", d.root / "transforms" / "PAUSED"
     pause.write_text("120")
+    paused.unlink(missing_ok=True)
     try:
         run_id = d.backfill(name, start, end)
-        job = d.airflow.wait(
-            lambda: (
-                d.airflow.check_alive()
-                or next(
-                    (j for j in d.jobs(name) if j.state == "running" and j.airflow["run_id"] == run_id), None
-                )
-            ),
-            120,
-            f"no job of {name} ever ran in run {run_id}",
-            every=0.3,
+        # Airflow's SIGTERM runs on_kill when the task's main thread is in Python (here: the
+        # transformation's sleep); one blocked in a long engine call past Airflow's 5 s escalation
+        # is SIGKILLed first, and its time waits for the run's finalize (README "Cancelling").
+        d.airflow.wait(
+            lambda: d.airflow.check_alive() or paused.exists(), 120, f"no chunk of run {run_id} started"
         )
+        job = next(j for j in d.jobs(name) if j.state == "running" and j.start == start)
         d.airflow.api(
             "PATCH",
             f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/materialize/0",
@@ -474,6 +475,7 @@ def test_marking_a_running_materialize_task_failed_cancels_its_jobs_at_once(depl
         run = d.airflow.wait_for_run(DAG_ID, run_id)
     finally:
         pause.unlink(missing_ok=True)
+        paused.unlink(missing_ok=True)
     assert run["state"] == "failed", d.explain(run_id)
     jobs = [j for j in d.jobs(name) if j.airflow and j.airflow["run_id"] == run_id]
     assert {(j.state, j.error) for j in jobs} == {("cancelled", "cancelled: the Airflow task was killed")}

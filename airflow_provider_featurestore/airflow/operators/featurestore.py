@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_MAP_LENGTH = 1024
 KILLED = "cancelled: the Airflow task was killed"
-ON_KILL_SECONDS = 10.0  # the longest on_kill waits for its cancel (see on_kill)
+ON_KILL_SECONDS = 3.0  # the longest on_kill waits for its cancel: Airflow SIGKILLs 5 s after SIGTERM
 
 
 def airflow_ids(context: Any) -> dict[str, object]:
