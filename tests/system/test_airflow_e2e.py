@@ -462,11 +462,13 @@ def test_marking_a_running_materialize_task_failed_cancels_its_jobs_at_once(depl
             f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/materialize/0",
             json={"new_state": "failed"},
         )
-        # The lease is 10 minutes: the time turns Incomplete because on_kill cancelled the jobs.
+        # The lease is 10 minutes: the time turns Incomplete because the jobs were cancelled, by
+        # the task's on_kill or, when it runs first, by the run's finalize (Airflow runs the
+        # all_done tasks as soon as the task is marked failed, before it signals its process).
         d.airflow.wait(
             lambda: next(j for j in d.jobs(name) if j.id == job.id).state == "cancelled",
             60,
-            "on_kill did not cancel the job",
+            "neither on_kill nor finalize cancelled the job",
         )
         statuses = d.statuses(name)["offline"]
         assert [(a, b, s) for a, b, s in statuses if day(1) <= to_epoch(a) < day(3)] == [
@@ -478,4 +480,9 @@ def test_marking_a_running_materialize_task_failed_cancels_its_jobs_at_once(depl
         paused.unlink(missing_ok=True)
     assert run["state"] == "failed", d.explain(run_id)
     jobs = [j for j in d.jobs(name) if j.airflow and j.airflow["run_id"] == run_id]
-    assert {(j.state, j.error) for j in jobs} == {("cancelled", "cancelled: the Airflow task was killed")}
+    assert {j.state for j in jobs} == {"cancelled"}, [j.to_json() for j in jobs]
+    assert {j.error for j in jobs} <= {
+        "cancelled: the Airflow task was killed",
+        "cancelled: not finished when its Airflow run ended",
+    }, [j.to_json() for j in jobs]
+    print(f"\nmarked failed: cancelled by {'on_kill' if 'killed' in str(jobs[0].error) else 'finalize'}")

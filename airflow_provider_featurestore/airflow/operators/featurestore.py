@@ -253,12 +253,12 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
         failed = [r for r in mine if r.state == JobState.FAILED]
         cancelled = [r for r in mine if r.state == JobState.CANCELLED]
         self.log.info(
-            "%d job(s) in this run: %d succeeded, %d failed (%d never finished), %d cancelled",
+            "%d job(s) in this run: %d succeeded, %d failed, %d cancelled (%d left unfinished by its tasks)",
             len(mine),
             len(mine) - len(failed) - len(cancelled),
             len(failed),
-            unfinished,
             len(cancelled),
+            unfinished,
         )
         if cancelled and not failed:
             raise AirflowFailException(

@@ -330,16 +330,20 @@ def run_batches(
 
 
 def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:
-    """Fail every job of one Airflow run that is still queued or running, its Pending time
+    """Cancel every job of one Airflow run that is still queued or running, its Pending time
     Incomplete, in one transaction; returns how many.
 
     Called once the run's tasks are all done (whatever their outcome): a batch that never
-    started or a task that died without its `on_kill` must not leave its time Pending until a
-    lease expires.
+    started, or a task marked failed whose process has not stopped yet (Airflow runs the
+    all_done tasks before it signals the process), must not hold its time Pending until a lease
+    expires. A process still running one of them stops at its next chunk, as on any cancel.
     """
     mine = [
         r.id
         for r in table.live_jobs(key.feature_set, key.version)
         if (r.airflow or {}).get("run_id") == run_id
     ]
-    return len(table.end_jobs(mine, JobState.FAILED, "not finished when its Airflow run ended"))
+    return len(table.cancel_jobs(mine, RUN_ENDED))
+
+
+RUN_ENDED = "cancelled: not finished when its Airflow run ended"
