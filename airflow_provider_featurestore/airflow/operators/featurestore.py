@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_MAP_LENGTH = 1024
 KILLED = "cancelled: the Airflow task was killed"
-ON_KILL_SECONDS = 10.0  # the longest on_kill waits for its cancel (see on_kill)
+ON_KILL_SECONDS = 3.0  # the longest on_kill waits for its cancel: Airflow SIGKILLs 5 s after SIGTERM
 
 
 def airflow_ids(context: Any) -> dict[str, object]:
@@ -296,12 +296,12 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
         failed = [r for r in mine if r.state == JobState.FAILED]
         cancelled = [r for r in mine if r.state == JobState.CANCELLED]
         self.log.info(
-            "%d job(s) in this run: %d succeeded, %d failed (%d never finished), %d cancelled",
+            "%d job(s) in this run: %d succeeded, %d failed, %d cancelled (%d left unfinished by its tasks)",
             len(mine),
             len(mine) - len(failed) - len(cancelled),
             len(failed),
-            unfinished,
             len(cancelled),
+            unfinished,
         )
         if cancelled and not failed:
             raise AirflowFailException(

@@ -10,6 +10,7 @@ Incomplete for the others, and (for a killed process) Incomplete once its lease 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -68,6 +69,8 @@ def abandon_live_jobs(reason: str) -> int:
 POLL_SECONDS = 1.0
 """How often a backfill reads its jobs' states: a job cancelled by another process is noticed
 within about this long, and its batch stops at its next chunk boundary."""
+FRESH_SECONDS = 0.2
+"""A chunk boundary trusts states read this recently; older ones are read again first."""
 
 
 class Heartbeat:
@@ -82,11 +85,18 @@ class Heartbeat:
         self.table, self.job_ids = table, list(job_ids)
         self.poll_seconds = poll_seconds
         self._ended: set[str] = set()
+        self._polled_at = time.monotonic()
+        self._lock = threading.RLock()  # the engine's thread polls too (`stopped`)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="featurestore-heartbeat", daemon=True)
 
     def stopped(self, job_id: str) -> bool:
-        """Whether the job was no longer live at the last poll (the engine's `Stopped`)."""
+        """Whether the job is no longer live (the engine's `Stopped`, asked at a chunk boundary).
+        The states are read again unless read in the last FRESH_SECONDS: a chunk never starts
+        after its job's cancel committed, and a batch's boundaries share one query."""
+        if job_id not in self._ended and time.monotonic() - self._polled_at > FRESH_SECONDS:
+            with contextlib.suppress(Exception):  # the next poll tells; the chunk runs meanwhile
+                self._poll()
         return job_id in self._ended
 
     def _beat(self) -> None:
@@ -104,12 +114,15 @@ class Heartbeat:
                 continue
 
     def _poll(self) -> None:
-        live = self.table.live_ids(self.job_ids)
-        self._drop([job_id for job_id in self.job_ids if job_id not in live])
+        with self._lock:
+            live = self.table.live_ids(self.job_ids)
+            self._polled_at = time.monotonic()
+            self._drop([job_id for job_id in self.job_ids if job_id not in live])
 
     def _drop(self, job_ids: Sequence[str]) -> None:
-        self._ended.update(job_ids)
-        self.job_ids = [job_id for job_id in self.job_ids if job_id not in self._ended]
+        with self._lock:
+            self._ended.update(job_ids)
+            self.job_ids = [job_id for job_id in self.job_ids if job_id not in self._ended]
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -330,16 +343,20 @@ def run_batches(
 
 
 def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:
-    """Fail every job of one Airflow run that is still queued or running, its Pending time
+    """Cancel every job of one Airflow run that is still queued or running, its Pending time
     Incomplete, in one transaction; returns how many.
 
     Called once the run's tasks are all done (whatever their outcome): a batch that never
-    started or a task that died without its `on_kill` must not leave its time Pending until a
-    lease expires.
+    started, or a task marked failed whose process has not stopped yet (Airflow runs the
+    all_done tasks before it signals the process), must not hold its time Pending until a lease
+    expires. A process still running one of them stops at its next chunk, as on any cancel.
     """
     mine = [
         r.id
         for r in table.live_jobs(key.feature_set, key.version)
         if (r.airflow or {}).get("run_id") == run_id
     ]
-    return len(table.end_jobs(mine, JobState.FAILED, "not finished when its Airflow run ended"))
+    return len(table.cancel_jobs(mine, RUN_ENDED))
+
+
+RUN_ENDED = "cancelled: not finished when its Airflow run ended"
