@@ -612,7 +612,7 @@ def test_marking_a_running_materialize_task_failed_cancels_its_jobs_at_once(depl
     d = deployment
     name, start, end = "transactions_pause", day(1), day(3)
     pause, paused = d.root / "transforms" / "PAUSE", d.root / "transforms" / "PAUSED"
-    pause.write_text("120")
+    pause.write_text("30")
     paused.unlink(missing_ok=True)
     try:
         run_id = d.backfill(name, start, end)
