@@ -7,16 +7,16 @@ The fraud store and the `dag.test()` helpers are test_dags.py's.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from support import openlineage_events
+from support.openlineage_events import NAMESPACE, datasets, file_transport_env
 from test_dags import airflow_home, dag_test, day, fraud  # noqa: F401 - fixtures
 
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord
 
-NAMESPACE = "featurestore-tests"
 TASK = "featurestore_backfill.materialize"
 
 
@@ -26,18 +26,11 @@ def lineage(fraud) -> tuple[Path, dict[str, str], Path]:  # type: ignore[no-unty
     `append`: one event a line, never overwritten), and that file."""
     root, env = fraud
     events = root / "openlineage.jsonl"
-    transport = {"type": "file", "log_file_path": str(events), "append": True}
-    env = {
-        **env,
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": NAMESPACE,
-    }
-    return root, env, events
+    return root, {**env, **file_transport_env(events)}, events
 
 
 def task_events(path: Path, job_name: str = TASK) -> list[dict]:
-    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [e for e in events if e["job"]["name"] == job_name]
+    return openlineage_events.task_events(path, job_name)
 
 
 def jobs(root: Path) -> list[JobRecord]:
@@ -46,10 +39,6 @@ def jobs(root: Path) -> list[JobRecord]:
         return store.jobs("transactions")
     finally:
         store.close()
-
-
-def datasets(event: dict, kind: str) -> dict[tuple[str, str], dict]:
-    return {(d["namespace"], d["name"]): d for d in event[kind]}
 
 
 def expected(root: Path, env: dict[str, str]) -> tuple[tuple[str, str], tuple[str, str], tuple[str, str]]:

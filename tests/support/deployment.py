@@ -105,10 +105,13 @@ def fraud_deployment(
     *,
     users: Mapping[str, str] | None = None,
     prepare: Callable[[Path], None] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Deployment]:
     """The example under `base/fraud` (`private_fraud_example`), Airflow running over it, the
     backfill DAG unpaused."""
-    with fraud_deployments(base, pg_url, redis_url, 1, users=users, prepare=prepare) as (deployment,):
+    with fraud_deployments(base, pg_url, redis_url, 1, users=users, prepare=prepare, env=env) as (
+        deployment,
+    ):
         yield deployment
 
 
@@ -121,17 +124,23 @@ def fraud_deployments(
     *,
     users: Mapping[str, str] | None = None,
     prepare: Callable[[Path], None] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[list[Deployment]]:
     """`count` private copies of the example (`base/fraud`, or `base/fraud0`, `base/fraud1`, ...
     for several) in ONE Airflow, each backfill DAG unpaused. Several are named by a JSON list in
-    the Variable, so their DAG ids take their projects as prefixes."""
+    the Variable, so their DAG ids take their projects as prefixes. `env` goes to every service
+    (e.g. an OpenLineage transport)."""
     roots = [base / "fraud"] if count == 1 else [base / f"fraud{i}" for i in range(count)]
     projects = [private_fraud_example(root, prepare) for root in roots]
     configs = [str(root / "featurestore.yaml") for root in roots]
     # The configs are named by the Airflow Variable alone, in the metadata database, as a production
     # deployment would: the DAG processor, the tasks and the status page must all find them there.
     variable = configs[0] if count == 1 else json.dumps(configs)
-    env = {"AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "FEATURESTORE_REDIS_URL": redis_url}
+    env = {
+        **(env or {}),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "FEATURESTORE_REDIS_URL": redis_url,
+    }
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FEATURESTORE_REDIS_URL", redis_url)  # the config's ${...}, read here too

@@ -6,7 +6,8 @@ and watched through the REST API.
 The assertions read what landed: the interval table and the job records (through
 `FeatureStore`), the Delta table (delta-rs) and Redis. The copy has a second feature set,
 `transactions_slow`: the same features through a transformation that waits while a gate file
-exists, so a test can catch a materialize task mid-job and SIGKILL its process.
+exists, so a test can catch a materialize task mid-job and SIGKILL its process. Every service
+has the OpenLineage provider's file transport on (`openlineage.jsonl` in the Airflow home).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from airflow_provider_featurestore.core.timeutil import iso, to_epoch
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # the support package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.deployment import DAG_ID, Deployment, day, fraud_deployment  # noqa: E402
+from support.openlineage_events import datasets, file_transport_env, run_events  # noqa: E402
 
 PG_URL = os.environ.get("FEATURESTORE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -102,6 +104,29 @@ def add_cancel_feature_set(root: Path) -> None:
     (root / "transforms" / "pause.py").write_text(PAUSE_TRANSFORM)
 
 
+BROKEN_TRANSFORM = '''"""A transformation that always fails: the lineage FAIL test's feature set."""
+
+
+def transform(df, window):
+    raise RuntimeError("transactions_broken: this transformation always fails")
+'''
+
+
+def add_broken_feature_set(root: Path) -> None:
+    """`transactions_broken`: the transactions features through a transformation that raises."""
+    spec = (root / "featuresets" / "transactions.yaml").read_text()
+    broken = spec.replace("name: transactions", "name: transactions_broken").replace(
+        "transforms.transactions:transform", "transforms.broken:transform"
+    )
+    broken = "\n".join(line for line in broken.splitlines() if not line.strip().startswith("schedule:"))
+    assert "transforms.broken:transform" in broken and "schedule:" not in broken
+    (root / "featuresets" / "transactions_broken.yaml").write_text(broken + "\n")
+    (root / "transforms" / "broken.py").write_text(BROKEN_TRANSFORM)
+
+
+LINEAGE_FILE = "openlineage.jsonl"  # in the Airflow home
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """A private fraud feature store with 10 days of recent data, and Airflow running over it."""
@@ -110,8 +135,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     def prepare(root: Path) -> None:
         add_slow_feature_set(root)
         add_cancel_feature_set(root)
+        add_broken_feature_set(root)
 
-    with fraud_deployment(base, PG_URL, REDIS_URL, prepare=prepare) as deployed:
+    lineage = file_transport_env(base / "home" / LINEAGE_FILE)
+    with fraud_deployment(base, PG_URL, REDIS_URL, prepare=prepare, env=lineage) as deployed:
         yield deployed
 
 
@@ -187,6 +214,37 @@ def assert_online_latest(d: Deployment, name: str) -> None:
         client.close()
 
 
+def lineage_datasets(d: Deployment, name: str) -> tuple[tuple[str, str], ...]:
+    """The OpenLineage source, Delta table and Redis datasets of feature set `name` (v1)."""
+    return (
+        ("file", str(d.root / "data" / "source" / "transactions")),
+        ("file", str(d.root / "data" / "offline" / name / "v1")),
+        (f"redis://{REDIS_URL.split('://', 1)[1]}", f"{d.project}:{name}:v1"),
+    )
+
+
+def materialize_events(d: Deployment, run_id: str) -> list[dict]:
+    """The OpenLineage events of the materialize task(s) of one run, as the services wrote them."""
+    return run_events(d.airflow.home / LINEAGE_FILE, f"{d.dag_id}.materialize", run_id)
+
+
+def assert_lineage(d: Deployment, name: str, run_id: str, jobs: list[JobRecord]) -> None:
+    """One successful materialize task's START and COMPLETE name the source as input, the Delta
+    table (with its schema) and Redis as outputs; COMPLETE's row counts are the jobs' rows."""
+    source, delta, online = lineage_datasets(d, name)
+    events = materialize_events(d, run_id)
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"], events
+    for event in events:
+        assert list(datasets(event, "inputs")) == [source], event["inputs"]
+        assert set(datasets(event, "outputs")) == {delta, online}, event["outputs"]
+    outputs = datasets(events[1], "outputs")
+    fields = [f["name"] for f in outputs[delta]["facets"]["schema"]["fields"]]
+    assert fields == ["accountID", "timestamp", *FEATURES, "event_date"], fields
+    for dataset, store in ((delta, "offline"), (online, "online")):
+        rows = sum(j.rows_written[store] for j in jobs)
+        assert outputs[dataset]["outputFacets"]["outputStatistics"]["rowCount"] == rows, (store, rows)
+
+
 def assert_complete(d: Deployment, name: str, start: int, end: int) -> None:
     """`[start, end)` is Complete on both stores, and no time at all is Pending or Incomplete."""
     statuses = d.statuses(name)
@@ -242,6 +300,28 @@ def test_a_backfill_triggered_through_the_rest_api_materializes_its_window(deplo
     assert not landed[["accountID", "timestamp"]].duplicated().any()
     assert not landed[FEATURES].isna().any().any()
     assert_online_latest(d, "transactions")
+    assert_lineage(d, "transactions", run_id, jobs)
+
+
+def test_a_failing_chunk_emits_openlineage_fail_with_its_datasets(deployment: Deployment) -> None:
+    """A transformation that raises fails the chunk and the task: each try's START is followed by
+    a FAIL naming the same source, Delta table and Redis, with no rows written."""
+    d = deployment
+    name = "transactions_broken"
+    run_id = d.backfill(name, day(5), day(6))
+    run = d.airflow.wait_for_run(DAG_ID, run_id)
+    assert run["state"] == "failed", d.explain(run_id)
+    jobs = [j for j in d.jobs(name) if j.airflow and j.airflow["run_id"] == run_id]
+    assert jobs and all(j.state == "failed" and "always fails" in str(j.error) for j in jobs), jobs
+    source, delta, online = lineage_datasets(d, name)
+    events = materialize_events(d, run_id)
+    assert [e["eventType"] for e in events] == ["START", "FAIL", "START", "FAIL"], events  # retries=1
+    for event in events:
+        assert list(datasets(event, "inputs")) == [source], event["inputs"]
+        assert set(datasets(event, "outputs")) == {delta, online}, event["outputs"]
+    for event in events[1::2]:
+        outputs = datasets(event, "outputs")
+        assert outputs[delta]["outputFacets"]["outputStatistics"]["rowCount"] == 0, outputs
 
 
 def test_an_invalid_window_fails_the_plan_and_claims_nothing(deployment: Deployment) -> None:

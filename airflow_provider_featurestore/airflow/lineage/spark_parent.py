@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_featurestore.core.materialization.engines import Engine, SparkSubmitEngine
-from airflow_provider_featurestore.core.materialization.job_model import BatchSpec, Report
+from airflow_provider_featurestore.core.materialization.job_model import BatchSpec, Report, Stopped
 
 
 def with_parent_job(engine: Engine, context: Any) -> Engine:
@@ -42,13 +42,15 @@ class ParentJobEngine:
         self.engine = engine
         self.context = context
 
-    def launch_batch(self, batch: BatchSpec, conf: Mapping[str, str], report: Report) -> None:
+    def launch_batch(
+        self, batch: BatchSpec, conf: Mapping[str, str], report: Report, stopped: Stopped | None = None
+    ) -> None:
         from airflow.providers.openlineage.utils.spark import (
             inject_parent_job_information_into_spark_properties,
         )
 
         conf = inject_parent_job_information_into_spark_properties(dict(conf), self.context)
-        self.engine.launch_batch(batch, conf, report)
+        self.engine.launch_batch(batch, conf, report, stopped)
 
     def close(self) -> None:
         self.engine.close()
