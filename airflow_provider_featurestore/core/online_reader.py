@@ -1,11 +1,11 @@
 """`OnlineReader`: the one way live feature values are read, for models (`get_online_features`),
 the feature server and the CLI's `get-online`.
 
-A read is four steps, each one method: resolve the refs (remembered per tuple of refs: a model
-asks for the same refs on every call), refuse a feature set whose online store is disabled,
-check the entity rows, look every feature set up in one pipelined round trip, and shape one
-dict per entity row. A step that works on the looked-up rows (request-time features) is one
-more call between `lookup` and the result.
+A read is a few steps, each one method: resolve the refs (remembered per tuple of refs: a
+model asks for the same refs on every call), check the entity rows, look every feature set up
+in one pipelined round trip, refuse a feature set whose online store is disabled (its keys are
+purged: blanks would look like unknown entities), and shape one dict per entity row. A step
+that works on the looked-up rows (request-time features) is one more call after `shape`.
 
 The reader keeps one online store open (one connection pool, made once however many threads
 ask first) and the layouts of the feature set versions it has read. Which online stores are
@@ -124,9 +124,9 @@ class OnlineReader:
         """See `FeatureStore.get_online_features`; `argument` is how the caller names the
         entity rows in errors (`entities` over HTTP)."""
         groups = self.resolved(features)
-        self.check_enabled(groups)
         rows = self.checked_rows(groups, entity_rows, argument)
         found = self.lookup(groups, rows, event_timestamps, argument)
+        self.check_enabled(groups)  # after: an unreachable Redis is told first, the table untouched
         return self.shape(groups, rows, found, event_timestamps)
 
     def resolved(self, features: Iterable[str] | RetrievalSpec) -> list[FeatureGroup]:

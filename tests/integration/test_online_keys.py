@@ -135,6 +135,7 @@ import airflow_provider_featurestore as package
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 
 store = FeatureStore(sys.argv[1], check_transformations=False)
+store.online.disabled.get()  # which online stores are disabled: read once (the interval table), as serve does at start
 before = set(sys.modules)
 cards = store.get_online_features(["cards:limit"], [{"cardID": 7}, {"cardID": 8}])
 accounts = store.get_online_features(["accounts:limit"], [{"accountID": "A7"}])

@@ -113,6 +113,7 @@ def create_app(
     app.add_middleware(RequireKey, keys=keys)
     reader = store.online
     reader.store()  # made here, before any thread can race to make it (connects on first use)
+    reader.disabled.get()  # the interval table read at start-up, not by the first request
 
     def lookup(features: list[str], entities: list[Any], event_timestamps: bool) -> Response:
         """The blocking part of a request, run on the lookup executor: Redis, then JSON encoding."""
