@@ -706,18 +706,14 @@ def test_a_disabled_online_store_is_refused_until_enabled(server: Server, exampl
         store.get_online_features(["accounts:credit_limit"], [{"accountID": "A1"}])
     assert str(raised.value) == refusal
 
-    enabled = featurestore("enable-online", "accounts", *config)
-    assert enabled.returncode == 0, enabled.stderr
     with (
         online_store_for(REDIS_URL) as online,
         FeatureStore(example.config, check_transformations=False) as store,
     ):
-        assert (
-            online.write(store.online_layout(store.spec("accounts")), accounts_rows()).written == 3
-        )  # a backfill
+        assert store.set_online("accounts", enabled=True) == 0  # enable-online
+        layout = store.online_layout(store.spec("accounts"))
+        assert online.write(layout, accounts_rows()).written == 3  # what a backfill writes
+        assert store.get_online("accounts", [{"accountID": "A1"}], features="credit_limit") == [
+            {"accountID": "A1", "credit_limit": 5000.0}
+        ]
     assert until(server, accounts, 200).json() == {"results": [{"accountID": "A1", "credit_limit": 5000.0}]}
-    got = featurestore(
-        "get-online", "accounts", "--key", "accountID=A1", "--features", "credit_limit", "--json", *config
-    )
-    assert got.returncode == 0, got.stderr
-    assert json.loads(got.stdout) == [{"accountID": "A1", "credit_limit": 5000.0}]
