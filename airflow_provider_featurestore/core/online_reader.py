@@ -20,9 +20,11 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from sqlalchemy.exc import OperationalError
+
 from airflow_provider_featurestore.core.config import Column, FeatureSetSpec, FeatureStoreConfig
 from airflow_provider_featurestore.core.config.connections import ConfigConnections
-from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable
+from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
 from airflow_provider_featurestore.core.interval_table import IntervalTable, StreamKey
 from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore, online_store_for
 from airflow_provider_featurestore.core.online.codec import python_array
@@ -227,8 +229,8 @@ class OnlineReader:
                 if spec.materialization.online
                 and ONLINE in table.disabled_stores(StreamKey(spec.name, spec.version))
             )
-        except ServiceUnavailable as exc:
-            log.warning("which online stores are disabled was not read: %s", exc)
+        except (ServiceUnavailable, OperationalError) as exc:  # at start-up, or lost since
+            log.warning("which online stores are disabled was not read: %s", redact_credentials(str(exc)))
             return self._disabled_seen
         self._disabled_seen = found
         return found

@@ -657,6 +657,24 @@ def test_a_transfer_coding_other_than_chunked_is_501(server: Server, head: str, 
     assert server.lookup([{"accountID": "A1"}])[0]["credit_limit"] == 5000.0  # the server is fine
 
 
+def test_lookups_go_on_when_the_interval_table_cannot_be_reached(
+    example: Example, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Which stores are disabled lives in the interval table; a lookup does not need it to be
+    up: it is logged, and the last set read (none yet) holds."""
+    text = Path(example.config).read_text()
+    dead = re.sub(r"(?m)^  url: .*$", "  url: postgresql://fs:secret@127.0.0.1:1/nothing", text, count=1)
+    assert dead != text
+    config = Path(example.config).with_name("dead-table.yaml")
+    config.write_text(dead)
+    with FeatureStore(str(config), check_transformations=False) as store:
+        assert store.get_online_features(["accounts:credit_limit"], [{"accountID": "A1"}]) == [
+            {"accountID": "A1", "credit_limit": 5000.0}
+        ]
+    [warning] = [r.getMessage() for r in caplog.records if "disabled was not read" in r.getMessage()]
+    assert "127.0.0.1:1" in warning and "secret" not in warning, warning
+
+
 # ---------------------------------------------------------------------------------------
 # A disabled online store (last: it purges the accounts keys, then writes them back)
 # ---------------------------------------------------------------------------------------
