@@ -13,6 +13,7 @@ import http.client
 import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 from collections import Counter
@@ -221,7 +222,13 @@ def test_only_a_metrics_key_or_a_full_key_may_scrape(metered: Server) -> None:
         "(featurestore api-key --metrics)"
     }
     assert "featurestore_" not in scoped.text
-    assert requests.get(url, headers={"Authorization": f"Bearer {FULL_KEY}"}, timeout=30).status_code == 200
+    full = requests.get(url, headers={"Authorization": f"Bearer {FULL_KEY}"}, timeout=30)
+    assert full.status_code == 200
+    if shutil.which("promtool"):  # Debian's prometheus package; CI does not install it
+        linted = subprocess.run(
+            ["promtool", "check", "metrics"], input=full.text, capture_output=True, text=True
+        )
+        assert linted.returncode == 0 and not linted.stdout.strip(), linted
     # the metrics key reads metrics and no feature set
     assert scrape(metered, METRICS_KEY)
     refused = post(metered, {"features": ACCOUNTS, "entities": [{"accountID": "A1"}]}, key=METRICS_KEY)

@@ -6,7 +6,7 @@
 entity in the order given, timestamps as ISO-8601 UTC ending in `Z`, dates `YYYY-MM-DD`, and
 non-finite floats as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as protobuf's JSON
 mapping does; JSON has no such numbers). `GET /health` answers 200 `{"status": "ok"}` when
-Redis answers a PING, else 503.
+Redis answers a PING, else 503. `GET /metrics` is the Prometheus scrape (metrics.py).
 
 With API keys configured (`feature_server` in featurestore.yaml, api_keys.py), every route but
 `/health` needs one (server_auth.py), as `Authorization: Bearer <key>` or `X-API-Key: <key>`:
