@@ -168,6 +168,11 @@ def _build_parser() -> argparse.ArgumentParser:
     api_key.add_argument(
         "--feature-sets", metavar="A,B", help="the only feature sets it may read (default: every one)"
     )
+    api_key.add_argument(
+        "--metrics",
+        action="store_true",
+        help="it may read GET /metrics (scope @metrics); alone: /metrics and no feature set",
+    )
     return parser
 
 
@@ -268,7 +273,10 @@ def cmd_api_key(args: argparse.Namespace) -> int:
     made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")
     print(key)
     # a line of the key file as it is, comment included: `2>> keys.txt` appends it
-    print(f"{api_keys.hash_line(key, names)}  # featurestore api-key, {made}", file=sys.stderr)
+    print(
+        f"{api_keys.hash_line(key, names, metrics=args.metrics)}  # featurestore api-key, {made}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

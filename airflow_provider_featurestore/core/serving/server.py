@@ -6,7 +6,7 @@
 entity in the order given, timestamps as ISO-8601 UTC ending in `Z`, dates `YYYY-MM-DD`, and
 non-finite floats as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as protobuf's JSON
 mapping does; JSON has no such numbers). `GET /health` answers 200 `{"status": "ok"}` when
-Redis answers a PING, else 503.
+Redis answers a PING, else 503. `GET /metrics` is the Prometheus scrape (metrics.py).
 
 With API keys configured (`feature_server` in featurestore.yaml, api_keys.py), every route but
 `/health` needs one (auth.py), as `Authorization: Bearer <key>` or `X-API-Key: <key>`: 401
@@ -59,7 +59,7 @@ from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 from airflow_provider_featurestore.core.online import OnlineStoreUnavailable
 from airflow_provider_featurestore.core.online_reader import OnlineDisabled
-from airflow_provider_featurestore.core.serving import api_keys
+from airflow_provider_featurestore.core.serving import api_keys, metrics
 from airflow_provider_featurestore.core.serving.auth import RequireKey, scope_denied
 from airflow_provider_featurestore.core.serving.openapi import add_scoped_openapi
 from airflow_provider_featurestore.core.serving.protocol import GuardedHttpToolsProtocol
@@ -111,12 +111,14 @@ def create_app(
     )
     app.state.store = store
     app.add_middleware(RequireKey, keys=keys)
+    measured = metrics.install(app, store, keys)  # after RequireKey: its refusals are counted too
     reader = store.online
     reader.store()  # made here, before any thread can race to make it (connects on first use)
     reader.disabled.get()  # the interval table read at start-up, not by the first request
 
     def lookup(features: list[str], entities: list[Any], event_timestamps: bool) -> Response:
         """The blocking part of a request, run on the lookup executor: Redis, then JSON encoding."""
+        measured.observe_lookup(len(entities), len(features))
         try:
             results = reader.read(features, entities, event_timestamps=event_timestamps, argument="entities")
         except OnlineDisabled as exc:
@@ -234,7 +236,7 @@ def serve(
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in store.config.feature_sets) or "none"
     (announce or _stderr)(
         f"featurestore serve: http://{shown_host}:{port} serving project {store.config.project} "
-        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health; "
+        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health, GET /metrics; "
         + (f"{len(keys)} API key(s) required" if keys.required else "no API keys")
     )
     settings = store.config.feature_server
@@ -253,7 +255,8 @@ def serve(
     try:
         if workers > 1:
             os.environ[CONFIG_ENV] = store.config.config_path
-            uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+            with metrics.multiprocess_dir():  # the workers' counts, summed by every scrape
+                uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
         else:
             uvicorn.run(create_app(store, keys=keys), **options)
     except SystemExit as exc:  # uvicorn exits 3 when the app or the socket failed at start-up
