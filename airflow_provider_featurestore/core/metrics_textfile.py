@@ -68,13 +68,13 @@ def checked_path(text: str) -> Path:
     """PATH, once proven writable (a probe file created and removed in its directory), before
     anything is claimed. BadInput, in one line naming the option, otherwise."""
     path = Path(text).expanduser().absolute()
-    if path.suffix != ".prom":
-        raise BadInput(
-            f"{OPTION} {text}: node_exporter's textfile collector reads only *.prom files; name it e.g. {path.stem}.prom"
-        )
     if path.is_dir():
         raise BadInput(
             f"{OPTION} {text}: is a directory; give a file path in it, e.g. {path / 'featurestore.prom'}"
+        )
+    if path.suffix != ".prom":
+        raise BadInput(
+            f"{OPTION} {text}: node_exporter's textfile collector reads only *.prom files; name it e.g. {path.stem}.prom"
         )
     try:
         fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
