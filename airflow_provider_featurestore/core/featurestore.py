@@ -7,7 +7,7 @@ naming the argument (`--start` on the command line, `start` in an Airflow form).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -283,9 +283,14 @@ class FeatureStore:
         engine: Engine | None = None,
         log: Log = log_to_stderr,
         max_jobs: int | None = DEFAULT_MAX_JOBS,
+        on_claim: Callable[[list[JobRecord]], None] | None = None,
     ) -> list[JobRecord]:
-        """Claim the request's time and run its jobs on the configured engine, a batch per run."""
+        """Claim the request's time and run its jobs on the configured engine, a batch per run.
+        `on_claim` learns the claimed jobs before they run (what `--metrics-textfile` counts at
+        the end, also when the run is interrupted)."""
         records = self.claim(request, max_jobs=max_jobs, log=log)
+        if on_claim is not None:
+            on_claim(records)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
         pending = pending_time(

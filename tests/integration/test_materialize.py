@@ -188,9 +188,12 @@ def test_a_transformation_returning_a_wrong_column_fails_cleanly(
     assert not (fraud / "data" / "offline" / "transactions" / "v1" / "_delta_log").exists()
 
 
-def start_slow_backfill(fraud: Path, stderr: int | None = subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
-    """A `featurestore backfill` process whose transformation sleeps a minute, once its first job
-    is running; returns the process and the spec's original text (to put back)."""
+def start_slow_backfill(
+    fraud: Path, stderr: int | None = subprocess.DEVNULL, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """A `featurestore backfill` process (`extra`: more arguments) whose transformation sleeps a
+    minute, once its first job is running; returns the process and the spec's original text (to
+    put back)."""
     (fraud / "transforms" / "slow.py").write_text(
         "import time\nfrom transforms.transactions import transform as rolling\n\n\n"
         "def transform(df, window):\n    time.sleep(60)\n    return rolling(df, window)\n"
@@ -200,7 +203,18 @@ def start_slow_backfill(fraud: Path, stderr: int | None = subprocess.DEVNULL) ->
     spec.write_text(original.replace("transforms.transactions:transform", "transforms.slow:transform"))
     featurestore = str(Path(sys.executable).with_name("featurestore"))
     config = str(fraud / "featurestore.yaml")
-    argv = [featurestore, "backfill", "transactions", "--start", day(7), "--end", day(9), "--config", config]
+    argv = [
+        featurestore,
+        "backfill",
+        "transactions",
+        "--start",
+        day(7),
+        "--end",
+        day(9),
+        "--config",
+        config,
+        *extra,
+    ]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     store = FeatureStore(config)
     deadline = time.time() + 60
