@@ -352,6 +352,13 @@ def test_get_online_disable_and_enable(embedded_fraud: Path, capsys: pytest.Capt
     assert f"{want_accounts(fraud, 8)} keys purged" in capsys.readouterr().out
     assert statuses(fraud)["online"] == [(day(8), day(9), "None")]
     assert online_values(fraud, ["A0001"]) == {"A0001": {}}
+    get_online = ["get-online", "transactions", "--key", "accountID=A0001", *config]
+    assert cli_main(get_online) == 2  # not a row of blanks as if the entity were unknown
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        "featurestore get-online: the online store of transactions v1 is disabled: run "
+        "`featurestore enable-online transactions`, then backfill it\n"
+    )
     assert backfill(fraud, "transactions", "--start", day(8), "--end", day(9), "--store", "online") == 2
     assert "disabled" in capsys.readouterr().err
 
@@ -362,6 +369,9 @@ def test_get_online_disable_and_enable(embedded_fraud: Path, capsys: pytest.Capt
     assert online_values(fraud, ["A0001"])["A0001"]["transaction_7d_count"] == str(
         rows[0]["transaction_7d_count"]
     )
+    capsys.readouterr()
+    assert cli_main([*get_online, "--features", "transaction_7d_count", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [rows[0]]  # served again
 
 
 def test_a_multi_day_backfill_is_one_engine_run(

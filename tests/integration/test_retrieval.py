@@ -253,7 +253,7 @@ def test_online_lookup_is_one_round_trip_of_hmgets(
         ([], [{"accountID": "A"}], "no feature refs"),
         ("accounts:credit_limit", [{"accountID": "A"}], "not one string"),
         (["accounts:credit_limit"], [{"account": "A"}], r"entity_rows\[0\]: missing index column"),
-        (["accounts:credit_limit"], ["A"], r"entity_rows\[0\]: not a mapping"),
+        (["accounts:credit_limit"], ["A"], r"entity_rows\[0\]: expected an object of index column values"),
     ],
 )
 def test_bad_lookups_name_what_is_wrong(store: FeatureStore, features, entities, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from airflow_provider_featurestore.core import freshness
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable
 from airflow_provider_featurestore.core.featurestore import FeatureStore
-from airflow_provider_featurestore.core.serving.refreshed import Refreshed
+from airflow_provider_featurestore.core.refreshed import Refreshed
 from airflow_provider_featurestore.core.timeutil import now_epoch
 
 NAME = "featurestore_feature_freshness_seconds"

@@ -201,7 +201,7 @@ def install(app: FastAPI, store: FeatureStore, keys: ApiKeys) -> ServerMetrics:
     if multiprocess:
         MultiProcessCollector(exposed)
     exposed.register(FreshnessCollector(store))
-    store._online().round_trip_observer = metrics.redis.observe
+    store.online.store().round_trip_observer = metrics.redis.observe
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
 
     @app.get(PATH, include_in_schema=False)
