@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_featurestore.core import consistency, purge, source_check
+from airflow_provider_featurestore.core import consistency, on_demand, purge, source_check
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from airflow_provider_featurestore.core.config.connections import ConfigConnections
@@ -32,7 +32,7 @@ from airflow_provider_featurestore.core.online import (
 from airflow_provider_featurestore.core.pending_time import PendingTime, pending_lines, pending_time
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
 from airflow_provider_featurestore.core.readiness import Readiness, assess
-from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, index_columns, resolve
+from airflow_provider_featurestore.core.retrieval import RetrievalSpec, index_columns
 from airflow_provider_featurestore.core.source_fingerprint import SourceUnavailable
 from airflow_provider_featurestore.core.timeutil import check_feature_time, format_duration, iso, to_epoch
 
@@ -113,7 +113,7 @@ class FeatureStore:
             self.config = load_config(config, check_transformations=check_transformations)
         self.connections = ConfigConnections(self.config, resolver)
         self._layouts: dict[tuple[str, int], OnlineLayout] = {}
-        self._resolutions: dict[tuple[str, ...], list[FeatureGroup]] = {}
+        self._resolutions: dict[tuple[str, ...], on_demand.Plan] = {}
         self._serving: OnlineStore | None = None
         self._serving_lock = threading.Lock()
 
@@ -436,9 +436,11 @@ class FeatureStore:
         (named by the feature, or `<feature_set>__<feature>` where two requested sets share the
         name), in its declared type; None where the entity has no live value (never written, or
         expired). With `event_timestamps`, `<feature_set>__event_timestamp` (aware UTC datetime,
-        or None) says how fresh each feature set's values are.
+        or None) says how fresh each feature set's values are. On-demand features are computed
+        from their looked-up inputs and the rows' request fields (see `on_demand.py`).
         """
-        groups = self._resolved(features)
+        plan = self._planned(features)
+        groups = plan.groups
         needed = index_columns(groups)
         rows = list(entity_rows)
         for number, row in enumerate(rows):
@@ -465,18 +467,18 @@ class FeatureStore:
                         None if value is None else value[group.spec.timestamp_column]
                     )
             result.append(out)
-        return result
+        return plan.apply(result, rows)
 
-    def _resolved(self, features: Iterable[str] | RetrievalSpec) -> list[FeatureGroup]:
-        """`resolve`, remembered per tuple of refs: a model asks for the same refs on every call."""
+    def _planned(self, features: Iterable[str] | RetrievalSpec) -> on_demand.Plan:
+        """`on_demand.plan`, remembered per tuple of refs: a model asks for the same refs on every call."""
         refs = features.features if isinstance(features, RetrievalSpec) else features
         if isinstance(refs, str) or not isinstance(refs, (list, tuple)):
-            return resolve(self.config, features)
+            return on_demand.plan(self.config, features)
         key = tuple(refs)
-        groups = self._resolutions.get(key)
-        if groups is None:
-            groups = self._resolutions[key] = resolve(self.config, key)
-        return groups
+        planned = self._resolutions.get(key)
+        if planned is None:
+            planned = self._resolutions[key] = on_demand.plan(self.config, key)
+        return planned
 
     def get_historical_features(
         self,
@@ -494,14 +496,16 @@ class FeatureStore:
         sets `temporal_join_lookback`, > that time minus the lookback; None where there is none.
         The result has the observation columns plus one column per feature (named as in
         `get_online_features`), in the observations' order. Reads the offline Delta tables on
-        the configured engine's session (or `spark`).
+        the configured engine's session (or `spark`). On-demand features are computed after the
+        join from their inputs and the observations' request columns (see `on_demand.py`).
         """
         from airflow_provider_featurestore.core.historical import point_in_time_join
 
-        groups = resolve(self.config, features)
+        plan = on_demand.plan(self.config, features)
+        groups = plan.groups
         session = spark if spark is not None else self._spark()
         tables = {(g.spec.name, g.spec.version): self.config.offline_table_path(g.spec) for g in groups}
-        return point_in_time_join(session, observations, groups, tables, timestamp_column)
+        return point_in_time_join(session, observations, groups, tables, timestamp_column, plan.apply_spark)
 
     def _spark(self) -> Any:
         """The configured engine's Spark session: Sail in this process, or the Spark Connect

@@ -200,7 +200,8 @@ ColumnType = Annotated[str, BeforeValidator(_one_of(COLUMN_TYPES))]
 SourceFormat = Annotated[str, BeforeValidator(_one_of(SOURCE_FORMATS))]
 EngineType = Annotated[str, BeforeValidator(_one_of(ENGINE_TYPES))]
 FeatureRefText = Annotated[
-    str, BeforeValidator(_matching(_FEATURE_REF, "a feature ref (feature_set:feature or feature_set:v2:feature)"))
+    str,
+    BeforeValidator(_matching(_FEATURE_REF, "a feature ref (feature_set:feature or feature_set:v2:feature)")),
 ]
 OnDemandMode = Annotated[str, BeforeValidator(_one_of(ON_DEMAND_MODES))]
 TransformationRef = Annotated[str, BeforeValidator(_matching(_TRANSFORMATION, "of the form module:function"))]

@@ -12,12 +12,12 @@ import os
 import re
 
 from airflow_provider_featurestore.core.column_types import NUMERIC_TYPES
+from airflow_provider_featurestore.core.config import on_demand
 from airflow_provider_featurestore.core.config.checks import (
     AcceptedValuesCheck,
     RangeCheck,
     checked_columns,
 )
-from airflow_provider_featurestore.core.config import on_demand
 from airflow_provider_featurestore.core.config.fields import local_path
 from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.config.model import (

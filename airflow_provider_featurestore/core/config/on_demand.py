@@ -70,8 +70,7 @@ def apply(
     missing = [name for name in spec.feature_names if not _has(result, name)]
     if missing:
         raise OnDemandError(
-            f"{where}: its output misses declared feature(s) {', '.join(missing)}"
-            f"{_returned(result)}"
+            f"{where}: its output misses declared feature(s) {', '.join(missing)}{_returned(result)}"
         )
     outputs: dict[str, pa.Array] = {}
     for column in spec.features:
@@ -136,7 +135,9 @@ def _input_features(spec: OnDemandSpec, materialized: Sequence[FeatureSetSpec]) 
             known = ", ".join(sorted({s.name for s in materialized})) or "none"
             pinned = f" version {version_text[1:]}" if version_text else ""
             raise config_error(
-                spec.spec_path, where, f"{text!r}: no materialized feature set {set_name!r}{pinned} (known: {known})"
+                spec.spec_path,
+                where,
+                f"{text!r}: no materialized feature set {set_name!r}{pinned} (known: {known})",
             )
         target = max(versions, key=lambda s: s.version)
         types = {column.name: column.type for column in target.features}

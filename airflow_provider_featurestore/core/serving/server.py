@@ -55,7 +55,6 @@ from airflow_provider_featurestore.core.config import CONFIG_ENV
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 from airflow_provider_featurestore.core.online import OnlineStoreUnavailable
-from airflow_provider_featurestore.core.retrieval import resolve
 from airflow_provider_featurestore.core.serving import api_keys
 from airflow_provider_featurestore.core.serving.auth import RequireKey, scope_denied
 from airflow_provider_featurestore.core.serving.protocol import GuardedHttpToolsProtocol
@@ -295,7 +294,7 @@ def _check_fractional_keys(store: FeatureStore, features: list[str], entities: l
     ):
         return
     try:
-        groups = resolve(store.config, features)
+        groups = store._planned(features).groups
     except BadInput:
         return  # get_online_features says what is wrong with the refs
     integer = {c.name: c.type for g in groups for c in g.spec.index_columns if c.type in ("int", "long")}
@@ -315,7 +314,7 @@ def _entity_error(store: FeatureStore, features: list[str], entities: list[Any],
     if not message.startswith("entity_rows"):
         return _one_line(message)
     if message.startswith("entity_rows: "):
-        layouts = [store.online_layout(group.spec) for group in resolve(store.config, features)]
+        layouts = [store.online_layout(group.spec) for group in store._planned(features).groups]
         for number, entity in enumerate(entities):
             for layout in layouts:
                 try:
