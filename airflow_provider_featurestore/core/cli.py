@@ -264,7 +264,7 @@ def cmd_api_key(args: argparse.Namespace) -> int:
     if args.feature_sets is not None:
         known = None
         if args.config is not None:
-            known = {spec.name for spec in load_config(args.config, check_transformations=False).feature_sets}
+            known = api_keys.known_names(load_config(args.config, check_transformations=False))
         names = sorted(api_keys.check_names(args.feature_sets.split(","), known, "--feature-sets"))
     key = api_keys.new_key()
     made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")

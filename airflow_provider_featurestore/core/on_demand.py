@@ -119,7 +119,7 @@ class Plan:
                 if name not in types:
                     raise BadInput(
                         f"observations: missing request column {name} ({kind}), an input of "
-                        f"{use.spec.name} ({use.spec.spec_path}); they hold {', '.join(types)}"
+                        f"{use.spec.name} ({use.spec.spec_path}); they hold {', '.join(_given(types))}"
                     )
                 if not _compatible(types[name], kind):
                     raise BadInput(
@@ -243,6 +243,11 @@ def _request_array(
                 f"entity_rows[{number}].{name}: {value!r} is not a {kind} (a request field of {spec.name})"
             ) from None
     raise BadInput(f"entity_rows: request field {name}: values are not all {kind}")
+
+
+def _given(columns: Iterable[str]) -> list[str]:
+    """The observation columns a user gave: not the join's own (`__fs_row`) nor hidden inputs."""
+    return [name for name in columns if not name.startswith(("__fs_", HIDDEN))]
 
 
 def _compatible(spark_type: str, kind: str) -> bool:

@@ -284,7 +284,8 @@ def test_on_demand_features_at_earlier_times_and_refusals_of_the_join(example: R
         joined = store.get_historical_features(observations, [RISK, "accounts:is_premium"]).toPandas()
         with pytest.raises(
             BadInput,
-            match=r"^observations: missing request column amount \(double\), an input of transaction_risk",
+            match=r"^observations: missing request column amount \(double\), an input of transaction_risk "
+            r"\(.*transaction_risk.yaml\); they hold accountID, timestamp$",
         ):
             store.get_historical_features(observations.drop(columns="amount"), [RISK])
         with pytest.raises(

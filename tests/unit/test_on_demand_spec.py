@@ -181,3 +181,23 @@ def test_a_pandas_transformation_gets_a_dataframe(fraud: Path) -> None:
         '    assert type(columns).__name__ == "DataFrame", type(columns)\n    amount = columns',
     )
     assert len(load_config().on_demand) == 1
+
+
+def test_a_key_scoped_to_an_on_demand_set_must_read_its_inputs(
+    fraud: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """amount / average reveals the average: a key that may read transaction_risk must be
+    allowed transactions too."""
+    digest = "ab" * 32
+    Path("keys.txt").write_text(f"sha256:{digest} accounts,transaction_risk\n")
+    with open("featurestore.yaml", "a") as config:
+        config.write("feature_server:\n  api_key_file: keys.txt\n")
+    assert cli_main(["validate"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.endswith(
+        "keys.txt:1: transaction_risk is computed from transactions, which this key may not read; "
+        "add transactions to its scope or leave transaction_risk out"
+    ), line
+    Path("keys.txt").write_text(f"sha256:{digest} transactions,transaction_risk\n")
+    assert cli_main(["validate"]) == 0
+    assert "feature server: 1 API key(s)" in capsys.readouterr().out
