@@ -14,8 +14,9 @@ Both build the function's columns with config/on_demand.py, which says what it r
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -51,7 +52,7 @@ class Plan:
 
     groups: list[FeatureGroup]
     uses: tuple[Use, ...] = ()
-    hidden: tuple[str, ...] = field(default=())
+    hidden: tuple[str, ...] = ()
 
     def apply(
         self, rows: list[dict[str, object]], entity_rows: Sequence[Mapping[str, object]]
@@ -60,7 +61,7 @@ class Plan:
 
         BadInput naming the entity row and field when a request field is missing or not of its
         declared type; OnDemandError when the function fails."""
-        if not self.uses:
+        if not self.uses or not rows:  # no rows: no call (a function need not handle none)
             return rows
         for use in self.uses:
             arrays = {
@@ -83,9 +84,12 @@ class Plan:
         dropped, computed per Arrow batch by the same function as `apply`."""
         if not self.uses:
             return frame
+        from pyspark import cloudpickle
         from pyspark.sql import types as T
 
         self._check_observations(frame)
+        for use in self.uses:  # by value: a cluster's Python workers lack the config folder's modules
+            cloudpickle.register_pickle_by_value(sys.modules[use.function.__module__])
         spark_types = {
             "string": T.StringType(),
             "int": T.IntegerType(),
