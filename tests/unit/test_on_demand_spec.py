@@ -55,6 +55,9 @@ def test_the_example_declares_an_on_demand_set_apart_from_the_materialized_ones(
         ["jobs", "transaction_risk"],
         ["status", "transaction_risk"],
         ["get-online", "transaction_risk", "--key", "accountID=A1"],
+        ["check", "transaction_risk"],
+        ["purge", "transaction_risk", "--key", "accountID=A1"],
+        ["disable-online", "transaction_risk"],
     ],
     ids=lambda command: command[0],
 )
