@@ -263,9 +263,9 @@ def breakdown(
     of that timed one by one through the package's internals, and the round trip alone."""
     refs = kind.refs
     rows = kind.rows(ids[:batch])
-    online = store._online()
+    online = store.online.store()
     assert isinstance(online, RedisOnlineStore)  # the HMGETs below go to its own client
-    layout = store._online_layout(store.spec(kind.feature_set))
+    layout = store.online.layout(store.spec(kind.feature_set))
     client = online._connect()
     commands = [(key, bare.fields) for key in entity_keys(layout, rows)]
     hmget_many = resp.hmget_many
@@ -338,7 +338,8 @@ store = FeatureStore(args["config"], check_transformations=False)
 refs, rows, index, prefix = args["refs"], args["rows"], args["index"], args["prefix"]
 fields = ["_event_time", *(f"f{j}" for j in range(10))]
 if args["connected"]:
-    store._online().ping()
+    store.online.store().ping()
+    store.online.disabled.get()  # which online stores are disabled: read once, as serve does at start-up
 before = set(sys.modules)
 started = clock()
 got = store.get_online_features(refs, rows)

@@ -20,14 +20,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NoReturn
 
-from airflow_provider_featurestore.core import __version__, freshness
+from airflow_provider_featurestore.core import __version__, freshness, metrics_textfile
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, load_config
 from airflow_provider_featurestore.core.config.location import locate_config
 from airflow_provider_featurestore.core.consistency import CheckReport
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
-from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, FeatureStore
+from airflow_provider_featurestore.core.featurestore import DEFAULT_MAX_JOBS, BackfillRequest, FeatureStore
 from airflow_provider_featurestore.core.interval_table import JobRecord, JobState, StreamKey
 from airflow_provider_featurestore.core.intervals import STATUSES
 from airflow_provider_featurestore.core.materialization.runner import abandon_live_jobs
@@ -92,6 +93,11 @@ def _build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=DEFAULT_MAX_JOBS,
         help=f"refuse a plan of more jobs than this (default {DEFAULT_MAX_JOBS:,})",
+    )
+    backfill.add_argument(
+        "--metrics-textfile",
+        metavar="PATH",
+        help="at the end, write the run's figures to PATH (*.prom) for node_exporter's textfile collector",
     )
 
     intervals = commands.add_parser(
@@ -167,6 +173,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     api_key.add_argument(
         "--feature-sets", metavar="A,B", help="the only feature sets it may read (default: every one)"
+    )
+    api_key.add_argument(
+        "--metrics",
+        action="store_true",
+        help="it may read GET /metrics (scope @metrics); alone: /metrics and no feature set",
     )
     return parser
 
@@ -270,7 +281,10 @@ def cmd_api_key(args: argparse.Namespace) -> int:
     made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")
     print(key)
     # a line of the key file as it is, comment included: `2>> keys.txt` appends it
-    print(f"{api_keys.hash_line(key, names)}  # featurestore api-key, {made}", file=sys.stderr)
+    print(
+        f"{api_keys.hash_line(key, names, metrics=args.metrics)}  # featurestore api-key, {made}",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -290,6 +304,7 @@ def cmd_list(store: FeatureStore, args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
+    textfile = metrics_textfile.checked_path(args.metrics_textfile) if args.metrics_textfile else None
     request = store.backfill_request(
         args.name, args.start, args.end, version=args.version, statuses=args.status, stores=args.store
     )
@@ -312,8 +327,8 @@ def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
             )
         return EXIT_OK
     try:
-        with _terminate_as_interrupt():
-            done = store.backfill(request, max_jobs=args.max_jobs)
+        with _terminate_as_interrupt(), metrics_textfile.recorded(recording(store, request, textfile)) as rec:
+            done = store.backfill(request, max_jobs=args.max_jobs, on_claim=rec.on_claim if rec else None)
     except KeyboardInterrupt:
         _INTERRUPTED.set()
         print("featurestore backfill: interrupted; the jobs not finished are Incomplete", file=sys.stderr)
@@ -321,6 +336,16 @@ def cmd_backfill(store: FeatureStore, args: argparse.Namespace) -> int:
     if args.json:
         _print_json([r.to_json() for r in done])
     return EXIT_OK if all(r.state == JobState.SUCCEEDED for r in done) else EXIT_JOB_FAILED
+
+
+def recording(
+    store: FeatureStore, request: BackfillRequest, path: Path | None
+) -> metrics_textfile.Recording | None:
+    """What `--metrics-textfile` records of this backfill (None: not asked)."""
+    if path is None:
+        return None
+    spec = request.spec
+    return metrics_textfile.Recording(path, store.table, spec.name, spec.version, request.stores)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,7 @@ naming the argument (`--start` on the command line, `start` in an Airflow form).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -23,16 +22,12 @@ from airflow_provider_featurestore.core.interval_table import IntervalTable, Job
 from airflow_provider_featurestore.core.materialization.engines import Engine, engine_for
 from airflow_provider_featurestore.core.materialization.runner import Log, log_to_stderr, run_batches
 from airflow_provider_featurestore.core.materialization.spark_job.session_conf import quiet_pandas_warning
-from airflow_provider_featurestore.core.online import (
-    OnlineLayout,
-    OnlineStore,
-    OnlineStoreUnavailable,
-    online_store_for,
-)
+from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore, OnlineStoreUnavailable
+from airflow_provider_featurestore.core.online_reader import OnlineReader
 from airflow_provider_featurestore.core.pending_time import PendingTime, pending_lines, pending_time
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
 from airflow_provider_featurestore.core.readiness import Readiness, assess
-from airflow_provider_featurestore.core.retrieval import RetrievalSpec, index_columns
+from airflow_provider_featurestore.core.retrieval import RetrievalSpec
 from airflow_provider_featurestore.core.source_fingerprint import SourceUnavailable
 from airflow_provider_featurestore.core.timeutil import check_feature_time, format_duration, iso, to_epoch
 
@@ -112,10 +107,6 @@ class FeatureStore:
         else:
             self.config = load_config(config, check_transformations=check_transformations)
         self.connections = ConfigConnections(self.config, resolver)
-        self._layouts: dict[tuple[str, int], OnlineLayout] = {}
-        self._resolutions: dict[tuple[str, ...], on_demand.Plan] = {}
-        self._serving: OnlineStore | None = None
-        self._serving_lock = threading.Lock()
 
     def __enter__(self) -> FeatureStore:
         return self
@@ -131,9 +122,8 @@ class FeatureStore:
     def close(self) -> None:
         if "table" in self.__dict__:
             self.table.close()
-        if self._serving is not None:
-            self._serving.close()
-            self._serving = None
+        if "online" in self.__dict__:
+            self.online.close()
 
     def spec(self, name: str, version: int | None = None) -> FeatureSetSpec:
         return self.config.get(name, version)
@@ -293,9 +283,14 @@ class FeatureStore:
         engine: Engine | None = None,
         log: Log = log_to_stderr,
         max_jobs: int | None = DEFAULT_MAX_JOBS,
+        on_claim: Callable[[list[JobRecord]], None] | None = None,
     ) -> list[JobRecord]:
-        """Claim the request's time and run its jobs on the configured engine, a batch per run."""
+        """Claim the request's time and run its jobs on the configured engine, a batch per run.
+        `on_claim` learns the claimed jobs before they run (what `--metrics-textfile` counts at
+        the end, also when the run is interrupted)."""
         records = self.claim(request, max_jobs=max_jobs, log=log)
+        if on_claim is not None:
+            on_claim(records)
         spec = request.spec
         window = f"[{iso(request.start)}, {iso(request.end)})"
         pending = pending_time(
@@ -371,31 +366,19 @@ class FeatureStore:
         ):
             raise BadInput(f"--run: no job of {name} was claimed by Airflow run {run_id!r}")
 
-    # ---- the online store --------------------------------------------------------------------
+    # ---- the online store (online_reader.py) ----------------------------------------------
+
+    @cached_property
+    def online(self) -> OnlineReader:
+        """The online reader: every read of live values, its kept-open store and caches."""
+        return OnlineReader(self.config, self.connections, lambda: self.table)
 
     def online_layout(self, spec: FeatureSetSpec) -> OnlineLayout:
-        return OnlineLayout.from_spec(self.config, spec)
-
-    def _online_layout(self, spec: FeatureSetSpec) -> OnlineLayout:
-        """The layout of a feature set version, built once per FeatureStore (serving reuses it)."""
-        key = (spec.name, spec.version)
-        if key not in self._layouts:
-            self._layouts[key] = self.online_layout(spec)
-        return self._layouts[key]
+        return self.online.layout(spec)
 
     def online_store(self) -> OnlineStore:
-        url = self.connections.redis_url
-        if not url:
-            raise BadInput(f"{self.config.config_path}: online_store: not configured")
-        return online_store_for(url)
-
-    def _online(self) -> OnlineStore:
-        """The online store this FeatureStore keeps open for lookups (its connection pool is
-        reused, so serving pays one round trip per call); closed by `close()`."""
-        with self._serving_lock:  # threads of a server may ask at once: one store, one pool
-            if self._serving is None:
-                self._serving = self.online_store()
-            return self._serving
+        """A new client of the online store; the caller closes it."""
+        return self.online.connect()
 
     def get_online(
         self,
@@ -405,7 +388,8 @@ class FeatureStore:
         version: int | None = None,
         features: str | Iterable[str] | None = None,
     ) -> list[dict[str, object]]:
-        """The live feature values of each entity, in the order given; None where there is none."""
+        """The live feature values of each entity of one feature set version (`get-online`), in
+        the order given; None where there is none. OnlineDisabled when its online store is."""
         spec = self.spec(name, version)
         wanted = split_list(features) or list(spec.feature_names)
         for feature in wanted:
@@ -414,12 +398,8 @@ class FeatureStore:
                     f"--features: {spec.name} v{spec.version} has no feature {feature!r} "
                     f"(features: {', '.join(spec.feature_names)})"
                 )
-        store = self.online_store()
-        try:
-            values = store.get(self.online_layout(spec), keys, wanted)
-        finally:
-            store.close()
-        return [{**key, **(found or dict.fromkeys(wanted))} for key, found in zip(keys, values, strict=True)]
+        refs = [f"{spec.name}:v{spec.version}:{feature}" for feature in wanted]
+        return self.online.read(refs, keys, argument="--key")
 
     def get_online_features(
         self,
@@ -436,49 +416,12 @@ class FeatureStore:
         (named by the feature, or `<feature_set>__<feature>` where two requested sets share the
         name), in its declared type; None where the entity has no live value (never written, or
         expired). With `event_timestamps`, `<feature_set>__event_timestamp` (aware UTC datetime,
-        or None) says how fresh each feature set's values are. On-demand features are computed
-        from their looked-up inputs and the rows' request fields (see `on_demand.py`).
+        or None) says how fresh each feature set's values are. OnlineDisabled (a BadInput) when
+        a requested feature set's online store is disabled (read every few seconds at most).
+        On-demand features are computed from their looked-up inputs and the rows' request fields
+        (see `on_demand.py`).
         """
-        plan = self._planned(features)
-        groups = plan.groups
-        needed = index_columns(groups)
-        rows = list(entity_rows)
-        for number, row in enumerate(rows):
-            if not isinstance(row, Mapping):
-                raise BadInput(f"entity_rows[{number}]: not a mapping of index columns to values")
-            missing = [name for name in needed if row.get(name) is None]
-            if missing:
-                raise BadInput(f"entity_rows[{number}]: missing index column(s) {', '.join(missing)}")
-        requests = [(self._online_layout(group.spec), group.features) for group in groups]
-        store = self._online()
-        try:
-            found = store.lookup(requests, rows, with_event_time=event_timestamps)
-        except ValueError as exc:  # an index value that does not parse as its declared type
-            raise BadInput(f"entity_rows: {exc}") from None
-        result = []
-        for number, row in enumerate(rows):
-            out: dict[str, object] = {name: row[name] for name in needed}
-            for group, values in zip(groups, found, strict=True):
-                value = values[number]
-                for feature, column in zip(group.features, group.columns, strict=True):
-                    out[column] = None if value is None else value[feature]
-                if event_timestamps:
-                    out[group.event_time_column] = (
-                        None if value is None else value[group.spec.timestamp_column]
-                    )
-            result.append(out)
-        return plan.apply(result, rows)
-
-    def _planned(self, features: Iterable[str] | RetrievalSpec) -> on_demand.Plan:
-        """`on_demand.plan`, remembered per tuple of refs: a model asks for the same refs on every call."""
-        refs = features.features if isinstance(features, RetrievalSpec) else features
-        if isinstance(refs, str) or not isinstance(refs, (list, tuple)):
-            return on_demand.plan(self.config, features)
-        key = tuple(refs)
-        planned = self._resolutions.get(key)
-        if planned is None:
-            planned = self._resolutions[key] = on_demand.plan(self.config, key)
-        return planned
+        return self.online.read(features, entity_rows, event_timestamps=event_timestamps)
 
     def get_historical_features(
         self,
@@ -537,6 +480,7 @@ class FeatureStore:
         key = StreamKey(spec.name, spec.version)
         if enabled:
             self.table.set_disabled(key, "online", False)
+            self.online.disabled.invalidate()
             return 0
         # Redis first: when it cannot be reached nothing changes (the keys would stay served
         # while the statuses said None). Then no backfill may write online, the keys go, and
@@ -557,6 +501,7 @@ class FeatureStore:
         finally:
             store.close()
         self.table.reset_store(key, "online")
+        self.online.disabled.invalidate()
         return purged
 
     # ---- entity purge ------------------------------------------------------------------------

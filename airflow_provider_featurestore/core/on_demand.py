@@ -27,6 +27,7 @@ from airflow_provider_featurestore.core.config.model import OnDemandSpec
 from airflow_provider_featurestore.core.config.on_demand import apply as apply_function
 from airflow_provider_featurestore.core.config.on_demand import input_columns
 from airflow_provider_featurestore.core.errors import BadInput
+from airflow_provider_featurestore.core.request_errors import describe
 from airflow_provider_featurestore.core.retrieval import FeatureGroup, FeatureRef, RetrievalSpec, resolve
 
 HIDDEN = "__od__"
@@ -55,7 +56,10 @@ class Plan:
     hidden: tuple[str, ...] = ()
 
     def apply(
-        self, rows: list[dict[str, object]], entity_rows: Sequence[Mapping[str, object]]
+        self,
+        rows: list[dict[str, object]],
+        entity_rows: Sequence[Mapping[str, object]],
+        argument: str = "entity_rows",
     ) -> list[dict[str, object]]:
         """The online rows with the on-demand outputs added and the hidden inputs removed.
 
@@ -69,7 +73,7 @@ class Plan:
                 for name, (column, kind) in use.features.items()
             }
             for name, kind in use.request.items():
-                arrays[name] = _request_array(use.spec, name, kind, entity_rows)
+                arrays[name] = _request_array(use.spec, name, kind, entity_rows, argument)
             outputs = apply_function(use.spec, use.function, input_columns(arrays), len(rows))
             for feature, column in use.outputs.items():
                 for row, value in zip(rows, outputs[feature].to_pylist(), strict=True):
@@ -225,15 +229,19 @@ def _array(values: list[Any], kind: str) -> pa.Array:
 
 
 def _request_array(
-    spec: OnDemandSpec, name: str, kind: str, entity_rows: Sequence[Mapping[str, object]]
+    spec: OnDemandSpec, name: str, kind: str, entity_rows: Sequence[Mapping[str, object]], argument: str
 ) -> pa.Array:
     """A request field of every entity row as an Arrow array of its declared type; BadInput
     naming the first row that lacks it or holds a value that is not of that type."""
     values = [row.get(name) for row in entity_rows]
     for number, value in enumerate(values):
+        if value is None and name in entity_rows[number]:
+            raise BadInput(
+                f"{argument}[{number}].{name}: is null; give a {kind} (a request field of {spec.name})"
+            )
         if value is None:
             raise BadInput(
-                f"entity_rows[{number}]: missing request field {name} ({kind}), an input of {spec.name}"
+                f"{argument}[{number}]: missing request field {name} ({kind}), an input of {spec.name}"
             )
     try:
         return _array(values, kind)
@@ -244,9 +252,10 @@ def _request_array(
             _array([value], kind)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             raise BadInput(
-                f"entity_rows[{number}].{name}: {value!r} is not a {kind} (a request field of {spec.name})"
+                f"{argument}[{number}].{name}: expected a {kind} (a request field of {spec.name}), "
+                f"got {describe(value)}"
             ) from None
-    raise BadInput(f"entity_rows: request field {name}: values are not all {kind}")
+    raise BadInput(f"{argument}: request field {name}: values are not all {kind}")
 
 
 def _given(columns: Iterable[str]) -> list[str]:

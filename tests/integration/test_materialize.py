@@ -188,9 +188,12 @@ def test_a_transformation_returning_a_wrong_column_fails_cleanly(
     assert not (fraud / "data" / "offline" / "transactions" / "v1" / "_delta_log").exists()
 
 
-def start_slow_backfill(fraud: Path, stderr: int | None = subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
-    """A `featurestore backfill` process whose transformation sleeps a minute, once its first job
-    is running; returns the process and the spec's original text (to put back)."""
+def start_slow_backfill(
+    fraud: Path, stderr: int | None = subprocess.DEVNULL, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """A `featurestore backfill` process (`extra`: more arguments) whose transformation sleeps a
+    minute, once its first job is running; returns the process and the spec's original text (to
+    put back)."""
     (fraud / "transforms" / "slow.py").write_text(
         "import time\nfrom transforms.transactions import transform as rolling\n\n\n"
         "def transform(df, window):\n    time.sleep(60)\n    return rolling(df, window)\n"
@@ -200,7 +203,18 @@ def start_slow_backfill(fraud: Path, stderr: int | None = subprocess.DEVNULL) ->
     spec.write_text(original.replace("transforms.transactions:transform", "transforms.slow:transform"))
     featurestore = str(Path(sys.executable).with_name("featurestore"))
     config = str(fraud / "featurestore.yaml")
-    argv = [featurestore, "backfill", "transactions", "--start", day(7), "--end", day(9), "--config", config]
+    argv = [
+        featurestore,
+        "backfill",
+        "transactions",
+        "--start",
+        day(7),
+        "--end",
+        day(9),
+        "--config",
+        config,
+        *extra,
+    ]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     store = FeatureStore(config)
     deadline = time.time() + 60
@@ -338,6 +352,13 @@ def test_get_online_disable_and_enable(embedded_fraud: Path, capsys: pytest.Capt
     assert f"{want_accounts(fraud, 8)} keys purged" in capsys.readouterr().out
     assert statuses(fraud)["online"] == [(day(8), day(9), "None")]
     assert online_values(fraud, ["A0001"]) == {"A0001": {}}
+    get_online = ["get-online", "transactions", "--key", "accountID=A0001", *config]
+    assert cli_main(get_online) == 2  # not a row of blanks as if the entity were unknown
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        "featurestore get-online: the online store of transactions v1 is disabled: run "
+        "`featurestore enable-online transactions`, then backfill it\n"
+    )
     assert backfill(fraud, "transactions", "--start", day(8), "--end", day(9), "--store", "online") == 2
     assert "disabled" in capsys.readouterr().err
 
@@ -348,6 +369,9 @@ def test_get_online_disable_and_enable(embedded_fraud: Path, capsys: pytest.Capt
     assert online_values(fraud, ["A0001"])["A0001"]["transaction_7d_count"] == str(
         rows[0]["transaction_7d_count"]
     )
+    capsys.readouterr()
+    assert cli_main([*get_online, "--features", "transaction_7d_count", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [rows[0]]  # served again
 
 
 def test_a_multi_day_backfill_is_one_engine_run(

@@ -121,7 +121,9 @@ def test_get_online_features_with_a_long_key(feature_store: tuple[FeatureStore, 
     got = fs.get_online_features(["cards:limit"], [{"cardID": 7}, {"cardID": "7"}, {"cardID": 8}])
     assert got == [{"cardID": 7, "limit": 70.0}, {"cardID": "7", "limit": 70.0}, {"cardID": 8, "limit": None}]
     with pytest.raises(
-        BadInput, match=r"^entity_rows: index column 'cardID' \(long\): value 1 2\.5 is not an integer$"
+        BadInput,
+        match=r"^entity_rows\[1\]\.cardID: expected an integer \(cardID is a long index column\), "
+        r"got the number 2\.5$",
     ):
         fs.get_online_features(["cards:limit"], [{"cardID": 7}, {"cardID": 2.5}])
 
@@ -133,6 +135,7 @@ import airflow_provider_featurestore as package
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 
 store = FeatureStore(sys.argv[1], check_transformations=False)
+store.online.disabled.get()  # which online stores are disabled: read once (the interval table), as serve does at start
 before = set(sys.modules)
 cards = store.get_online_features(["cards:limit"], [{"cardID": 7}, {"cardID": 8}])
 accounts = store.get_online_features(["accounts:limit"], [{"accountID": "A7"}])

@@ -137,6 +137,21 @@ class Server:
         return 0 if self.process.returncode == -signal.SIGTERM else self.process.returncode
 
 
+def accounts_rows() -> pa.Table:
+    """The accounts of A1, A2 (without a country) and A3, all live."""
+    return pa.table(
+        {
+            "accountID": ["A1", "A2", "A3"],
+            "timestamp": timestamps(LIVE_US, LIVE, LIVE),
+            "account_age_days": pa.array([400, 3, 90], pa.int32()),
+            "account_country": ["DE", None, "FR"],
+            "num_payment_rejects_1d_per_user": pa.array([0, 2, 1], pa.int64()),
+            "credit_limit": [5000.0, 250.75, 1e-7],
+            "is_premium": [True, False, False],
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
     """The example copy, its Redis holding: transactions of A1 (live) and A3 (expired), accounts
@@ -175,21 +190,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
         now=int(STALE.timestamp()) + 60,
     )
     assert expired.written == 1
-    written = online.write(
-        accounts,
-        pa.table(
-            {
-                "accountID": ["A1", "A2", "A3"],
-                "timestamp": timestamps(LIVE_US, LIVE, LIVE),
-                "account_age_days": pa.array([400, 3, 90], pa.int32()),
-                "account_country": ["DE", None, "FR"],
-                "num_payment_rejects_1d_per_user": pa.array([0, 2, 1], pa.int64()),
-                "credit_limit": [5000.0, 250.75, 1e-7],
-                "is_premium": [True, False, False],
-            }
-        ),
-    )
-    assert written.written == 3
+    assert online.write(accounts, accounts_rows()).written == 3
     yield copy
     for layout in (transactions, accounts):
         online.purge(layout)
@@ -414,8 +415,11 @@ def test_on_demand_features_from_the_request_and_the_looked_up_inputs(server: Se
             {"accountID": "A1"},
             "entities[1]: missing request field amount (double), an input of transaction_risk",
         ),
-        ({"accountID": "A1", "amount": None}, "entities[1]: missing request field amount"),
-        ({"accountID": "A1", "amount": "12"}, "entities[1].amount: '12' is not a double"),
+        ({"accountID": "A1", "amount": None}, "entities[1].amount: is null; give a double"),
+        (
+            {"accountID": "A1", "amount": "12"},
+            "entities[1].amount: expected a double (a request field of transaction_risk), got the string '12'",
+        ),
     ]:
         refused = server.post({"features": [risk], "entities": [entities[0], entity]})
         assert refused.status_code == 400, refused.text
@@ -431,7 +435,7 @@ BAD_REQUESTS = [
     ("malformed JSON", b'{"features": ["transactions:transaction_7d_count"', "body: not JSON"),
     ("not UTF-8", b'{"features": ["\xff"]}', "body: not JSON"),
     ("not an object", [GOOD], "body: expected a JSON object"),
-    ("unknown field", {**GOOD, "entity_rows": []}, "body: unknown field(s) 'entity_rows'"),
+    ("unknown field", {**GOOD, "entity_rows": []}, "entity_rows: unknown field (fields: features, entities,"),
     ("features missing", {"entities": GOOD["entities"]}, "features: is required"),
     ("features a string", {**GOOD, "features": REF}, "features: expected a list"),
     ("features null", {**GOOD, "features": None}, "features: expected a list"),
@@ -448,22 +452,35 @@ BAD_REQUESTS = [
     ("ref twice", {**GOOD, "features": [REF, REF]}, f"features: {REF} is requested twice"),
     ("entities missing", {"features": [REF]}, "entities: is required"),
     ("entities an object", {**GOOD, "entities": {"accountID": "A1"}}, "entities: expected a list"),
-    ("entity not an object", {**GOOD, "entities": [{"accountID": "A1"}, "A2"]}, "entities[1]: not a mapping"),
+    (
+        "entity not an object",
+        {**GOOD, "entities": [{"accountID": "A1"}, "A2"]},
+        "entities[1]: expected an object of index column values, got the string 'A2'",
+    ),
     (
         "index column missing",
         {**GOOD, "entities": [{"accountID": "A1"}, {"account": "A2"}]},
         "entities[1]: missing index column(s) accountID",
     ),
-    ("index value null", {**GOOD, "entities": [{"accountID": None}]}, "entities[0]: missing index column(s)"),
+    (
+        "index value null",
+        {**GOOD, "entities": [{"accountID": "A1"}, {"accountID": "A2"}, {"accountID": None}]},
+        "entities[2].accountID: is null; give a string",
+    ),
     (
         "index value of the wrong type",
         {**GOOD, "entities": [{"accountID": "A1"}, {"accountID": "A2"}, {"accountID": 42}]},
-        "entities[2]: index column 'accountID' (string): value 0 42 is not a string",
+        "entities[2].accountID: expected a string (accountID is a string index column), got the number 42",
+    ),
+    (
+        "index value a boolean",
+        {**GOOD, "entities": [{"accountID": True}]},
+        "entities[0].accountID: expected a string (accountID is a string index column), got true",
     ),
     (
         "index value a list",
         {**GOOD, "entities": [{"accountID": ["A1"]}]},
-        "entities[0]: index column 'accountID'",
+        "entities[0].accountID: expected a string (accountID is a string index column), got a list",
     ),
     (
         "too many entities",
@@ -517,7 +534,7 @@ def test_limits_of_an_app_built_in_process(example: Example) -> None:
         response = client.post("/get-online-features", json=GOOD)
         assert response.status_code == 200
         assert response.json() == {"results": [{"accountID": "A1", "transaction_7d_count": 7}]}
-    assert store._serving is None  # closed with the app
+    assert not store.online.is_open  # closed with the app
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -546,7 +563,8 @@ def test_a_fraction_for_an_integer_key_is_refused_not_truncated(tmp_path: Path) 
                 response = client.post("/get-online-features", json=body)
                 assert response.status_code == 400
                 assert response.json() == {
-                    "detail": "entities[1].cardID: 1.5 is not an integer (cardID is a long)"
+                    "detail": "entities[1].cardID: expected an integer (cardID is a long index column), "
+                    "got the number 1.5"
                 }
                 body = {
                     "features": ["cards:limit"],
@@ -643,3 +661,116 @@ def test_several_workers_serve_and_stop_cleanly(example: Example, tmp_path: Path
     finally:
         assert running.stop() == 0, running.output()
     assert "2 worker(s)" in running.output()
+
+
+# ---------------------------------------------------------------------------------------
+# HTTP details
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "shown"),
+    [
+        ("Transfer-Encoding: gzip, chunked", "gzip, chunked"),
+        ("Transfer-Encoding: deflate,chunked", "deflate, chunked"),
+        ("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked", "gzip, chunked"),
+    ],
+    ids=["gzip", "deflate", "two-headers"],
+)
+def test_a_transfer_coding_other_than_chunked_is_501(server: Server, head: str, shown: str) -> None:
+    """RFC 9112 6.1: a coding the server does not implement is 501, not a body read as plain."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(
+            f"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"{head}\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n".encode()
+        )
+        connection.settimeout(10)
+        reply = b""
+        while chunk := connection.recv(4096):
+            reply += chunk
+    text = reply.decode()
+    assert text.startswith("HTTP/1.1 501 Not Implemented\r\n"), text
+    assert text.endswith(
+        json.dumps({"detail": f"request head: Transfer-Encoding {shown}: only chunked is implemented"})
+    ), text
+    assert server.lookup([{"accountID": "A1"}])[0]["credit_limit"] == 5000.0  # the server is fine
+
+
+def test_lookups_go_on_when_the_interval_table_cannot_be_reached(
+    example: Example, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Which stores are disabled lives in the interval table; a lookup does not need it to be
+    up: it is logged, and the last set read (none yet) holds."""
+    text = Path(example.config).read_text()
+    dead = re.sub(r"(?m)^  url: .*$", "  url: postgresql://fs:secret@127.0.0.1:1/nothing", text, count=1)
+    assert dead != text
+    config = Path(example.config).with_name("dead-table.yaml")
+    config.write_text(dead)
+    with FeatureStore(str(config), check_transformations=False) as store:
+        assert store.get_online_features(["accounts:credit_limit"], [{"accountID": "A1"}]) == [
+            {"accountID": "A1", "credit_limit": 5000.0}
+        ]
+    [warning] = [r.getMessage() for r in caplog.records if "disabled was not read" in r.getMessage()]
+    assert "127.0.0.1:1" in warning and "secret" not in warning, warning
+
+
+# ---------------------------------------------------------------------------------------
+# A disabled online store (last: it purges the accounts keys, then writes them back)
+# ---------------------------------------------------------------------------------------
+
+
+def featurestore(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "FEATURESTORE_CONFIG"}
+    return subprocess.run([FEATURESTORE, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def until(server: Server, body: object, status: int) -> requests.Response:
+    """The first answer with `status`, asked every 0.2 s: the server reads which stores are
+    disabled every DISABLED_MAX_AGE seconds, never per request."""
+    from airflow_provider_featurestore.core.online_reader import DISABLED_MAX_AGE
+
+    deadline = time.monotonic() + DISABLED_MAX_AGE + 20
+    while (response := server.post(body)).status_code != status:
+        assert time.monotonic() < deadline, (response.status_code, response.text)
+        time.sleep(0.2)
+    return response
+
+
+def test_a_disabled_online_store_is_refused_until_enabled(server: Server, example: Example) -> None:
+    from airflow_provider_featurestore.core.online_reader import OnlineDisabled
+
+    config = ["--config", example.config]
+    refusal = "the online store of accounts v1 is disabled: run `featurestore enable-online accounts`, then backfill it"
+    accounts = {"features": ["accounts:credit_limit"], "entities": [{"accountID": "A1"}]}
+    disabled = featurestore("disable-online", "accounts", *config)
+    assert disabled.returncode == 0, disabled.stderr
+    assert "3 keys purged" in disabled.stdout
+
+    got = featurestore("get-online", "accounts", "--key", "accountID=A1", *config)
+    assert (got.returncode, got.stdout) == (2, ""), got
+    assert got.stderr == f"featurestore get-online: {refusal}\n"
+    response = until(server, accounts, 409)
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": refusal}
+    both = server.post({**accounts, "features": [REF, "accounts:credit_limit"]})
+    assert (both.status_code, both.json()) == (409, {"detail": refusal})  # any set disabled: refused
+    only_transactions = server.post({"features": [REF], "entities": [{"accountID": "A1"}]})
+    assert only_transactions.json() == {"results": [{"accountID": "A1", "transaction_7d_count": 7}]}
+    with (
+        FeatureStore(example.config, check_transformations=False) as store,
+        pytest.raises(OnlineDisabled) as raised,
+    ):
+        store.get_online_features(["accounts:credit_limit"], [{"accountID": "A1"}])
+    assert str(raised.value) == refusal
+
+    with (
+        online_store_for(REDIS_URL) as online,
+        FeatureStore(example.config, check_transformations=False) as store,
+    ):
+        assert store.set_online("accounts", enabled=True) == 0  # enable-online
+        layout = store.online_layout(store.spec("accounts"))
+        assert online.write(layout, accounts_rows()).written == 3  # what a backfill writes
+        assert store.get_online("accounts", [{"accountID": "A1"}], features="credit_limit") == [
+            {"accountID": "A1", "credit_limit": 5000.0}
+        ]
+    assert until(server, accounts, 200).json() == {"results": [{"accountID": "A1", "credit_limit": 5000.0}]}

@@ -165,7 +165,9 @@ def test_both_headers_carry_a_key(keyed: Server) -> None:
     assert response.status_code == 200 and ROUTE in response.json()["paths"]
     response = post(keyed, {"features": "x"}, FULL_KEY)  # a valid key still gets the usual 400s
     assert response.status_code == 400
-    assert response.json() == {"detail": "features: expected a list of feature refs, got a string"}
+    assert response.json() == {
+        "detail": "features: expected a list of feature refs ('feature_set:feature'), got the string 'x'"
+    }
 
 
 def test_a_scoped_key_reads_its_feature_sets_only(keyed: Server) -> None:
@@ -184,6 +186,55 @@ def test_a_scoped_key_reads_its_feature_sets_only(keyed: Server) -> None:
     response = post(keyed, TRANSACTIONS, FULL_KEY)
     assert response.status_code == 200, response.text
     assert response.json() == {"results": [{"accountID": "A1", "transaction_7d_count": None}]}
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail"),
+    [
+        ([("X-API-Key", FULL_KEY), ("X-API-Key", FULL_KEY)], "two X-API-Key headers: send the API key once"),
+        (
+            [("X-API-Key", SCOPED_KEY), ("X-API-Key", FULL_KEY)],
+            "two X-API-Key headers: send the API key once",
+        ),
+        (
+            [("Authorization", f"Bearer {SCOPED_KEY}"), ("Authorization", f"Bearer {FULL_KEY}")],
+            "two Authorization headers: send the API key once",
+        ),
+        (
+            [("Authorization", f"Bearer {SCOPED_KEY}"), ("X-API-Key", FULL_KEY)],
+            "Authorization and X-API-Key carry different keys: send the API key once",
+        ),
+    ],
+    ids=["x-api-key-twice", "two-x-api-keys", "two-authorizations", "both-differ"],
+)
+def test_two_key_headers_are_400(keyed: Server, headers: list[tuple[str, str]], detail: str) -> None:
+    """Which of two keys would count is a guess (the first won before): refused, 400."""
+    connection = http.client.HTTPConnection("127.0.0.1", keyed.port, timeout=30)
+    try:
+        connection.putrequest("POST", ROUTE)
+        for name, value in [*headers, ("Content-Type", "application/json")]:
+            connection.putheader(name, value)
+        body = json.dumps(TRANSACTIONS).encode()
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+    assert (response.status, answer) == (400, {"detail": detail})
+    assert response.getheader("connection") == "close"
+
+
+def test_openapi_names_only_the_feature_sets_of_the_key(keyed: Server) -> None:
+    scoped = requests.get(keyed.url + "/openapi.json", headers={"X-API-Key": SCOPED_KEY}, timeout=30)
+    assert scoped.status_code == 200, scoped.text
+    assert scoped.json()["info"]["description"] == "Live feature values of accounts v1."
+    assert "transactions" not in scoped.text and ROUTE in scoped.json()["paths"]
+    full = requests.get(keyed.url + "/openapi.json", headers={"X-API-Key": FULL_KEY}, timeout=30)
+    assert full.json()["info"]["description"] == "Live feature values of accounts v1, transactions v1."
+    assert {key: value for key, value in full.json().items() if key != "info"} == {
+        key: value for key, value in scoped.json().items() if key != "info"
+    }
 
 
 # ---------------------------------------------------------------------------------------

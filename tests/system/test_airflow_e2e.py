@@ -70,8 +70,9 @@ def add_slow_feature_set(root: Path) -> None:
     (root / "transforms" / "slow.py").write_text(SLOW_TRANSFORM)
 
 
-PAUSE_TRANSFORM = '''"""The rolling aggregates, after sleeping the seconds written in the file PAUSE (if any);
-the file PAUSED says a chunk is sleeping (in Python, where a signal handler runs at once)."""
+PAUSE_TRANSFORM = '''"""The rolling aggregates, after sleeping the seconds written in the file PAUSE (if any),
+or until PAUSE is removed (a test's clean-up ends the pause of a chunk still sleeping); the file
+PAUSED says a chunk is sleeping (in Python, where a signal handler runs at once)."""
 
 import time
 from pathlib import Path
@@ -83,9 +84,10 @@ PAUSE = Path(__file__).with_name("PAUSE")
 
 def transform(df, window):
     if PAUSE.exists():
-        seconds = float(PAUSE.read_text())
+        deadline = time.monotonic() + float(PAUSE.read_text())
         PAUSE.with_name("PAUSED").touch()
-        time.sleep(seconds)
+        while PAUSE.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
     return rolling(df, window)
 '''
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_featurestore.core.serving.refreshed import Refreshed
+from airflow_provider_featurestore.core.refreshed import Refreshed
 
 pytestmark = pytest.mark.unit
 

@@ -32,6 +32,7 @@ from airflow_provider_featurestore.airflow.dag_ids import backfill_dag_id, prefi
 from airflow_provider_featurestore.airflow.hooks.featurestore import FeatureStoreHook
 from airflow_provider_featurestore.airflow.lineage.mixin import MaterializeLineage
 from airflow_provider_featurestore.airflow.lineage.spark_parent import with_parent_job
+from airflow_provider_featurestore.airflow.operators import run_stats
 from airflow_provider_featurestore.airflow.operators.nothing_to_do import NOTHING_TO_DO_KEY, nothing_to_do
 from airflow_provider_featurestore.core import form_values
 from airflow_provider_featurestore.core.errors import BadInput
@@ -222,6 +223,7 @@ class FeatureStoreMaterializeOperator(MaterializeLineage, _FeatureStoreOperator)
                 else []
             )
         finally:
+            self._emit_stats(store)
             engine.close()
             hook.close()
         cancelled = [r for r in done if r.state == JobState.CANCELLED]
@@ -233,6 +235,14 @@ class FeatureStoreMaterializeOperator(MaterializeLineage, _FeatureStoreOperator)
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(done)} job(s) failed; first: {summary(failed[0])}")
         return {s: sum(r.rows_written.get(s, 0) for r in done) for s in ("offline", "online")}
+
+    def _emit_stats(self, store: FeatureStore) -> None:
+        """Its jobs' figures, as they ended (also when the run raised), to Airflow's stats; a
+        failure to read or send them is logged, never the task's outcome."""
+        try:
+            run_stats.emit(store.table.jobs_by_id([r.id for r in self._records]).values())
+        except Exception as exc:  # noqa: BLE001 - metrics never fail a materialization
+            self.log.warning("job figures not sent to Airflow's stats: %s: %s", type(exc).__name__, exc)
 
     def on_kill(self) -> None:
         """Airflow killed the task (marked failed or success, cleared, a timeout): its live jobs
@@ -261,17 +271,17 @@ class _RunEndOperator(_FeatureStoreOperator):
 
     def run_jobs(
         self, context: Any, *, finish_unfinished_first: bool = False
-    ) -> tuple[FeatureStore, list[JobRecord], int]:
+    ) -> tuple[FeatureStore, list[JobRecord], list[JobRecord]]:
         """The feature store, the job records of this attempt of this run (not those of an
-        attempt before the run was cleared), and how many were left unfinished (turned
-        Incomplete first when asked)."""
+        attempt before the run was cleared), and the ones left unfinished (cancelled, their time
+        Incomplete, first when asked)."""
         run_id, attempt = context["ti"].run_id, clear_number(context)
         hook = self.hook()
         try:
             store = hook.store
             spec = store.spec(self.feature_set, form_values.version(self.version))
             key = StreamKey(spec.name, spec.version)
-            unfinished = finish_unfinished(store.table, key, run_id) if finish_unfinished_first else 0
+            unfinished = finish_unfinished(store.table, key, run_id) if finish_unfinished_first else []
             mine = [r for r in store.table.jobs(key) if of_this_attempt(r, run_id, attempt)]
         finally:
             hook.close()
@@ -293,6 +303,7 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
         if not self.planned(context):
             raise AirflowFailException("the plan failed (see its log): nothing was claimed")
         _store, mine, unfinished = self.run_jobs(context, finish_unfinished_first=True)
+        run_stats.emit(unfinished)  # no materialize task counted them: none ended them
         failed = [r for r in mine if r.state == JobState.FAILED]
         cancelled = [r for r in mine if r.state == JobState.CANCELLED]
         self.log.info(
@@ -301,7 +312,7 @@ class FeatureStoreFinalizeOperator(_RunEndOperator):
             len(mine) - len(failed) - len(cancelled),
             len(failed),
             len(cancelled),
-            unfinished,
+            len(unfinished),
         )
         if cancelled and not failed:
             raise AirflowFailException(

@@ -25,6 +25,7 @@ from airflow_provider_featurestore.airflow.status_page import backfill_routes, c
 from airflow_provider_featurestore.airflow.status_page.access import requires_any_read, requires_read
 from airflow_provider_featurestore.airflow.status_page.data_routes import EntryDep
 from airflow_provider_featurestore.core.errors import BadInput
+from airflow_provider_featurestore.core.request_errors import validation_line
 
 STATIC = Path(__file__).with_name("static")
 STATIC_FILES = ("view.js", "grid.js", "status.js", "status.css")
@@ -70,9 +71,7 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"][1:]) or "request"
-        return JSONResponse({"detail": f"{where}: {first['msg']}"}, status_code=400)
+        return JSONResponse({"detail": validation_line(exc.errors(), skip=1)}, status_code=400)
 
     @app.exception_handler(HTTPException)
     async def refused(request: Request, exc: HTTPException) -> Response:

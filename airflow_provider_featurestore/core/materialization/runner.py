@@ -342,9 +342,9 @@ def run_batches(
     return results
 
 
-def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:
+def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> list[JobRecord]:
     """Cancel every job of one Airflow run that is still queued or running, its Pending time
-    Incomplete, in one transaction; returns how many.
+    Incomplete, in one transaction; returns their records as cancelled.
 
     Called once the run's tasks are all done (whatever their outcome): a batch that never
     started, or a task marked failed whose process has not stopped yet (Airflow runs the
@@ -356,7 +356,7 @@ def finish_unfinished(table: IntervalTable, key: StreamKey, run_id: str) -> int:
         for r in table.live_jobs(key.feature_set, key.version)
         if (r.airflow or {}).get("run_id") == run_id
     ]
-    return len(table.cancel_jobs(mine, RUN_ENDED))
+    return table.cancel_jobs(mine, RUN_ENDED)
 
 
 RUN_ENDED = "cancelled: not finished when its Airflow run ended"

@@ -12,7 +12,7 @@ an expired row is not written, a lookup gives declared types.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Self
 
@@ -56,6 +56,10 @@ class OnlineStore(ABC):
     """A client of one online store; cheap to build, connects on first use, thread-safe, and
     picklable (a Spark executor rebuilds its own connections). Failures to reach the store
     raise OnlineStoreUnavailable."""
+
+    # Called with the seconds of each lookup's round trip to the store (the feature server's
+    # metrics set it); None: not timed. Not pickled: a rebuilt store has none.
+    round_trip_observer: Callable[[float], None] | None = None
 
     @property
     @abstractmethod

@@ -229,8 +229,11 @@ class RedisOnlineStore(OnlineStore):
         if not commands:
             return [[] for _ in requests]
         client = self._connect()
+        started = time.perf_counter()
         with self._translated():
             replies = iter(resp.hmget_many(client, commands))
+        if self.round_trip_observer is not None:
+            self.round_trip_observer(time.perf_counter() - started)
         results = []
         for layout, names, decoders in plans:
             rows: list[FoundRow] = []

@@ -7,7 +7,8 @@ comma-separated; `#` starts a comment). Only SHA-256 digests are kept in memory;
 key is hashed and looked up, so comparing never depends on how much of a key matched.
 
 A key given in `api_keys` may read every feature set; a line of the file without feature sets
-likewise. `featurestore api-key` prints a new key and its line for the file.
+likewise. The scope `@metrics` in a line lets its key read `GET /metrics` (metrics.py); `@` marks
+it as no feature set name can be. `featurestore api-key` prints a new key and its line for the file.
 
 This module is core-level: no Airflow, no web framework.
 """
@@ -24,6 +25,7 @@ from airflow_provider_featurestore.core.config import FeatureStoreConfig
 from airflow_provider_featurestore.core.errors import BadInput
 
 PREFIX = "sha256:"
+METRICS_SCOPE = "@metrics"
 _LINE = re.compile(r"sha256:([0-9a-fA-F]{64})(?:\s+(\S+))?")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _KEY = re.compile(r"[!-~]+")  # printable ASCII, no spaces: what an HTTP header carries as is
@@ -33,14 +35,21 @@ MAX_FILE_BYTES = 16 * 1024 * 1024  # a key file larger than this is not a key fi
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One accepted key: its digest and the feature sets it may read (None: every one)."""
+    """One accepted key: its digest, the feature sets it may read (None: every one) and
+    whether it has the `@metrics` scope."""
 
     digest: bytes
     feature_sets: frozenset[str] | None
     origin: str  # where it was configured, for messages: "api_keys[0]", "keys.txt:3"
+    metrics: bool = False
 
     def may_read(self, feature_set: str) -> bool:
         return self.feature_sets is None or feature_set in self.feature_sets
+
+    @property
+    def may_scrape(self) -> bool:
+        """`GET /metrics`: with the `@metrics` scope, or as a key that reads everything."""
+        return self.metrics or self.feature_sets is None
 
 
 class ApiKeys:
@@ -69,9 +78,9 @@ def digest(key: str | bytes) -> bytes:
     return hashlib.sha256(key if isinstance(key, bytes) else key.encode("utf-8", "surrogateescape")).digest()
 
 
-def hash_line(key: str, feature_sets: Iterable[str] = ()) -> str:
+def hash_line(key: str, feature_sets: Iterable[str] = (), *, metrics: bool = False) -> str:
     """The `api_key_file` line of a key."""
-    names = ",".join(feature_sets)
+    names = ",".join([*feature_sets, *([METRICS_SCOPE] if metrics else [])])
     return f"{PREFIX}{digest(key).hex()}" + (f" {names}" if names else "")
 
 
@@ -158,6 +167,8 @@ def check_names(names: Iterable[str], known: set[str] | None, where: str) -> fro
     if not names:
         raise BadInput(f"{where}: no feature set names")
     for name in names:
+        if name.startswith("@"):
+            raise BadInput(f"{where}: {name!r} is not a scope; the one scope is {METRICS_SCOPE}")
         if not _NAME.fullmatch(name):
             raise BadInput(f"{where}: {name!r} is not a feature set name")
         if known is not None and name not in known:
@@ -191,6 +202,9 @@ def _read_file(path: str, known: set[str], field: str) -> list[ApiKey]:
                 f"{where}: expected 'sha256:<64 hex digits> [feature_set,...]' "
                 "(featurestore api-key prints a key and its line)"
             )
-        scope = None if found.group(2) is None else check_names(found.group(2).split(","), known, where)
-        keys.append(ApiKey(bytes.fromhex(found.group(1)), scope, where))
+        names = [] if found.group(2) is None else found.group(2).split(",")
+        metrics = METRICS_SCOPE in names
+        names = [name for name in names if name != METRICS_SCOPE]
+        scope = check_names(names, known, where) if names else (frozenset() if metrics else None)
+        keys.append(ApiKey(bytes.fromhex(found.group(1)), scope, where, metrics))
     return keys

@@ -25,6 +25,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS = frozenset({"/health"})
 MISSING = "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 INVALID = "the API key is not valid"
+HEADER_NAMES = {b"authorization": "Authorization", b"x-api-key": "X-API-Key"}
+
+
+class TwoKeys(ValueError):
+    """A request carries two key headers: which one counts would be a guess (a proxy may have
+    added one), so it is refused, 400."""
 
 
 class RequireKey:
@@ -38,10 +44,14 @@ class RequireKey:
         if scope["type"] != "http" or not self.keys.required or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        presented = presented_key(scope["headers"])
+        try:
+            presented = presented_key(scope["headers"])
+        except TwoKeys as exc:
+            await _refuse(send, 400, str(exc))
+            return
         key = None if presented is None else self.keys.find(presented)
         if key is None:
-            await _unauthorized(send, MISSING if presented is None else INVALID)
+            await _refuse(send, 401, MISSING if presented is None else INVALID)
             return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
@@ -49,15 +59,23 @@ class RequireKey:
 
 def presented_key(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
     """The key a request carries, as sent: `Authorization: Bearer <key>` or `X-API-Key: <key>`
-    (uvicorn gives header names in lower case)."""
+    (uvicorn gives header names in lower case). TwoKeys for two headers of one name, or two
+    different keys in the two headers."""
+    keys: dict[bytes, bytes | None] = {}
     for name, value in headers:
+        if name not in HEADER_NAMES:
+            continue
+        if name in keys:
+            raise TwoKeys(f"two {HEADER_NAMES[name]} headers: send the API key once")
         if name == b"authorization":
             scheme, _, token = value.strip().partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                return token.strip()
-        elif name == b"x-api-key" and value.strip():
-            return value.strip()
-    return None
+            keys[name] = token.strip() if scheme.lower() == b"bearer" and token.strip() else None
+        else:
+            keys[name] = value.strip() or None
+    given = {key for key in keys.values() if key is not None}
+    if len(given) > 1:
+        raise TwoKeys("Authorization and X-API-Key carry different keys: send the API key once")
+    return given.pop() if given else None
 
 
 def scope_denied(key: ApiKey | None, refs: Sequence[str]) -> str | None:
@@ -72,18 +90,14 @@ def scope_denied(key: ApiKey | None, refs: Sequence[str]) -> str | None:
     return None
 
 
-async def _unauthorized(send: Send, detail: str) -> None:
+async def _refuse(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Bearer realm="featurestore"'),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="featurestore"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -21,7 +21,28 @@ the header ends, so one client dripping a header byte a second, or sending one e
   before the socket closes. Closing at once would make the kernel answer the unread upload with
   a reset, which destroys the 408/413/431 the client has not read yet.
 
-The body's own size and read time are limited in the app (serving.py), where they are known.
+- a Transfer-Encoding other than plain `chunked` (`gzip, chunked`) is answered 501 and the
+  connection closed (RFC 9112 6.1): httptools would decode the chunks and hand the app a body
+  still gzipped, as if it were plain.
+
+The body's own size and read time are limited in the app (server.py), where they are known.
+
+Why a subclass of uvicorn's private `HttpToolsProtocol` rather than a public extension point
+(checked against uvicorn 0.55):
+
+- `timeout_keep_alive` runs only between requests and is reset by every byte received, so a
+  head dripped a byte at a time (or blank lines after a response) never trips it; it does not
+  run at all while a head is half received.
+- `h11_max_incomplete_event_size` bounds the bytes of an unfinished head, but only with the h11
+  protocol (`http="h11"`), which has no head timeout either and is pure Python (slower per
+  request than httptools); httptools has no size option at all.
+- `limit_concurrency` counts connections and tasks, not what one connection may hold; a
+  thousand slow heads fill it.
+- an ASGI middleware sees a request only once its head is complete: it cannot bound how long or
+  how large the head grows, see trailers (uvicorn appends them to the headers), close lingering
+  after a refusal, nor refuse a transfer coding before httptools has decoded the chunks.
+
+So the subclass stays; it overrides uvicorn's parser callbacks and calls each one's original.
 
 uvicorn makes one protocol object per connection from the class it is given, passing only its
 own Config, and pickles that class by name into `--workers` processes; so the limits are class
@@ -42,6 +63,15 @@ HEADER_TIMEOUT = 10.0  # seconds
 MAX_HEADER_BYTES = 64 * 1024
 LINGER_SECONDS = 2.0  # a refused client's upload is discarded this long at most ...
 LINGER_BYTES = 16 * 1024 * 1024  # ... and this much at most, before the socket closes
+
+
+def _transfer_codings(headers: list[tuple[bytes, bytes]]) -> list[bytes] | None:
+    """The transfer codings a head lists, across its Transfer-Encoding headers, in lower case;
+    None without one. RFC 9112 6.1: a server answers a coding it does not implement with 501."""
+    values = [value for name, value in headers if name == b"transfer-encoding"]
+    if not values:
+        return None
+    return [coding.strip().lower() for value in values for coding in value.split(b",") if coding.strip()]
 
 
 class _LingeringTransport:
@@ -158,6 +188,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._head_size > self.max_header_bytes:  # arrived in one read: as refused as in many
             self._refuse_large_head()
+            return
+        codings = _transfer_codings(self.headers)
+        if codings is not None and codings != [b"chunked"]:
+            shown = ", ".join(coding.decode("latin-1") for coding in codings)
+            self._refuse(
+                501, "Not Implemented", f"Transfer-Encoding {shown[:80]}: only chunked is implemented"
+            )
             return
         self._in_head, self._progress = False, True
         self._disarm()

@@ -6,19 +6,22 @@
 entity in the order given, timestamps as ISO-8601 UTC ending in `Z`, dates `YYYY-MM-DD`, and
 non-finite floats as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as protobuf's JSON
 mapping does; JSON has no such numbers). `GET /health` answers 200 `{"status": "ok"}` when
-Redis answers a PING, else 503.
+Redis answers a PING, else 503. `GET /metrics` is the Prometheus scrape (metrics.py).
 
 With API keys configured (`feature_server` in featurestore.yaml, api_keys.py), every route but
-`/health` needs one (server_auth.py), as `Authorization: Bearer <key>` or `X-API-Key: <key>`:
-401 without a valid key, 403 when the key may not read a feature set the request names.
-`/openapi.json` needs one too: it names every feature set served.
+`/health` needs one (auth.py), as `Authorization: Bearer <key>` or `X-API-Key: <key>`: 401
+without a valid key, 400 for two of them, 403 when the key may not read a feature set the
+request names. `/openapi.json` needs one too, and names only the feature sets of its key
+(openapi.py).
 
-Errors are `{"detail": "<one line naming the field>"}`: 400 for a bad request (body, features,
-entities, event_timestamps; also a number with a fraction for an integer index column, which
-the key builder would truncate to another entity's key), 408 for a body not received within
-`body_timeout`, 413 for a body over the size limit (counted as it arrives, so a chunked upload
-is cut off there too), 503 when Redis cannot be reached. Request heads are bounded by
-server_protocol.py. One `FeatureStore` per process serves every request: its Redis connection pool and
+Errors are `{"detail": "<one line naming the field>"}`: 400 for a bad request (the body's
+pydantic model, request.py; the refs; an entity's index value, worded by the online reader),
+409 when a requested feature set's online store is disabled (`featurestore disable-online`;
+noticed within `online_reader.DISABLED_MAX_AGE` seconds, the interval table is never read per
+request), 408 for a body not received within `body_timeout`, 413 for a body over the size
+limit (counted as it arrives, so a chunked upload is cut off there too), 503 when Redis cannot
+be reached. Request heads are bounded by protocol.py. One `FeatureStore` per process serves
+every request through its `OnlineReader` (online_reader.py): its Redis connection pool and
 online layouts are reused, so a lookup costs one pipelined round trip plus decoding.
 
 Lookups run on a small executor of their own (2 threads), not on the event loop and not on
@@ -55,16 +58,17 @@ from airflow_provider_featurestore.core.config import CONFIG_ENV
 from airflow_provider_featurestore.core.errors import BadInput
 from airflow_provider_featurestore.core.featurestore import FeatureStore
 from airflow_provider_featurestore.core.online import OnlineStoreUnavailable
-from airflow_provider_featurestore.core.serving import api_keys
+from airflow_provider_featurestore.core.online_reader import OnlineDisabled
+from airflow_provider_featurestore.core.serving import api_keys, metrics
 from airflow_provider_featurestore.core.serving.auth import RequireKey, scope_denied
+from airflow_provider_featurestore.core.serving.openapi import add_scoped_openapi
 from airflow_provider_featurestore.core.serving.protocol import GuardedHttpToolsProtocol
+from airflow_provider_featurestore.core.serving.request import MAX_ENTITIES, parse_body
 
-MAX_ENTITIES = 10_000  # entities per request
 MAX_BODY_BYTES = 16 * 1024 * 1024  # request body
 HEALTH_TIMEOUT = 5.0  # seconds a PING may take before /health says 503
 MAX_CONNECTIONS = 1000  # open connections (and running requests) before uvicorn answers 503
 LOOKUP_THREADS = 2  # threads running lookups (Redis round trip, decoding, JSON encoding)
-FIELDS = ("features", "entities", "event_timestamps")
 JSON_TYPE = "application/json"
 
 log = logging.getLogger(__name__)
@@ -99,22 +103,28 @@ def create_app(
 
     app = FastAPI(
         title=f"featurestore {config.project}",
-        description=f"Live feature values of {served}.",
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # add_scoped_openapi: its description names only the key's feature sets
         redirect_slashes=False,  # /health/ is a 404 (or a 401), not a 307 to a route
         lifespan=lifespan,
     )
     app.state.store = store
     app.add_middleware(RequireKey, keys=keys)
-    store._online()  # made here, before any thread can race to make it (connects on first use)
+    measured = metrics.install(app, store, keys)  # after RequireKey: its refusals are counted too
+    reader = store.online
+    reader.store()  # made here, before any thread can race to make it (connects on first use)
+    reader.disabled.get()  # the interval table read at start-up, not by the first request
 
     def lookup(features: list[str], entities: list[Any], event_timestamps: bool) -> Response:
         """The blocking part of a request, run on the lookup executor: Redis, then JSON encoding."""
+        measured.observe_lookup(len(entities), len(features))
         try:
-            results = store.get_online_features(features, entities, event_timestamps=event_timestamps)
+            results = reader.read(features, entities, event_timestamps=event_timestamps, argument="entities")
+        except OnlineDisabled as exc:
+            return _error(409, _one_line(str(exc)))
         except BadInput as exc:
-            return _error(400, _entity_error(store, features, entities, str(exc)))
+            return _error(400, _one_line(str(exc)))
         except OnlineStoreUnavailable as exc:
             return _error(503, _one_line(str(exc)))
         except Exception as exc:  # noqa: BLE001 - one JSON line instead of a bare 500 page
@@ -129,22 +139,20 @@ def create_app(
         except _Refused as refused:
             return refused.response
         try:
-            features, entities, event_timestamps = _parse(body, max_entities)
+            parsed = parse_body(body, max_entities)
         except BadInput as exc:
             return _error(400, _one_line(str(exc)))
-        denied = scope_denied(request.scope.get("state", {}).get("api_key"), features)
+        denied = scope_denied(request.scope.get("state", {}).get("api_key"), parsed.features)
         if denied is not None:
             return _error(403, _one_line(f"features: this API key may not read feature set {denied!r}"))
-        try:
-            _check_fractional_keys(store, features, entities)
-        except BadInput as exc:
-            return _error(400, _one_line(str(exc)))
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, lookup, features, entities, event_timestamps)
+        return await loop.run_in_executor(
+            executor, lookup, parsed.features, parsed.entities, parsed.event_timestamps
+        )
 
     @app.get("/health")
     async def health() -> Response:
-        online = store._online()
+        online = reader.store()
         try:
             with anyio.fail_after(HEALTH_TIMEOUT):
                 await anyio.to_thread.run_sync(online.ping, abandon_on_cancel=True)
@@ -154,6 +162,7 @@ def create_app(
             return _error(503, f"the online store did not answer PING within {HEALTH_TIMEOUT:g} s")
         return Response(b'{"status":"ok"}', media_type=JSON_TYPE)
 
+    add_scoped_openapi(app, [(spec.name, spec.version) for spec in config.feature_sets])
     return app
 
 
@@ -227,7 +236,7 @@ def serve(
     served = ", ".join(f"{spec.name} v{spec.version}" for spec in store.config.feature_sets) or "none"
     (announce or _stderr)(
         f"featurestore serve: http://{shown_host}:{port} serving project {store.config.project} "
-        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health; "
+        f"({served}) from {redis_shown}; {workers} worker(s); POST /get-online-features, GET /health, GET /metrics; "
         + (f"{len(keys)} API key(s) required" if keys.required else "no API keys")
     )
     settings = store.config.feature_server
@@ -246,7 +255,8 @@ def serve(
     try:
         if workers > 1:
             os.environ[CONFIG_ENV] = store.config.config_path
-            uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+            with metrics.multiprocess_dir():  # the workers' counts, summed by every scrape
+                uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
         else:
             uvicorn.run(create_app(store, keys=keys), **options)
     except SystemExit as exc:  # uvicorn exits 3 when the app or the socket failed at start-up
@@ -255,89 +265,8 @@ def serve(
 
 
 # ---------------------------------------------------------------------------------------
-# Requests
+# Errors
 # ---------------------------------------------------------------------------------------
-
-
-def _parse(body: bytes, max_entities: int) -> tuple[list[str], list[Any], bool]:
-    """The request body -> (features, entities, event_timestamps); BadInput naming the field."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInput(f"body: not JSON: {exc}") from None
-    except RecursionError:
-        raise BadInput("body: JSON nested too deeply") from None
-    if not isinstance(document, dict):
-        raise BadInput(f"body: expected a JSON object with {', '.join(FIELDS)}, got {_kind(document)}")
-    unknown = [name for name in document if name not in FIELDS]
-    if unknown:
-        raise BadInput(f"body: unknown field(s) {', '.join(map(repr, unknown))}; fields: {', '.join(FIELDS)}")
-    features = _required_list(document, "features", "a list of feature refs", " ('feature_set:feature')")
-    for number, ref in enumerate(features):
-        if not isinstance(ref, str):
-            raise BadInput(f"features[{number}]: expected a feature ref string, got {_kind(ref)}")
-    entities = _required_list(document, "entities", "a list of objects", " of index column values")
-    if len(entities) > max_entities:
-        raise BadInput(f"entities: {len(entities):,} given; at most {max_entities:,} per request")
-    event_timestamps = document.get("event_timestamps", False)
-    if not isinstance(event_timestamps, bool):
-        raise BadInput(f"event_timestamps: expected true or false, got {_kind(event_timestamps)}")
-    return features, entities, event_timestamps
-
-
-def _check_fractional_keys(store: FeatureStore, features: list[str], entities: list[Any]) -> None:
-    """BadInput for a number with a fraction given for an integer index column: the online
-    store's key builder would truncate it (1.5 -> the key of entity 1) and serve another
-    entity's values. JSON floats in entities are rare, so the columns are looked up only then."""
-    if not any(
-        type(value) is float for entity in entities if type(entity) is dict for value in entity.values()
-    ):
-        return
-    try:
-        groups = store._planned(features).groups
-    except BadInput:
-        return  # get_online_features says what is wrong with the refs
-    integer = {c.name: c.type for g in groups for c in g.spec.index_columns if c.type in ("int", "long")}
-    for number, entity in enumerate(entities):
-        if type(entity) is not dict:
-            continue
-        for name, kind in integer.items():
-            value = entity.get(name)
-            if type(value) is float and not value.is_integer():
-                raise BadInput(f"entities[{number}].{name}: {value!r} is not an integer ({name} is a {kind})")
-
-
-def _entity_error(store: FeatureStore, features: list[str], entities: list[Any], message: str) -> str:
-    """A BadInput of get_online_features in the API's words: `entities[3]` for `entity_rows[3]`,
-    and for a value that is not of its index column's type, the first entity at fault (only
-    on this error path: every entity's key is built alone)."""
-    if not message.startswith("entity_rows"):
-        return _one_line(message)
-    if message.startswith("entity_rows: "):
-        layouts = [store.online_layout(group.spec) for group in store._planned(features).groups]
-        for number, entity in enumerate(entities):
-            for layout in layouts:
-                try:
-                    layout.key([entity[column.name] for column in layout.index_columns])
-                except (ValueError, KeyError, TypeError) as exc:
-                    return _one_line(f"entities[{number}]: {exc}")
-    return _one_line("entities" + message[len("entity_rows") :])
-
-
-def _required_list(document: dict[str, Any], name: str, what: str, detail: str) -> list[Any]:
-    """The body's field `name`, which must be present and a list: `what`, as the error when it
-    is missing describes it with `detail` added."""
-    if name not in document:
-        raise BadInput(f"{name}: is required: {what}{detail}")
-    value = document[name]
-    if not isinstance(value, list):
-        raise BadInput(f"{name}: expected {what}, got {_kind(value)}")
-    return value
-
-
-def _kind(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
 
 
 def _one_line(message: str, limit: int = 500) -> str:
