@@ -449,11 +449,13 @@ def test_offline_reads_are_exact_where_a_file_holds_one_value(store: FeatureStor
     assert got["risk_score"].tolist() == [value] and got["credit_limit"].tolist() == [value]
 
 
-def test_on_demand_features_are_computed_after_the_join(join_store: FeatureStore) -> None:
+@pytest.mark.parametrize("engine", ["embedded", "spark-connect"])
+def test_on_demand_features_are_computed_after_the_join(engine: str, request: pytest.FixtureRequest) -> None:
     """transaction_risk (amount / the 7-day average at the observation's time) on Sail and on a
     JVM Spark Connect server: its input is joined without being returned, and null where there
     is no earlier row or the average is 0."""
-    store, day = join_store, timedelta(days=1)
+    store = request.getfixturevalue("sail_store" if engine == "embedded" else "spark_connect_store")
+    day = timedelta(days=1)
     transactions = pd.DataFrame(
         {
             "accountID": ["A", "A", "B"],
