@@ -256,10 +256,12 @@ MAX_INT = 2**31 - 1  # what every interval table database stores in an integer c
 def cmd_validate(store: FeatureStore, args: argparse.Namespace) -> int:
     config = store.config
     keys = api_keys.from_config(config)
-    names = ", ".join(f"{s.name} v{s.version}" for s in config.feature_sets) or "none"
+    listed = [f"{s.name} v{s.version}" for s in config.feature_sets]
+    listed += [f"{s.name} v{s.version} (on-demand)" for s in config.on_demand]
+    names = ", ".join(listed) or "none"
     named_by = "" if args.config_named_by == "--config" else f" (named by {args.config_named_by})"
     print(
-        f"{config.config_path}{named_by}: valid; project {config.project}; {len(config.feature_sets)} feature set(s): {names}"
+        f"{config.config_path}{named_by}: valid; project {config.project}; {len(listed)} feature set(s): {names}"
         + (f"; feature server: {len(keys)} API key(s)" if keys.required else "")
     )
     return EXIT_OK
@@ -273,7 +275,7 @@ def cmd_api_key(args: argparse.Namespace) -> int:
     if args.feature_sets is not None:
         known = None
         if args.config is not None:
-            known = {spec.name for spec in load_config(args.config, check_transformations=False).feature_sets}
+            known = api_keys.known_names(load_config(args.config, check_transformations=False))
         names = sorted(api_keys.check_names(args.feature_sets.split(","), known, "--feature-sets"))
     key = api_keys.new_key()
     made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_featurestore.core import consistency, purge, source_check
+from airflow_provider_featurestore.core import consistency, on_demand, purge, source_check
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.config import STORES, FeatureSetSpec, FeatureStoreConfig, load_config
 from airflow_provider_featurestore.core.config.connections import ConfigConnections
@@ -27,7 +27,7 @@ from airflow_provider_featurestore.core.online_reader import OnlineReader
 from airflow_provider_featurestore.core.pending_time import PendingTime, pending_lines, pending_time
 from airflow_provider_featurestore.core.planner import DEFAULT_STATUSES, snap_window
 from airflow_provider_featurestore.core.readiness import Readiness, assess
-from airflow_provider_featurestore.core.retrieval import RetrievalSpec, resolve
+from airflow_provider_featurestore.core.retrieval import RetrievalSpec
 from airflow_provider_featurestore.core.source_fingerprint import SourceUnavailable
 from airflow_provider_featurestore.core.timeutil import check_feature_time, format_duration, iso, to_epoch
 
@@ -418,6 +418,8 @@ class FeatureStore:
         expired). With `event_timestamps`, `<feature_set>__event_timestamp` (aware UTC datetime,
         or None) says how fresh each feature set's values are. OnlineDisabled (a BadInput) when
         a requested feature set's online store is disabled (read every few seconds at most).
+        On-demand features are computed from their looked-up inputs and the rows' request fields
+        (see `on_demand.py`).
         """
         return self.online.read(features, entity_rows, event_timestamps=event_timestamps)
 
@@ -437,14 +439,16 @@ class FeatureStore:
         sets `temporal_join_lookback`, > that time minus the lookback; None where there is none.
         The result has the observation columns plus one column per feature (named as in
         `get_online_features`), in the observations' order. Reads the offline Delta tables on
-        the configured engine's session (or `spark`).
+        the configured engine's session (or `spark`). On-demand features are computed after the
+        join from their inputs and the observations' request columns (see `on_demand.py`).
         """
         from airflow_provider_featurestore.core.historical import point_in_time_join
 
-        groups = resolve(self.config, features)
+        plan = on_demand.plan(self.config, features)
+        groups = plan.groups
         session = spark if spark is not None else self._spark()
         tables = {(g.spec.name, g.spec.version): self.config.offline_table_path(g.spec) for g in groups}
-        return point_in_time_join(session, observations, groups, tables, timestamp_column)
+        return point_in_time_join(session, observations, groups, tables, timestamp_column, plan.apply_spark)
 
     def _spark(self) -> Any:
         """The configured engine's Spark session: Sail in this process, or the Spark Connect

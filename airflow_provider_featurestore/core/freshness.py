@@ -119,8 +119,10 @@ def select(
         return list(config.feature_sets)
     versions = [spec for spec in config.feature_sets if spec.name == name]
     if not versions:
-        known = ", ".join(sorted({spec.name for spec in config.feature_sets})) or "(none)"
-        raise BadInput(f"{name_arg}: feature set {name!r} not found; known: {known}")
+        try:
+            config.get(name)  # words the refusal: not found, or an on-demand set (nothing stored)
+        except BadInput as exc:
+            raise BadInput(f"{name_arg}: {exc}") from None
     chosen = [spec for spec in versions if version is None or spec.version == version]
     if not chosen:
         listed = ", ".join(str(spec.version) for spec in versions)

@@ -9,7 +9,7 @@ time per observation. Plain joins and aggregates only: the same plan runs on Sai
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_featurestore.core.errors import BadInput
@@ -27,8 +27,10 @@ def point_in_time_join(
     groups: Sequence[FeatureGroup],
     tables: Mapping[tuple[str, int], str],
     timestamp_column: str | None,
+    finish: Callable[[Any], Any] = lambda frame: frame,
 ) -> Any:
-    """The observations with one column per requested feature (see the module docstring)."""
+    """The observations with one column per requested feature (see the module docstring);
+    `finish` (the on-demand features) runs over the joined frame before its rows are ordered."""
     from pyspark.sql import functions as F
 
     obs = _spark_frame(spark, observations)
@@ -72,7 +74,7 @@ def point_in_time_join(
             )
         )
         result = result.join(latest, ROW, "left")
-    return result.orderBy(ROW).drop(ROW)
+    return finish(result).orderBy(ROW).drop(ROW)
 
 
 def _spark_frame(spark: Any, observations: Any) -> Any:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.exc import OperationalError
 
+from airflow_provider_featurestore.core import on_demand
 from airflow_provider_featurestore.core.config import Column, FeatureSetSpec, FeatureStoreConfig
 from airflow_provider_featurestore.core.config.connections import ConfigConnections
 from airflow_provider_featurestore.core.errors import BadInput, ServiceUnavailable, redact_credentials
@@ -30,7 +31,7 @@ from airflow_provider_featurestore.core.online import OnlineLayout, OnlineStore,
 from airflow_provider_featurestore.core.online.codec import python_array
 from airflow_provider_featurestore.core.refreshed import Refreshed
 from airflow_provider_featurestore.core.request_errors import describe
-from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec, resolve
+from airflow_provider_featurestore.core.retrieval import FeatureGroup, RetrievalSpec
 
 DISABLED_MAX_AGE = 5.0  # seconds a disable-online may take to reach a running reader
 ONLINE = "online"
@@ -72,7 +73,7 @@ class OnlineReader:
         self._connections = connections
         self._table = table
         self._layouts: dict[tuple[str, int], OnlineLayout] = {}
-        self._resolutions: dict[tuple[str, ...], list[FeatureGroup]] = {}
+        self._resolutions: dict[tuple[str, ...], on_demand.Plan] = {}
         self._store: OnlineStore | None = None
         self._store_lock = threading.Lock()
         self._disabled_seen: frozenset[tuple[str, int]] = frozenset()
@@ -125,22 +126,27 @@ class OnlineReader:
     ) -> Rows:
         """See `FeatureStore.get_online_features`; `argument` is how the caller names the
         entity rows in errors (`entities` over HTTP)."""
-        groups = self.resolved(features)
+        plan = self.planned(features)
+        groups = plan.groups
         rows = self.checked_rows(groups, entity_rows, argument)
         found = self.lookup(groups, rows, event_timestamps, argument)
         self.check_enabled(groups)  # after: an unreachable Redis is told first, the table untouched
-        return self.shape(groups, rows, found, event_timestamps)
+        return plan.apply(self.shape(groups, rows, found, event_timestamps), rows, argument)
 
     def resolved(self, features: Iterable[str] | RetrievalSpec) -> list[FeatureGroup]:
-        """`resolve`, remembered per tuple of refs."""
+        """What a read of `features` looks up (on-demand inputs included)."""
+        return self.planned(features).groups
+
+    def planned(self, features: Iterable[str] | RetrievalSpec) -> on_demand.Plan:
+        """`on_demand.plan` (the refs resolved, on-demand inputs added), remembered per tuple of refs."""
         refs = features.features if isinstance(features, RetrievalSpec) else features
         if isinstance(refs, str) or not isinstance(refs, list | tuple):
-            return resolve(self.config, features)
+            return on_demand.plan(self.config, features)
         key = tuple(refs)
-        groups = self._resolutions.get(key)
-        if groups is None:
-            groups = self._resolutions[key] = resolve(self.config, key)
-        return groups
+        planned = self._resolutions.get(key)
+        if planned is None:
+            planned = self._resolutions[key] = on_demand.plan(self.config, key)
+        return planned
 
     def check_enabled(self, groups: Sequence[FeatureGroup]) -> None:
         """OnlineDisabled for the first feature set version whose online store is disabled."""

@@ -35,7 +35,7 @@ def run(*args: str, config: str | None = None) -> subprocess.CompletedProcess[st
 def test_validate_the_example() -> None:
     result = run("validate", config=str(EXAMPLE / "featurestore.yaml"))
     assert result.returncode == 0, result.stderr
-    assert "2 feature set(s): accounts v1, transactions v1" in result.stdout
+    assert "3 feature set(s): accounts v1, transactions v1, transaction_risk v1 (on-demand)" in result.stdout
 
 
 def test_list_json(config: str) -> None:

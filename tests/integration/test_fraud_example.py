@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 import pytest
 import redis
 from deltalake import DeltaTable
 
 from airflow_provider_featurestore import FeatureStore, RetrievalSpec
+from airflow_provider_featurestore.core.errors import BadInput
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fraud"
 REDIS_URL = os.environ.get("FEATURESTORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -201,3 +203,99 @@ def test_a_card_used_abroad_scores_higher(score: ModuleType) -> None:
     away = {**here, "country": "BR" if home["account_country"] != "BR" else "US"}
     at_home, abroad = score.run([here, away])
     assert abroad["fraud_probability"] > 2 * at_home["fraud_probability"]
+
+
+RISK = "transaction_risk:amount_vs_7d_avg"
+
+
+def _ratio(amount: float, average: float) -> float | None:
+    """The example's on-demand feature, written out in plain Python: null without a usable average."""
+    return None if pd.isna(average) or average == 0 else amount / average
+
+
+def _close(got: object, want: float | None) -> bool:
+    if want is None:
+        return got is None
+    return isinstance(got, float) and abs(got - want) <= 1e-9 * max(1.0, abs(want))
+
+
+def test_an_on_demand_feature_is_the_same_in_training_and_serving(example: Run) -> None:
+    """Training/serving parity of transaction_risk:amount_vs_7d_avg over 500 random (account,
+    time, amount) rows: the point-in-time join on Sail and the Redis lookup give the same value
+    (within 1e-9), and both the pandas expectation. Times are at or after each account's last
+    event, so the point-in-time row is the latest, the one the online store holds; one account
+    in ten is unknown (no average: null in both)."""
+    rows = offline(example, "transactions")
+    latest = rows.sort_values("timestamp").groupby("accountID").tail(1).set_index("accountID")
+    rng = np.random.default_rng(23)
+    accounts = rng.choice(np.array([*latest.index, *[f"NEW{i}" for i in range(len(latest) // 9)]]), size=500)
+    last = pd.DatetimeIndex(latest["timestamp"].reindex(accounts).fillna(latest["timestamp"].max()))
+    times = last + pd.to_timedelta(rng.integers(0, 2 * 86_400_000_000, size=500), unit="us")
+    amounts = np.round(rng.uniform(0, 2000, size=500), 2)
+    amounts[::50] = 0.0
+    averages = latest["transaction_amount_7d_avg"].reindex(accounts).to_numpy()
+    expected = [_ratio(a, m) for a, m in zip(amounts, averages, strict=True)]
+    assert sum(e is None for e in expected) >= 20 and sum(e is not None for e in expected) >= 400
+
+    with FeatureStore(example.config) as store:
+        entities = [{"accountID": a, "amount": float(x)} for a, x in zip(accounts, amounts, strict=True)]
+        online = store.get_online_features([RISK], entities)
+        observations = pd.DataFrame({"accountID": accounts, "timestamp": times, "amount": amounts})
+        training = store.get_historical_features(observations, [RISK]).toPandas()
+
+    assert [list(row) for row in online[:1]] == [
+        ["accountID", "amount_vs_7d_avg"]
+    ]  # the input is not returned
+    assert list(training.columns) == ["accountID", "timestamp", "amount", "amount_vs_7d_avg"]
+    assert training["accountID"].tolist() == list(accounts)  # the observations' order
+    historical = [None if pd.isna(v) else float(v) for v in training["amount_vs_7d_avg"]]
+    for number, (want, served, trained) in enumerate(
+        zip(expected, [r["amount_vs_7d_avg"] for r in online], historical, strict=True)
+    ):
+        assert _close(served, want) and _close(trained, want), (
+            number,
+            accounts[number],
+            want,
+            served,
+            trained,
+        )
+        assert served == trained or abs(served - trained) <= 1e-9, number  # type: ignore[operator]
+
+
+def test_on_demand_features_at_earlier_times_and_refusals_of_the_join(example: Run) -> None:
+    """At any time the join takes the latest average at or before it (pandas merge_asof as the
+    reference); observations without the request column are refused naming it."""
+    rows = offline(example, "transactions").sort_values("timestamp")
+    sample = rows.sample(120, random_state=5)
+    observations = pd.DataFrame(
+        {
+            "accountID": sample["accountID"].to_numpy(),
+            "timestamp": (sample["timestamp"] + pd.to_timedelta(np.arange(120) * 7919, unit="s")).to_numpy(),
+            "amount": np.linspace(1, 500, 120),
+        }
+    )
+    reference = pd.merge_asof(
+        observations.reset_index().sort_values("timestamp"),
+        rows[["accountID", "timestamp", "transaction_amount_7d_avg"]],
+        on="timestamp",
+        by="accountID",
+    ).sort_values("index")
+    with FeatureStore(example.config) as store:
+        joined = store.get_historical_features(observations, [RISK, "accounts:is_premium"]).toPandas()
+        with pytest.raises(
+            BadInput,
+            match=r"^observations: missing request column amount \(double\), an input of transaction_risk "
+            r"\(.*transaction_risk.yaml\); they hold accountID, timestamp$",
+        ):
+            store.get_historical_features(observations.drop(columns="amount"), [RISK])
+        with pytest.raises(
+            BadInput,
+            match=r"^observations: request column amount is string; transaction_risk declares it double",
+        ):
+            store.get_historical_features(observations.assign(amount="12"), [RISK])
+    assert list(joined.columns) == ["accountID", "timestamp", "amount", "is_premium", "amount_vs_7d_avg"]
+    for got, amount, average in zip(
+        joined["amount_vs_7d_avg"], reference["amount"], reference["transaction_amount_7d_avg"], strict=True
+    ):
+        want = _ratio(amount, average)
+        assert _close(None if pd.isna(got) else float(got), want), (got, want)

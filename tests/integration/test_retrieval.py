@@ -447,3 +447,33 @@ def test_offline_reads_are_exact_where_a_file_holds_one_value(store: FeatureStor
     obs = pd.DataFrame({"accountID": ["A"], "timestamp": pd.to_datetime([T0 + timedelta(hours=1)], utc=True)})
     got = store.get_historical_features(obs, ["risk:risk_score", "risk:credit_limit"]).toPandas()
     assert got["risk_score"].tolist() == [value] and got["credit_limit"].tolist() == [value]
+
+
+@pytest.mark.parametrize("engine", ["embedded", "spark-connect"])
+def test_on_demand_features_are_computed_after_the_join(engine: str, request: pytest.FixtureRequest) -> None:
+    """transaction_risk (amount / the 7-day average at the observation's time) on Sail and on a
+    JVM Spark Connect server: its input is joined without being returned, and null where there
+    is no earlier row or the average is 0."""
+    store = request.getfixturevalue("sail_store" if engine == "embedded" else "spark_connect_store")
+    day = timedelta(days=1)
+    transactions = pd.DataFrame(
+        {
+            "accountID": ["A", "A", "B"],
+            "timestamp": pd.to_datetime([T0, T0 + day, T0], utc=True),
+            "transaction_amount_7d_sum": [10.0, 40.0, 0.0],
+            "transaction_7d_count": [1, 2, 1],
+            "transaction_amount_7d_avg": [10.0, 20.0, 0.0],
+        }
+    )
+    write_offline(store, "transactions", transactions)
+    hour = timedelta(hours=1)
+    obs = pd.DataFrame(
+        {
+            "accountID": ["A", "A", "A", "B", "Z"],
+            "timestamp": pd.to_datetime([T0 - hour, T0 + hour, T0 + 2 * day, T0 + hour, T0], utc=True),
+            "amount": [5.0, 5.0, 30.0, 7.0, 1.0],
+        }
+    )
+    got = store.get_historical_features(obs, ["transaction_risk:amount_vs_7d_avg"]).toPandas()
+    assert list(got.columns) == ["accountID", "timestamp", "amount", "amount_vs_7d_avg"]
+    assert [_value(v) for v in got["amount_vs_7d_avg"]] == [None, 0.5, 1.5, None, None]

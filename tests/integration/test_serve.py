@@ -387,6 +387,45 @@ def test_non_finite_floats_are_strings_as_in_protobuf_json(server: Server, examp
     ]
 
 
+def test_on_demand_features_from_the_request_and_the_looked_up_inputs(server: Server) -> None:
+    """transaction_risk (the example's on-demand set): amount / transaction_amount_7d_avg of A1's
+    live row (176.357), null where the average is missing (expired A3, unknown nobody); its input
+    is looked up without being returned, unless asked for."""
+    risk = "transaction_risk:amount_vs_7d_avg"
+    entities = [
+        {"accountID": "A1", "amount": 352.714},
+        {"accountID": "A3", "amount": 10},
+        {"accountID": "nobody", "amount": 1.5},
+    ]
+    response = server.post({"features": [risk, "accounts:is_premium"], "entities": entities})
+    assert response.status_code == 200, response.text
+    assert response.json()["results"] == [
+        {"accountID": "A1", "is_premium": True, "amount_vs_7d_avg": 352.714 / 176.357},
+        {"accountID": "A3", "is_premium": False, "amount_vs_7d_avg": None},
+        {"accountID": "nobody", "is_premium": None, "amount_vs_7d_avg": None},
+    ]
+    both = server.post(
+        {"features": [risk, "transactions:transaction_amount_7d_avg"], "entities": entities[:1]}
+    )
+    assert both.json()["results"] == [
+        {"accountID": "A1", "transaction_amount_7d_avg": 176.357, "amount_vs_7d_avg": 2.0}
+    ]
+    for entity, detail in [
+        (
+            {"accountID": "A1"},
+            "entities[1]: missing request field amount (double), an input of transaction_risk",
+        ),
+        ({"accountID": "A1", "amount": None}, "entities[1].amount: is null; give a double"),
+        (
+            {"accountID": "A1", "amount": "12"},
+            "entities[1].amount: expected a double (a request field of transaction_risk), got the string '12'",
+        ),
+    ]:
+        refused = server.post({"features": [risk], "entities": [entities[0], entity]})
+        assert refused.status_code == 400, refused.text
+        assert refused.json() == {"detail": detail} or refused.json()["detail"].startswith(detail)
+
+
 # ---------------------------------------------------------------------------------------
 # Bad requests
 # ---------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ BASE_DIR = "base_dir"  # the validation context's key: the folder relative paths
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRANSFORMATION = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+_FEATURE_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:(v[1-9][0-9]*:)?[A-Za-z_][A-Za-z0-9_]*")
+ON_DEMAND_MODES = ("pandas", "numpy")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 _S = TypeVar("_S", bound=Sized)
@@ -197,4 +199,9 @@ RedisUrl = Annotated[str, BeforeValidator(_redis_url)]
 ColumnType = Annotated[str, BeforeValidator(_one_of(COLUMN_TYPES))]
 SourceFormat = Annotated[str, BeforeValidator(_one_of(SOURCE_FORMATS))]
 EngineType = Annotated[str, BeforeValidator(_one_of(ENGINE_TYPES))]
+FeatureRefText = Annotated[
+    str,
+    BeforeValidator(_matching(_FEATURE_REF, "a feature ref (feature_set:feature or feature_set:v2:feature)")),
+]
+OnDemandMode = Annotated[str, BeforeValidator(_one_of(ON_DEMAND_MODES))]
 TransformationRef = Annotated[str, BeforeValidator(_matching(_TRANSFORMATION, "of the form module:function"))]

@@ -12,6 +12,7 @@ import os
 import re
 
 from airflow_provider_featurestore.core.column_types import NUMERIC_TYPES
+from airflow_provider_featurestore.core.config import on_demand
 from airflow_provider_featurestore.core.config.checks import (
     AcceptedValuesCheck,
     RangeCheck,
@@ -23,6 +24,7 @@ from airflow_provider_featurestore.core.config.model import (
     EngineConfig,
     FeatureSetSpec,
     FeatureStoreConfig,
+    OnDemandSpec,
 )
 from airflow_provider_featurestore.core.config.problems import config_error, display_path
 from airflow_provider_featurestore.core.config.schema import ConfigFile, OnlineStore, validate
@@ -55,18 +57,23 @@ def load_config(path: str | None = None, *, check_transformations: bool = True) 
         raise config_error(config_path, "feature_sets", f"folder not found: {display_path(feature_sets_dir)}")
 
     specs: list[FeatureSetSpec] = []
+    on_demand_specs: list[OnDemandSpec] = []
     defined_in: dict[tuple[str, int], str] = {}
     for spec_path in _spec_files(feature_sets_dir):
-        spec = _load_spec(spec_path, config_dir)
-        key = (spec.name, spec.version)
+        loaded = _load_spec(spec_path, config_dir)
+        key = (loaded.name, loaded.version)
         if key in defined_in:
             where = display_path(defined_in[key])
             raise config_error(
                 spec_path,
                 "name",
-                f"feature set {spec.name!r} version {spec.version} is already defined in {where}",
+                f"feature set {loaded.name!r} version {loaded.version} is already defined in {where}",
             )
         defined_in[key] = spec_path
+        if isinstance(loaded, OnDemandSpec):
+            on_demand_specs.append(loaded)
+            continue
+        spec = loaded
         if spec.materialization.online and file.online_store is None:
             raise config_error(
                 spec_path,
@@ -76,6 +83,8 @@ def load_config(path: str | None = None, *, check_transformations: bool = True) 
         if check_transformations:
             spec.load_transformation()
         specs.append(spec)
+    for each in on_demand_specs:  # once every materialized set is known: their inputs name them
+        on_demand.check(each, specs, call=check_transformations)
 
     return FeatureStoreConfig(
         project=file.project,
@@ -92,12 +101,22 @@ def load_config(path: str | None = None, *, check_transformations: bool = True) 
         interval_table_conn_id=file.interval_table.conn_id,
         feature_server=file.feature_server,
         monitor=file.monitor,
+        on_demand=tuple(sorted(on_demand_specs, key=lambda spec: (spec.name, spec.version))),
     )
 
 
-def _load_spec(spec_path: str, config_dir: str) -> FeatureSetSpec:
-    """One spec file -> a FeatureSetSpec, with the checks that span several fields."""
+KINDS = ("materialized", "on_demand")
+
+
+def _load_spec(spec_path: str, config_dir: str) -> FeatureSetSpec | OnDemandSpec:
+    """One spec file -> a FeatureSetSpec (or an OnDemandSpec for `kind: on_demand`), with the
+    checks that span several fields of the file."""
     raw = read_yaml(spec_path)
+    kind = raw.pop("kind", "materialized")
+    if kind not in KINDS:
+        raise config_error(spec_path, "kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    if kind == "on_demand":
+        return validate(OnDemandSpec, raw, spec_path, config_dir, spec_path=spec_path, config_dir=config_dir)
     spec = validate(FeatureSetSpec, raw, spec_path, config_dir, spec_path=spec_path, config_dir=config_dir)
     _check_columns(spec, spec_path)
     _check_quality_columns(spec, spec_path)

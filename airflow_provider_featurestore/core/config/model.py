@@ -21,9 +21,11 @@ from airflow_provider_featurestore.core.config.fields import (
     Description,
     Duration,
     EngineType,
+    FeatureRefText,
     Identifier,
     Location,
     Name,
+    OnDemandMode,
     PositiveDuration,
     Schedule,
     SourceFormat,
@@ -136,6 +138,41 @@ class FeatureSetSpec:
 
 @strict
 @dataclass(frozen=True)
+class OnDemandInputs:
+    """What an on-demand transformation reads: looked-up features and fields of the request."""
+
+    features: Annotated[tuple[FeatureRefText, ...], at_least_one("at least one input feature is required")]
+    request: dict[Identifier, ColumnType] = field(default_factory=dict, hash=False)  # name -> type
+
+
+@strict
+@dataclass(frozen=True, kw_only=True)
+class OnDemandSpec:
+    """A feature set computed at request time (`kind: on_demand`), by one function for both the
+    online lookup and the point-in-time join: no source, no store, no interval, no DAG. It lives in
+    `FeatureStoreConfig.on_demand`, apart from the materialized `feature_sets`, so nothing that
+    plans, checks or serves stored data ever meets one (see core/on_demand.py)."""
+
+    name: Name
+    version: Version
+    description: Description = ""
+    inputs: OnDemandInputs
+    transformation: TransformationRef
+    mode: OnDemandMode = "pandas"  # what the function receives: a DataFrame or a dict of numpy arrays
+    features: Annotated[tuple[Column, ...], at_least_one("at least one feature is required")]
+    spec_path: str = field(default="", metadata=SET_BY_LOADER)
+    config_dir: str = field(default="", metadata=SET_BY_LOADER)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.features)
+
+    def load_transformation(self) -> Callable[..., Any]:
+        return import_transformation(self.transformation, self.config_dir, self.spec_path)
+
+
+@strict
+@dataclass(frozen=True)
 class EngineConfig:
     """Where materialization jobs run."""
 
@@ -183,18 +220,42 @@ class FeatureStoreConfig:
     redis_conn_id: str | None
     interval_table_url: str
     engine: EngineConfig
-    feature_sets: tuple[FeatureSetSpec, ...]
+    feature_sets: tuple[FeatureSetSpec, ...]  # the materialized ones: every planner, DAG and check
     lease_seconds: int = 600  # a job not heard from for this long is dead: its Pending turns Incomplete
     interval_table_conn_id: str | None = None  # resolved by connections.interval_table_url
     feature_server: FeatureServerConfig = field(default_factory=FeatureServerConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    on_demand: tuple[OnDemandSpec, ...] = ()  # computed at request time, never materialized
 
     def get(self, name: str, version: int | None = None) -> FeatureSetSpec:
-        """A feature set version; the latest version when `version` is None."""
+        """A materialized feature set version; the latest version when `version` is None.
+
+        An on-demand set is refused here, the one place every command that plans, checks,
+        inspects or reads stored data looks a feature set up."""
         versions = [spec for spec in self.feature_sets if spec.name == name]
+        if not versions and any(spec.name == name for spec in self.on_demand):
+            raise BadInput(
+                f"feature set {name!r} is on-demand: computed at request time from its inputs, it "
+                "has no source, stores, intervals or jobs; read it with get_online_features, "
+                "POST /get-online-features or get_historical_features"
+            )
         if not versions:
             known = ", ".join(sorted({spec.name for spec in self.feature_sets})) or "(none)"
             raise BadInput(f"feature set {name!r} not found; known: {known}")
+        if version is None:
+            return max(versions, key=lambda spec: spec.version)
+        for spec in versions:
+            if spec.version == version:
+                return spec
+        listed = ", ".join(str(spec.version) for spec in versions)
+        raise BadInput(f"feature set {name!r} has no version {version}; versions: {listed}")
+
+    def get_on_demand(self, name: str, version: int | None = None) -> OnDemandSpec | None:
+        """An on-demand set version (the latest when `version` is None); None when `name` is not
+        one. BadInput when it is one but has no such version."""
+        versions = [spec for spec in self.on_demand if spec.name == name]
+        if not versions:
+            return None
         if version is None:
             return max(versions, key=lambda spec: spec.version)
         for spec in versions:

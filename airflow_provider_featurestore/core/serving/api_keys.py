@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from airflow_provider_featurestore.core.config import FeatureStoreConfig
@@ -65,6 +65,9 @@ class ApiKeys:
     def __len__(self) -> int:
         return len(self._by_digest)
 
+    def __iter__(self) -> Iterator[ApiKey]:
+        return iter(self._by_digest.values())
+
     def find(self, presented: str | bytes) -> ApiKey | None:
         """The configured key equal to `presented` (a header value as sent), or None."""
         return self._by_digest.get(digest(presented))
@@ -89,8 +92,29 @@ def new_key() -> str:
 def from_config(config: FeatureStoreConfig) -> ApiKeys:
     """The keys the feature server of `config` requires (none configured: an open server)."""
     settings = config.feature_server
-    known = {spec.name for spec in config.feature_sets}
-    return load(settings.api_keys, settings.api_key_file, known, config_path=config.config_path)
+    keys = load(settings.api_keys, settings.api_key_file, known_names(config), config_path=config.config_path)
+    for key in keys:
+        _check_on_demand_scope(key, config)
+    return keys
+
+
+def known_names(config: FeatureStoreConfig) -> set[str]:
+    """The names a key's scope may give: every feature set, materialized or on-demand."""
+    return {spec.name for spec in config.feature_sets} | {spec.name for spec in config.on_demand}
+
+
+def _check_on_demand_scope(key: ApiKey, config: FeatureStoreConfig) -> None:
+    """BadInput for a key scoped to an on-demand set but not to the sets it reads: its outputs
+    would reveal their values (amount / average gives the average)."""
+    for spec in config.on_demand:
+        if key.feature_sets is None or spec.name not in key.feature_sets:
+            continue
+        inputs = sorted({ref.split(":", 1)[0] for ref in spec.inputs.features} - key.feature_sets)
+        if inputs:
+            raise BadInput(
+                f"{key.origin}: {spec.name} is computed from {', '.join(inputs)}, which this key may not "
+                f"read; add {', '.join(inputs)} to its scope or leave {spec.name} out"
+            )
 
 
 def load(
