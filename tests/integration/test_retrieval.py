@@ -62,8 +62,7 @@ def sail_store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FeatureStore]:
     """`store` on the embedded engine, as the spark-services fixture configures it."""
-    engine = request.getfixturevalue("spark_services").engine_yaml("embedded")
-    yield from _store(tmp_path, monkeypatch, engine)
+    yield from _store(tmp_path, monkeypatch, _engine_yaml(request, "embedded"))
 
 
 @pytest.fixture
@@ -71,8 +70,11 @@ def spark_connect_store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FeatureStore]:
     """`store` on a JVM Spark Connect server with delta-spark."""
-    engine = request.getfixturevalue("spark_services").engine_yaml("spark-connect")
-    yield from _store(tmp_path, monkeypatch, engine)
+    yield from _store(tmp_path, monkeypatch, _engine_yaml(request, "spark-connect"))
+
+
+def _engine_yaml(request: pytest.FixtureRequest, engine: str) -> str:
+    return request.getfixturevalue("spark_services").engine_yaml(engine)
 
 
 def _store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str | None) -> Iterator[FeatureStore]:

@@ -24,3 +24,10 @@ def fraud_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     yield root
     for name in [m for m in sys.modules if m == "transforms" or m.startswith("transforms.")]:
         del sys.modules[name]
+
+
+def edit(path: str, old: str, new: str) -> None:
+    """Replace the first `old` in the file at `path` (which must hold it) by `new`."""
+    text = Path(path).read_text()
+    assert old in text, f"{old!r} not in {path}"
+    Path(path).write_text(text.replace(old, new, 1))

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from support.fraud import _generator
-from support.fraud_config import fraud_copy
+from support.fraud_config import edit, fraud_copy
 
 from airflow_provider_featurestore.core.cli import main as cli_main
 from airflow_provider_featurestore.core.config import (
@@ -40,12 +40,6 @@ TRANSACTIONS = os.path.join("featuresets", "transactions.yaml")
 @pytest.fixture
 def fraud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield from fraud_copy(tmp_path, monkeypatch)
-
-
-def edit(path: str, old: str, new: str) -> None:
-    text = Path(path).read_text()
-    assert old in text, f"{old!r} not in {path}"
-    Path(path).write_text(text.replace(old, new, 1))
 
 
 def write(path: str, text: str) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.fraud_config import fraud_copy
+from support.fraud_config import edit, fraud_copy
 
 from airflow_provider_featurestore.core.cli import main as cli_main
 from airflow_provider_featurestore.core.config import load_config
@@ -23,12 +23,6 @@ TRANSFORM = os.path.join("transforms", "transaction_risk.py")
 @pytest.fixture
 def fraud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield from fraud_copy(tmp_path, monkeypatch)
-
-
-def edit(path: str, old: str, new: str) -> None:
-    text = Path(path).read_text()
-    assert old in text, f"{old!r} not in {path}"
-    Path(path).write_text(text.replace(old, new, 1))
 
 
 def test_the_example_declares_an_on_demand_set_apart_from_the_materialized_ones(fraud: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from airflow_provider_featurestore.core import intervals as iv
 from airflow_provider_featurestore.core.config.checks import QualityCheck
@@ -242,13 +242,7 @@ class FeatureStoreConfig:
         if not versions:
             known = ", ".join(sorted({spec.name for spec in self.feature_sets})) or "(none)"
             raise BadInput(f"feature set {name!r} not found; known: {known}")
-        if version is None:
-            return max(versions, key=lambda spec: spec.version)
-        for spec in versions:
-            if spec.version == version:
-                return spec
-        listed = ", ".join(str(spec.version) for spec in versions)
-        raise BadInput(f"feature set {name!r} has no version {version}; versions: {listed}")
+        return _pick_version(versions, name, version)
 
     def get_on_demand(self, name: str, version: int | None = None) -> OnDemandSpec | None:
         """An on-demand set version (the latest when `version` is None); None when `name` is not
@@ -256,13 +250,7 @@ class FeatureStoreConfig:
         versions = [spec for spec in self.on_demand if spec.name == name]
         if not versions:
             return None
-        if version is None:
-            return max(versions, key=lambda spec: spec.version)
-        for spec in versions:
-            if spec.version == version:
-                return spec
-        listed = ", ".join(str(spec.version) for spec in versions)
-        raise BadInput(f"feature set {name!r} has no version {version}; versions: {listed}")
+        return _pick_version(versions, name, version)
 
     def offline_table_path(self, spec: FeatureSetSpec) -> str:
         """The Delta table of one feature set version: `<offline path>/<name>/v<version>`."""
@@ -271,3 +259,18 @@ class FeatureStoreConfig:
     def online_key_prefix(self, spec: FeatureSetSpec) -> str:
         """The Redis key prefix of one feature set version: `<project>:<name>:v<version>:`."""
         return f"{self.project}:{spec.name}:v{spec.version}:"
+
+
+_Versioned = TypeVar("_Versioned", FeatureSetSpec, OnDemandSpec)
+
+
+def _pick_version(versions: list[_Versioned], name: str, version: int | None) -> _Versioned:
+    """`version` of the versions of feature set `name` (the latest when None); BadInput listing
+    the versions there are when it is not one of them."""
+    if version is None:
+        return max(versions, key=lambda spec: spec.version)
+    for spec in versions:
+        if spec.version == version:
+            return spec
+    listed = ", ".join(str(spec.version) for spec in versions)
+    raise BadInput(f"feature set {name!r} has no version {version}; versions: {listed}")
