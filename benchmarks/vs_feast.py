@@ -135,6 +135,24 @@ def ensure_feast(venv: Path, log: Path) -> Path:
 # ---- the bench ---------------------------------------------------------------------------------
 
 
+def feast_apply(feast_python: Path, repo: str, timeout: float) -> float:
+    """`feast apply` in the repo, and a copy of the registry it made (restored before every
+    materialization); returns the seconds it took."""
+    began = time.perf_counter()
+    applied = subprocess.run(
+        [str(feast_python.with_name("feast")), "-c", repo, "apply"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "FEAST_USAGE": "False"},
+    )
+    wl.expect(applied.returncode == 0, f"feast apply failed:\n{applied.stdout}\n{applied.stderr}")
+    shutil.copyfile(
+        os.path.join(repo, "data", "registry.db"), os.path.join(repo, "data", "registry.db.pristine")
+    )
+    return time.perf_counter() - began
+
+
 @dataclass
 class Setup:
     options: argparse.Namespace
@@ -531,19 +549,7 @@ def run(
     repo = write_repo(
         os.path.join(folder, "feast_repo"), source.path, host_port, options.feast_db, source.features
     )
-    began = time.perf_counter()
-    applied = subprocess.run(
-        [str(feast_python.with_name("feast")), "-c", repo, "apply"],
-        capture_output=True,
-        text=True,
-        timeout=options.timeout,
-        env={**os.environ, "FEAST_USAGE": "False"},
-    )
-    wl.expect(applied.returncode == 0, f"feast apply failed:\n{applied.stdout}\n{applied.stderr}")
-    setup_s["feast apply"] = time.perf_counter() - began
-    shutil.copyfile(
-        os.path.join(repo, "data", "registry.db"), os.path.join(repo, "data", "registry.db.pristine")
-    )
+    setup_s["feast apply"] = feast_apply(feast_python, repo, options.timeout)
     config = wl.write_feature_store(
         os.path.join(folder, "ours"), source, f"{base_url}/{options.ours_db}", {FEATURE_SET: None}
     )

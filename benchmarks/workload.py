@@ -103,12 +103,24 @@ class Source:
 
 
 def generate(
-    path: str, *, rows: int, entities: int, features: int, seconds: int, seed: int = 0, start: int = START
+    path: str,
+    *,
+    rows: int,
+    entities: int,
+    features: int,
+    seconds: int,
+    seed: int = 0,
+    start: int = START,
+    first_row: int | None = None,
 ) -> Source:
     """`entities` int64 entities x `rows // entities` rows each, in random order, `features`
     float64 features (normal 100 +- 50), event times uniform over `[start, start + seconds)` in
     microseconds (UTC); one parquet file. The latest event time of every entity is unique (the
-    seed is stepped until it is), so "the latest row" is one row."""
+    seed is stepped until it is), so "the latest row" is one row.
+
+    With `first_row`, the features say which row they come from instead: feature j of the
+    file's row i is `first_row + i + j / 16` (exact in a double), so a lookup that mixes two
+    rows of an entity is seen in its values alone (serve_vs_feast.py)."""
     expect(rows % entities == 0, f"rows ({rows:,}) must be a multiple of entities ({entities:,})")
     began = time.perf_counter()
     for attempt in range(seed, seed + 100):
@@ -129,8 +141,11 @@ def generate(
         TIMESTAMP: pa.array(event_us, pa.timestamp("us", tz="UTC")),
     }
     names = [f"f{j}" for j in range(features)]
-    for name in names:
-        columns[name] = pa.array(rng.normal(100.0, 50.0, rows))
+    for j, name in enumerate(names):
+        if first_row is None:
+            columns[name] = pa.array(rng.normal(100.0, 50.0, rows))
+        else:
+            columns[name] = pa.array(np.arange(first_row, first_row + rows, dtype=np.float64) + j / 16)
     table = pa.table(columns)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pq.write_table(table, path)

@@ -24,11 +24,13 @@ be reached. Request heads are bounded by protocol.py. One `FeatureStore` per pro
 every request through its `OnlineReader` (online_reader.py): its Redis connection pool and
 online layouts are reused, so a lookup costs one pipelined round trip plus decoding.
 
-Lookups run on a small executor of their own (2 threads), not on the event loop and not on
+Lookups run on a small executor of their own (8 threads), not on the event loop and not on
 Starlette's 40-thread pool: a Redis that stops answering cannot stall the event loop (nor
 `/health`), and the work, which holds the GIL but for the Redis wait, is not spread over
 dozens of threads that hand the GIL to each other (benchmarks/README.md: with the 40-thread
-pool, 1-entity throughput was about half).
+pool, 1-entity throughput was about half). Eight, not two: each thread has at most one Redis
+round trip under way, so while a backfill's write scripts slow Redis down, two threads capped
+the server at 2 / round trip and requests queued for seconds (serve_vs_feast.py).
 
 This module is core-level: FastAPI, Starlette, anyio and uvicorn only, never Airflow.
 """
@@ -68,7 +70,7 @@ from airflow_provider_featurestore.core.serving.request import MAX_ENTITIES, par
 MAX_BODY_BYTES = 16 * 1024 * 1024  # request body
 HEALTH_TIMEOUT = 5.0  # seconds a PING may take before /health says 503
 MAX_CONNECTIONS = 1000  # open connections (and running requests) before uvicorn answers 503
-LOOKUP_THREADS = 2  # threads running lookups (Redis round trip, decoding, JSON encoding)
+LOOKUP_THREADS = 8  # threads running lookups (Redis round trip, decoding, JSON encoding)
 JSON_TYPE = "application/json"
 
 log = logging.getLogger(__name__)

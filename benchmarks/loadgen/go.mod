@@ -1,0 +1,3 @@
+module featurestore.local/benchmarks/loadgen
+
+go 1.19
