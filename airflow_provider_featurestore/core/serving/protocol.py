@@ -76,15 +76,22 @@ def _transfer_codings(headers: list[tuple[bytes, bytes]]) -> list[bytes] | None:
 
 class _LingeringTransport:
     """The connection's transport as uvicorn sees it: `close` lingers while the client may
-    still be sending (its protocol decides); everything else is the real transport's."""
+    still be sending (its protocol decides); everything else is the real transport's.
+
+    Writes made in one turn of the event loop go out as one: uvicorn writes a response's head
+    and its body separately, two `send` system calls for a small answer, about a tenth of a
+    1-entity lookup's CPU (a py-spy profile under load); they are joined and written when the
+    turn ends (`call_soon`), or at once before a close."""
 
     def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
         self._transport, self._protocol = transport, protocol
+        self._held: list[bytes] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
     def close(self) -> None:
+        self.flush()
         if not self._protocol._linger():
             self._transport.close()
 
@@ -92,8 +99,19 @@ class _LingeringTransport:
         return self._protocol._lingering or self._transport.is_closing()
 
     def write(self, data: bytes) -> None:
-        if not self._protocol._lingering:  # after the FIN nothing more can be said
-            self._transport.write(data)
+        if self._protocol._lingering:  # after the FIN nothing more can be said
+            return
+        if self._held is None:
+            self._held = [data]
+            self._protocol.loop.call_soon(self.flush)
+        else:
+            self._held.append(data)
+
+    def flush(self) -> None:
+        """Write what this turn of the loop held back (nothing after the FIN or a close)."""
+        held, self._held = self._held, None
+        if held and not self._protocol._lingering and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
