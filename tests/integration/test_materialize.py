@@ -68,13 +68,9 @@ def embedded_fraud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ig
     yield from fraud_store(tmp_path, monkeypatch, None)
 
 
-def test_backfill_writes_what_pandas_computes_to_both_stores(fraud: Path) -> None:
-    assert backfill(fraud, "transactions", "--start", day(7), "--end", day(9)) == 0
-    got = sort_rows(offline_rows(fraud).drop(columns=["event_date"]))
-    want = sort_rows(expected_rolling(fraud, FIRST_DAY + 7 * DAY, FIRST_DAY + 9 * DAY))
-    assert len(got) == len(want) == 600
-    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
-
+def assert_online_latest(fraud: Path, want: pd.DataFrame) -> pd.DataFrame:
+    """Redis holds each account's latest row of `want` (the pandas computation); returns those
+    rows, by account."""
     latest = want.sort_values("timestamp").groupby("accountID").tail(1).set_index("accountID")
     stored = online_values(fraud, list(latest.index))
     for account, row in latest.iterrows():
@@ -83,6 +79,17 @@ def test_backfill_writes_what_pandas_computes_to_both_stores(fraud: Path) -> Non
         )
         assert int(stored[account]["transaction_7d_count"]) == row.transaction_7d_count
         assert int(stored[account]["_event_time"]) == row.timestamp.value // 1000
+    return latest
+
+
+@SPARK_CONNECT_ONLY  # on spark-submit: test_a_multi_day_backfill_is_one_engine_run checks both stores
+def test_backfill_writes_what_pandas_computes_to_both_stores(fraud: Path) -> None:
+    assert backfill(fraud, "transactions", "--start", day(7), "--end", day(9)) == 0
+    got = sort_rows(offline_rows(fraud).drop(columns=["event_date"]))
+    want = sort_rows(expected_rolling(fraud, FIRST_DAY + 7 * DAY, FIRST_DAY + 9 * DAY))
+    assert len(got) == len(want) == 600
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
+    latest = assert_online_latest(fraud, want)
     assert statuses(fraud) == {
         "offline": [(day(7), day(9), "Complete")],
         "online": [(day(7), day(9), "Complete")],
@@ -378,7 +385,7 @@ def test_a_multi_day_backfill_is_one_engine_run(
     fraud: Path, capsys: pytest.CaptureFixture, request: pytest.FixtureRequest
 ) -> None:
     """Three daily chunks, one batch: one engine run (on the cluster: one application), each
-    chunk's rows as pandas computes them."""
+    chunk's rows as pandas computes them, offline and online."""
     services = request.getfixturevalue("spark_services")
     before = {app["id"] for app in services.applications()} if engine_of(fraud) == "spark-submit" else set()
     assert backfill(fraud, "transactions", "--start", day(6), "--end", day(9)) == 0
@@ -389,6 +396,7 @@ def test_a_multi_day_backfill_is_one_engine_run(
     got = sort_rows(offline_rows(fraud).drop(columns=["event_date"]))
     want = sort_rows(expected_rolling(fraud, FIRST_DAY + 6 * DAY, FIRST_DAY + 9 * DAY))
     pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, rtol=1e-9)
+    assert_online_latest(fraud, want)
     assert statuses(fraud)["offline"] == [(day(6), day(9), "Complete")]
 
 
